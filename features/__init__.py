@@ -1,0 +1,1 @@
+"""Features: encoders and feature engineering shared by training and serving."""

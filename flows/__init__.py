@@ -1,0 +1,1 @@
+"""Flows: thin Prefect 3 orchestration over the framework-free packages."""

@@ -1,0 +1,163 @@
+"""Prefect flow: ingest -> validate -> features -> train -> audit -> register -> promote.
+
+Thin orchestration only: every task calls a framework-free function of ``pipelines`` or
+``training``; Prefect adds retries, logs, the run graph and artifacts for the UI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from haste.db.migrate import upgrade_database
+from haste.records import record_model_version
+from haste.settings import Settings, get_settings
+from pipelines import stages
+from pipelines.crm_store import store_crm, store_lead_contacts
+from pipelines.synthetic import read_crm
+from pipelines.validation import DataValidationError, ValidationReport
+from training.config import TrainingConfig, load_training_config
+from training.tracking import RegistrationResult, log_and_register
+from training.train import TrainingOutcome, evaluate_models, fit_models
+
+
+@task(name="migrate-database", cache_policy=NO_CACHE)
+def migrate_database(settings: Settings) -> None:
+    """Bring the CRM database schema to the latest Alembic revision."""
+    upgrade_database(settings.database_url)
+    get_run_logger().info("database at head: %s", settings.database_url.split("@")[-1])
+
+
+@task(name="ingest", cache_policy=NO_CACHE, retries=1)
+def ingest(settings: Settings) -> dict[str, str]:
+    """Read Leads.csv and generate the synthetic CRM into the data folder."""
+    written = stages.ingest(settings)
+    return {name: str(path) for name, path in written.items()}
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate(settings: Settings) -> list[ValidationReport]:
+    """Run the Great Expectations suites; fail the flow with a readable report on bad data."""
+    reports = stages.validate(settings)
+    rows = [
+        {
+            "suite": r.dataset,
+            "success": r.success,
+            "evaluated": r.evaluated,
+            "failed": len(r.failed),
+        }
+        for r in reports
+    ]
+    create_table_artifact(key="data-validation", table=rows, description="Ingestion checks")
+    failed = [r for r in reports if not r.success]
+    if failed:
+        raise DataValidationError(failed[0])
+    return reports
+
+
+@task(name="load-crm", cache_policy=NO_CACHE)
+def load_crm(settings: Settings) -> dict[str, int]:
+    """Insert the synthetic CRM and the real leads (as contacts) into the database."""
+    paths = stages.PipelinePaths(settings.data_dir)
+    inserted = store_crm(read_crm(paths.crm_dir), settings.database_url)
+    inserted["lead_contacts"] = store_lead_contacts(
+        pd.read_parquet(paths.raw_leads), settings.database_url
+    )
+    get_run_logger().info("rows inserted: %s", inserted)
+    return inserted
+
+
+@task(name="build-features", cache_policy=NO_CACHE)
+def build_features(settings: Settings, config: TrainingConfig) -> str:
+    """Write the model-ready feature table (leakage columns dropped)."""
+    return str(stages.build_features(settings, config))
+
+
+@task(name="train-evaluate-audit", cache_policy=NO_CACHE)
+def train_evaluate_audit(settings: Settings, config: TrainingConfig) -> TrainingOutcome:
+    """Fit XGBoost and the baseline, evaluate, explain with SHAP and audit with Fairlearn."""
+    paths = stages.PipelinePaths(settings.data_dir)
+    fitted = fit_models(pd.read_parquet(paths.features(config.model_name)), config)
+    outcome = evaluate_models(fitted, paths.reports(config.model_name))
+    logger = get_run_logger()
+    logger.info(
+        "held-out accuracy %.4f, ROC AUC %.4f (spec baseline: %.4f, %.4f)",
+        outcome.metrics["accuracy"],
+        outcome.metrics["roc_auc"],
+        outcome.baseline_metrics["accuracy"],
+        outcome.baseline_metrics["roc_auc"],
+    )
+    create_table_artifact(
+        key=f"{config.model_name.replace('_', '-')}-metrics",
+        table=[
+            {"metric": k, "xgboost": round(v, 4), "baseline": round(outcome.baseline_metrics[k], 4)}
+            for k, v in outcome.metrics.items()
+        ],
+        description="Held-out metrics, XGBoost vs the spec's GradientBoosting baseline",
+    )
+    create_markdown_artifact(
+        key=f"{config.model_name.replace('_', '-')}-fairness",
+        markdown=outcome.fairness.to_markdown(),
+        description="Fairlearn audit (registration gate)",
+    )
+    return outcome
+
+
+@task(name="register-and-promote", cache_policy=NO_CACHE)
+def register_and_promote(settings: Settings, outcome: TrainingOutcome) -> RegistrationResult:
+    """Log to MLflow, register as challenger and promote to champion if it wins."""
+    result = log_and_register(outcome, settings)
+    logger = get_run_logger()
+    if result.version is None:
+        logger.warning("model rejected by the fairness gate; run %s kept for audit", result.run_id)
+        status = "rejected"
+        version = f"run:{result.run_id[:8]}"
+    else:
+        decision = result.decision
+        status = "champion" if decision and decision.promoted else "challenger"
+        version = result.version
+        logger.info("version %s -> %s (%s)", version, status, decision.reason if decision else "")
+    record_model_version(
+        settings.database_url,
+        outcome.config.model_name,
+        outcome.config.model_name,
+        version,
+        {"metrics": outcome.metrics, "fairness": outcome.fairness.to_dict()["disparities"]},
+        outcome.config.model_dump(),
+        status,
+    )
+    return result
+
+
+@flow(name="lead-scoring-training", log_prints=True)
+def lead_scoring_training(model_name: str = "lead_scoring") -> dict[str, Any]:
+    """Train, audit and register the lead-scoring model end to end.
+
+    Args:
+        model_name: Config under ``configs/models`` to train.
+
+    Returns:
+        Metrics, fairness verdict and registry outcome.
+
+    """
+    settings = get_settings()
+    config = load_training_config(model_name)
+    migrate_database(settings)
+    ingest(settings)
+    validate(settings)
+    load_crm(settings)
+    build_features(settings, config)
+    outcome = train_evaluate_audit(settings, config)
+    result = register_and_promote(settings, outcome)
+    return {
+        "model_name": config.model_name,
+        "metrics": outcome.metrics,
+        "baseline_metrics": outcome.baseline_metrics,
+        "fairness_passed": outcome.fairness.passed,
+        "registration": result.to_dict(),
+        "held_out_contacts": outcome.test.ids.head(20).tolist(),
+    }

@@ -1,0 +1,1 @@
+"""hasteCRM AI platform shared kernel: settings, database schema and the ``haste`` CLI."""

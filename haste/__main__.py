@@ -1,0 +1,5 @@
+"""``python -m haste`` runs the CLI."""
+
+from haste.cli import main
+
+main()

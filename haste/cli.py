@@ -1,0 +1,275 @@
+"""The ``haste`` command line: pipeline stages, training flow, registry, serving and the demo.
+
+Heavy libraries (Prefect, MLflow, Ray) are imported inside the commands, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from haste.settings import get_settings
+
+console = Console()
+app = typer.Typer(
+    help="hasteCRM AI platform: train, audit, register and serve CRM models.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+db_app = typer.Typer(help="Create and migrate the CRM database (Alembic).", no_args_is_help=True)
+pipeline_app = typer.Typer(
+    help="Run one stage of the reproducible pipeline (what `dvc repro` calls).",
+    no_args_is_help=True,
+)
+models_app = typer.Typer(help="Inspect, promote and roll back registered models.")
+app.add_typer(db_app, name="db")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(models_app, name="models")
+
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="Model config name under configs/models.")
+]
+
+
+@app.callback()
+def configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Configure logging for every command."""
+    level = logging.DEBUG if verbose else get_settings().log_level
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+        force=True,
+    )
+    for noisy in ("alembic", "great_expectations", "mlflow", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- database
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target Alembic revision.")) -> None:
+    """Migrate the database at HASTE_DATABASE_URL (default: SQLite under .haste/) up."""
+    from haste.db.migrate import current_revision, upgrade_database
+
+    url = get_settings().database_url
+    upgrade_database(url, revision)
+    console.print(f"database at revision [bold]{current_revision(url)}[/]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base.")) -> None:
+    """Migrate the database down to REVISION."""
+    from haste.db.migrate import current_revision, downgrade_database
+
+    url = get_settings().database_url
+    downgrade_database(url, revision)
+    console.print(f"database at revision [bold]{current_revision(url)}[/]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's current Alembic revision."""
+    from haste.db.migrate import current_revision
+
+    console.print(current_revision(get_settings().database_url) or "empty (no revision)")
+
+
+# --------------------------------------------------------------------------- pipeline
+@pipeline_app.command("ingest")
+def pipeline_ingest() -> None:
+    """Read Leads.csv from the shared datasets and generate the synthetic CRM into data/raw."""
+    from pipelines import stages
+
+    for name, path in stages.ingest(get_settings()).items():
+        console.print(f"{name:>16} -> {path}")
+
+
+@pipeline_app.command("validate")
+def pipeline_validate() -> None:
+    """Validate every ingested dataset with Great Expectations; exit 1 with a report on failure."""
+    from pipelines import stages
+
+    reports = stages.validate(get_settings())
+    failed = [report for report in reports if not report.success]
+    for report in reports:
+        status = "[green]passed[/]" if report.success else "[red]FAILED[/]"
+        console.print(f"{report.dataset:>18}: {status} ({report.evaluated} expectations)")
+    if failed:
+        for report in failed:
+            console.print(report.to_text())
+        _fail(f"{len(failed)} dataset(s) failed validation; reports in data/reports/validation")
+
+
+@pipeline_app.command("features")
+def pipeline_features(model: ModelOption = "lead_scoring") -> None:
+    """Write the model-ready feature table (leakage columns dropped)."""
+    from pipelines import stages
+    from training.config import load_training_config
+
+    console.print(stages.build_features(get_settings(), load_training_config(model)))
+
+
+@pipeline_app.command("train")
+def pipeline_train(model: ModelOption = "lead_scoring") -> None:
+    """Fit the XGBoost candidate and the spec's GradientBoosting baseline."""
+    from pipelines import stages
+    from training.config import load_training_config
+
+    console.print(stages.train(get_settings(), load_training_config(model)))
+
+
+@pipeline_app.command("evaluate")
+def pipeline_evaluate(model: ModelOption = "lead_scoring") -> None:
+    """Evaluate on the held-out split; write metrics, plots, fairness report and model card."""
+    from pipelines import stages
+    from training.config import load_training_config
+
+    outcome = stages.evaluate(get_settings(), load_training_config(model))
+    _print_metrics(outcome.metrics, outcome.baseline_metrics)
+    console.print(outcome.fairness.to_markdown())
+
+
+# --------------------------------------------------------------------------- training
+@app.command("train")
+def train(model: ModelOption = "lead_scoring") -> None:
+    """Run the Prefect training flow: ingest, validate, train, audit, register, promote."""
+    from flows.lead_scoring import lead_scoring_training
+
+    result = lead_scoring_training(model_name=model)
+    _print_training_result(result)
+
+
+def _print_metrics(metrics: dict[str, float], baseline: dict[str, float]) -> None:
+    table = Table(title="Held-out metrics")
+    table.add_column("metric")
+    table.add_column("XGBoost", justify="right")
+    table.add_column("baseline (GBC)", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}", f"{baseline[name]:.4f}")
+    console.print(table)
+
+
+def _print_training_result(result: dict[str, Any]) -> None:
+    _print_metrics(result["metrics"], result["baseline_metrics"])
+    registration = result["registration"]
+    decision = registration.get("decision") or {}
+    console.print(
+        f"fairness gate: {'passed' if result['fairness_passed'] else 'FAILED'}; "
+        f"version {registration['version']}; "
+        f"{'promoted to champion' if decision.get('promoted') else 'not promoted'}"
+        f" ({decision.get('reason', 'not registered')})"
+    )
+
+
+# --------------------------------------------------------------------------- registry
+@models_app.command("list")
+def models_list(name: Annotated[str, typer.Argument(help="Model name.")] = "lead_scoring") -> None:
+    """List the registered versions of a model with their aliases and primary metric."""
+    from training.registry import configure_mlflow
+
+    client = configure_mlflow(get_settings())
+    table = Table(title=f"{name} versions")
+    for column in ("version", "aliases", "roc_auc", "accuracy", "created"):
+        table.add_column(column)
+    for version in sorted(
+        client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)
+    ):
+        metrics = client.get_run(version.run_id).data.metrics
+        table.add_row(
+            str(version.version),
+            ",".join(version.aliases),
+            f"{metrics.get('roc_auc', float('nan')):.4f}",
+            f"{metrics.get('accuracy', float('nan')):.4f}",
+            str(version.creation_timestamp),
+        )
+    console.print(table)
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")] = "lead_scoring",
+) -> None:
+    """Give the champion alias back to the version the current champion replaced."""
+    from training.registry import NoChampionError, configure_mlflow, rollback_champion
+
+    client = configure_mlflow(get_settings())
+    try:
+        old, new = rollback_champion(client, name)
+    except NoChampionError as error:
+        _fail(str(error))
+    console.print(f"{name}: champion rolled back from v{old} to v{new}")
+
+
+# --------------------------------------------------------------------------- serving
+@app.command("serve")
+def serve_command(model: ModelOption = "lead_scoring") -> None:
+    """Serve the champion model with Ray Serve until Ctrl-C (API docs at /docs)."""
+    import time
+
+    from serving.runner import start_serving, stop_serving
+
+    url = start_serving(get_settings(), model)
+    console.print(f"serving at {url} (OpenAPI docs: {url}/docs); Ctrl-C to stop")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_serving()
+
+
+@app.command("score")
+def score(
+    contact_id: Annotated[str, typer.Argument(help="Contact id to score.")],
+    url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+) -> None:
+    """Ask a running API for a contact's lead score and print the JSON."""
+    import httpx
+
+    from serving.runner import base_url
+
+    response = httpx.post(
+        f"{url or base_url(get_settings())}/api/ai/lead-score",
+        json={"contact_id": contact_id, "include_explanation": True},
+        timeout=30,
+    )
+    console.print_json(response.text)
+    if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo(
+    contacts: Annotated[int, typer.Option(help="How many held-out leads to score.")] = 3,
+) -> None:
+    """Run everything end to end: train flow, Ray Serve deployment, real API calls."""
+    from flows.demo import run_demo
+
+    try:
+        run_demo(console, contacts)
+    except Exception as error:  # the demo is the front door: say what broke, plainly
+        logging.getLogger(__name__).exception("demo failed")
+        _fail(f"{type(error).__name__}: {error}")
+
+
+def main() -> None:
+    """Entry point for ``python -m haste``."""
+    app(prog_name="haste")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

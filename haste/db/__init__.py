@@ -1,0 +1,79 @@
+"""Database layer of the hasteCRM AI platform: models, engines/sessions and migrations.
+
+Example:
+    >>> from haste.db import session_scope, upgrade_database, Contact
+    >>> upgrade_database("sqlite:///.haste/haste.db")  # doctest: +SKIP
+    >>> with session_scope("sqlite:///.haste/haste.db") as session:  # doctest: +SKIP
+    ...     session.add(Contact(first_name="Ada"))
+
+"""
+
+from haste.db.migrate import (
+    alembic_config,
+    current_revision,
+    downgrade_database,
+    head_revision,
+    upgrade_database,
+)
+from haste.db.models import (
+    ACTIVITY_TYPES,
+    TABLE_NAMES,
+    USER_ROLES,
+    Account,
+    Activity,
+    AIFeatureFlag,
+    AIInteraction,
+    AIModel,
+    AIPrompt,
+    Base,
+    Company,
+    Contact,
+    ConversationInsight,
+    Deal,
+    JSONType,
+    LeadScore,
+    Prediction,
+    Team,
+    User,
+)
+from haste.db.session import (
+    create_db_engine,
+    default_database_url,
+    dispose_all_engines,
+    dispose_engine,
+    make_session_factory,
+    session_scope,
+)
+
+__all__ = [
+    "ACTIVITY_TYPES",
+    "TABLE_NAMES",
+    "USER_ROLES",
+    "AIFeatureFlag",
+    "AIInteraction",
+    "AIModel",
+    "AIPrompt",
+    "Account",
+    "Activity",
+    "Base",
+    "Company",
+    "Contact",
+    "ConversationInsight",
+    "Deal",
+    "JSONType",
+    "LeadScore",
+    "Prediction",
+    "Team",
+    "User",
+    "alembic_config",
+    "create_db_engine",
+    "current_revision",
+    "default_database_url",
+    "dispose_all_engines",
+    "dispose_engine",
+    "downgrade_database",
+    "head_revision",
+    "make_session_factory",
+    "session_scope",
+    "upgrade_database",
+]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the hasteCRM database (see :mod:`haste.db.migrate`)."""

@@ -1,0 +1,118 @@
+"""Writes of AI decisions into the CRM database: model versions, lead scores, predictions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from haste.db.models import AIModel, LeadScore, Prediction
+from haste.db.session import session_scope
+
+
+def _version_query(name: str, version: str) -> Select[tuple[AIModel]]:
+    return select(AIModel).where(AIModel.name == name, AIModel.version == version)
+
+
+def record_model_version(
+    url: str,
+    name: str,
+    model_type: str,
+    version: str,
+    metrics: dict[str, Any],
+    config: dict[str, Any],
+    status: str,
+) -> uuid.UUID:
+    """Insert or update the ``ai_models`` row of a model version.
+
+    Args:
+        url: Database URL.
+        name: Registered model name.
+        model_type: Model family (``lead_scoring`` ...).
+        version: MLflow version.
+        metrics: Held-out metrics and fairness summary.
+        config: Training configuration.
+        status: ``champion``, ``challenger`` or ``rejected``.
+
+    Returns:
+        The row id.
+
+    """
+    with session_scope(url) as session:
+        row = session.scalar(
+            select(AIModel).where(AIModel.name == name, AIModel.version == version)
+        )
+        if row is None:
+            row = AIModel(name=name, type=model_type, version=version, provider="internal")
+            session.add(row)
+        row.performance_metrics = metrics
+        row.config = config
+        row.deployment_status = status
+        row.resource_requirements = {"num_cpus": 1, "num_gpus": 0}
+        if status == "champion":
+            for other in session.scalars(
+                select(AIModel).where(
+                    AIModel.name == name,
+                    AIModel.version != version,
+                    AIModel.deployment_status == "champion",
+                )
+            ):
+                other.deployment_status = "retired"
+                other.retired_at = dt.datetime.now(dt.UTC)
+        session.flush()
+        return row.id
+
+
+def mark_model_deployed(url: str, name: str, version: str, endpoint_url: str) -> None:
+    """Record that a model version is being served at ``endpoint_url``."""
+    with session_scope(url) as session:
+        row = session.scalar(
+            select(AIModel).where(AIModel.name == name, AIModel.version == version)
+        )
+        if row is not None:
+            row.endpoint_url = endpoint_url
+            row.deployed_at = dt.datetime.now(dt.UTC)
+
+
+def record_lead_scores(url: str, scores: Sequence[dict[str, Any]], model_version: str) -> int:
+    """Store scores in ``lead_scores`` and ``predictions`` (one transaction).
+
+    Args:
+        url: Database URL.
+        scores: :meth:`training.scoring.LeadScore.to_dict` outputs (with explanation).
+        model_version: Serving model version.
+
+    Returns:
+        Number of scores stored.
+
+    """
+    with session_scope(url) as session:
+        for score in scores:
+            contact_id = uuid.UUID(str(score["contact_id"]))
+            session.add(
+                LeadScore(
+                    contact_id=contact_id,
+                    score=int(score["score"]),
+                    score_components={"contributions": score.get("contributions", [])},
+                    model_version=model_version,
+                    explanation=score.get("explanation"),
+                )
+            )
+            session.add(
+                Prediction(
+                    entity_type="contact",
+                    entity_id=contact_id,
+                    prediction_type="lead_score",
+                    prediction_value={
+                        "score": score["score"],
+                        "probability": score["probability"],
+                        "band": score["band"],
+                    },
+                    confidence_score=float(score["confidence"]),
+                    model_version=model_version,
+                )
+            )
+    return len(scores)

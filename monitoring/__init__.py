@@ -1,0 +1,1 @@
+"""Monitoring: drift, performance and bias checks over served models."""

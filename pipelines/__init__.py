@@ -1,0 +1,1 @@
+"""Pipelines: dataset loaders, synthetic CRM generator, validation and pipeline stages."""

@@ -1,0 +1,99 @@
+"""Ray Serve application: a FastAPI ingress serving the champion lead-scoring model.
+
+The deployment loads ``models:/<name>@champion`` from MLflow at start, looks contacts up in
+the feature table written by the pipeline, explains every score with SHAP and records it in
+``lead_scores``/``predictions``.
+"""
+
+
+import logging
+import time
+from dataclasses import dataclass
+
+import mlflow
+import pandas as pd
+from fastapi import FastAPI, HTTPException
+from ray import serve
+
+from haste.records import record_lead_scores
+from serving.schemas import HealthResponse, LeadScoreRequest, LeadScoreResponse
+from training.registry import CHAMPION, load_alias_model
+from training.scoring import LeadScorer
+
+logger = logging.getLogger("ray.serve")
+
+api = FastAPI(
+    title="hasteCRM AI API",
+    version="0.1.0",
+    description="Lead scoring with SHAP explanations, served by Ray Serve from MLflow.",
+)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything a replica needs, resolved to absolute URLs/paths by the caller."""
+
+    tracking_uri: str
+    database_url: str
+    features_path: str
+    id_column: str = "Prospect ID"
+    model_name: str = "lead_scoring"
+    alias: str = CHAMPION
+    top_k: int = 5
+
+
+@serve.deployment(name="AIGateway", num_replicas=1, ray_actor_options={"num_cpus": 0.5})
+@serve.ingress(api)
+class AIGateway:
+    """HTTP ingress of the AI endpoints."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        mlflow.set_tracking_uri(config.tracking_uri)
+        mlflow.set_registry_uri(config.tracking_uri)
+        model, version = load_alias_model(config.model_name, config.alias)
+        self.model_version = str(version.version)
+        self.scorer = LeadScorer(model, top_k=config.top_k)
+        table = pd.read_parquet(config.features_path)
+        self.features = table.set_index(table[config.id_column].str.lower())
+        logger.info(
+            "serving %s v%s (%s) over %d contacts",
+            config.model_name,
+            self.model_version,
+            config.alias,
+            len(self.features),
+        )
+
+    @api.get("/api/ai/health", response_model=HealthResponse)
+    def health(self) -> HealthResponse:
+        """Report liveness and the served model versions."""
+        return HealthResponse(status="ok", models={self.config.model_name: self.model_version})
+
+    @api.post("/api/ai/lead-score", response_model=LeadScoreResponse)
+    def lead_score(self, request: LeadScoreRequest) -> LeadScoreResponse:
+        """Score a contact from its stored features, explain it and record it."""
+        started = time.perf_counter()
+        key = str(request.contact_id)
+        if key not in self.features.index:
+            raise HTTPException(
+                status_code=404,
+                detail=f"contact {key} not found in the lead-scoring feature table",
+            )
+        records = self.features.loc[[key], self.scorer.feature_columns]
+        score = self.scorer.score(records, [key])[0]
+        payload = score.to_dict(include_explanation=True)
+        record_lead_scores(self.config.database_url, [payload], self.model_version)
+        if not request.include_explanation:
+            payload.pop("contributions")
+            payload.pop("explanation")
+        return LeadScoreResponse(
+            **payload,
+            model_name=self.config.model_name,
+            model_version=self.model_version,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+
+def build_app(config: ServeConfig) -> serve.Application:
+    """Bind the application graph for ``serve.run``."""
+    return AIGateway.bind(config)

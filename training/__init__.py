@@ -1,0 +1,1 @@
+"""Training: fitting, evaluation, explanation, fairness audit and model registry."""

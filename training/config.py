@@ -1,0 +1,125 @@
+"""Typed training configuration, read from ``configs/models/<model>.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from haste.settings import CONFIG_DIR
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeatureConfig(_Strict):
+    """Which raw columns are never model inputs."""
+
+    leaky_columns: list[str] = Field(default_factory=list)
+    drop_columns: list[str] = Field(default_factory=list)
+    sensitive_columns: list[str] = Field(default_factory=list)
+
+
+class SplitConfig(_Strict):
+    """Held-out split parameters."""
+
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    random_state: int = 42
+
+
+class TrainConfig(_Strict):
+    """Hyper-parameters of the candidate model and of the spec's baseline."""
+
+    xgboost: dict[str, Any] = Field(default_factory=dict)
+    baseline: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluateConfig(_Strict):
+    """Evaluation parameters."""
+
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    calibration_bins: int = Field(10, ge=2)
+
+
+class FairnessConfig(_Strict):
+    """The fairness gate that a model must pass to be registered."""
+
+    sensitive_column: str
+    missing_group: str = "Unknown"
+    min_group_size: int = Field(50, ge=1)
+    max_equalized_odds_difference: float = Field(0.2, ge=0.0, le=1.0)
+    max_true_positive_rate_difference: float = Field(0.2, ge=0.0, le=1.0)
+    min_group_roc_auc: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class RegistryConfig(_Strict):
+    """Promotion rule: challenger becomes champion when it beats it on ``primary_metric``."""
+
+    primary_metric: str = "roc_auc"
+    min_improvement: float = 0.0
+
+
+class ScoringConfig(_Strict):
+    """Online scoring options."""
+
+    top_k_contributions: int = Field(5, ge=1)
+
+
+class TrainingConfig(_Strict):
+    """Everything needed to train, audit and register one tabular model."""
+
+    model_name: str
+    model_type: Literal["classification"] = "classification"
+    dataset: str
+    id_column: str
+    target: str
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    fairness: FairnessConfig
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+
+    @property
+    def excluded_columns(self) -> list[str]:
+        """Columns that never reach the model: ids, target, leakage, drops, sensitive."""
+        return [
+            self.id_column,
+            self.target,
+            *self.features.leaky_columns,
+            *self.features.drop_columns,
+            *self.features.sensitive_columns,
+        ]
+
+
+def model_config_path(model_name: str) -> Path:
+    """Return the YAML config path of a model name (``configs/models/<name>.yaml``)."""
+    return CONFIG_DIR / "models" / f"{model_name}.yaml"
+
+
+def load_training_config(path_or_name: str | Path) -> TrainingConfig:
+    """Load and validate a training config.
+
+    Args:
+        path_or_name: A YAML path, or a model name resolved under ``configs/models``.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        FileNotFoundError: When no such config exists.
+        pydantic.ValidationError: When the YAML does not match the schema.
+
+    """
+    path = Path(path_or_name)
+    if not path.suffix:
+        path = model_config_path(str(path_or_name))
+    if not path.exists():
+        raise FileNotFoundError(f"training config {path} not found")
+    with path.open(encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle) or {}
+    return TrainingConfig.model_validate(raw)

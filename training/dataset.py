@@ -1,0 +1,80 @@
+"""Turn a raw labelled table into model inputs, labels, ids and the audited sensitive column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from features.tabular import select_feature_columns
+from training.config import TrainingConfig
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    """Raw model inputs with their labels, entity ids and sensitive groups (aligned rows)."""
+
+    features: pd.DataFrame
+    labels: pd.Series
+    ids: pd.Series
+    groups: pd.Series
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: pd.Index) -> LabelledData:
+        """Return the rows at ``index`` (labels of the original frame)."""
+        return LabelledData(
+            features=self.features.loc[index],
+            labels=self.labels.loc[index],
+            ids=self.ids.loc[index],
+            groups=self.groups.loc[index],
+        )
+
+
+def prepare_labelled_data(frame: pd.DataFrame, config: TrainingConfig) -> LabelledData:
+    """Split a raw dataset into inputs, labels, ids and sensitive groups.
+
+    Args:
+        frame: The cleaned dataset (e.g. from :func:`pipelines.datasets.load_leads`).
+        config: The model's training config.
+
+    Returns:
+        The aligned parts; missing sensitive values become ``config.fairness.missing_group``.
+
+    Raises:
+        KeyError: When the target, id or sensitive column is absent.
+
+    """
+    for column in (config.target, config.id_column, config.fairness.sensitive_column):
+        if column not in frame.columns:
+            raise KeyError(f"column {column!r} required by {config.model_name} config is absent")
+    columns = select_feature_columns(frame, config.excluded_columns)
+    groups = frame[config.fairness.sensitive_column].fillna(config.fairness.missing_group)
+    return LabelledData(
+        features=frame[columns],
+        labels=frame[config.target].astype(int),
+        ids=frame[config.id_column].astype(str),
+        groups=groups.astype(str),
+    )
+
+
+def split_labelled_data(
+    data: LabelledData, test_size: float, random_state: int
+) -> tuple[LabelledData, LabelledData]:
+    """Make a stratified train/held-out split.
+
+    Args:
+        data: All labelled rows.
+        test_size: Held-out share.
+        random_state: Seed of the split.
+
+    Returns:
+        The training and held-out parts.
+
+    """
+    train_index, test_index = train_test_split(
+        data.labels.index, test_size=test_size, random_state=random_state, stratify=data.labels
+    )
+    return data.subset(train_index), data.subset(test_index)

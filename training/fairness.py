@@ -1,0 +1,153 @@
+"""Fairlearn audit of a classifier over a sensitive column, and the registration gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import (
+    MetricFrame,
+    count,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from training.config import FairnessConfig
+
+
+@dataclass
+class FairnessReport:
+    """Outcome of a fairness audit: group metrics, disparities and the gate's verdict."""
+
+    sensitive_column: str
+    by_group: pd.DataFrame
+    disparities: dict[str, float]
+    violations: list[str] = field(default_factory=list)
+    excluded_groups: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Return whether every threshold of the gate is met."""
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready summary."""
+        return {
+            "sensitive_column": self.sensitive_column,
+            "passed": self.passed,
+            "disparities": {k: round(v, 4) for k, v in self.disparities.items()},
+            "violations": self.violations,
+            "excluded_groups": self.excluded_groups,
+            "by_group": self.by_group.round(4).reset_index().to_dict(orient="records"),
+        }
+
+    def to_markdown(self) -> str:
+        """Return a human-readable report."""
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines = [
+            f"# Fairness audit over `{self.sensitive_column}`: {verdict}",
+            "",
+            *(f"- {name}: {value:.4f}" for name, value in self.disparities.items()),
+            "",
+            self.by_group.round(4).to_markdown(),
+        ]
+        if self.violations:
+            lines += ["", "Violations:", *(f"- {v}" for v in self.violations)]
+        if self.excluded_groups:
+            lines += ["", f"Groups too small to audit: {', '.join(self.excluded_groups)}"]
+        return "\n".join(lines)
+
+
+def _group_roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """ROC AUC that is NaN (not an error) for a group with one class only."""
+    if len(np.unique(y_true)) < 2:
+        return float("nan")
+    return float(roc_auc_score(y_true, y_score))
+
+
+def audit_fairness(
+    y_true: pd.Series,
+    probabilities: np.ndarray,
+    groups: pd.Series,
+    config: FairnessConfig,
+    threshold: float = 0.5,
+) -> FairnessReport:
+    """Audit predictions per sensitive group and apply the gate's thresholds.
+
+    Groups with fewer than ``config.min_group_size`` rows are excluded from the disparity
+    metrics (their estimates are noise) and listed in the report.
+
+    Args:
+        y_true: 0/1 labels.
+        probabilities: Predicted probability of class 1.
+        groups: Sensitive group of each row.
+        config: Gate thresholds.
+        threshold: Decision threshold.
+
+    Returns:
+        The audit report; ``passed`` is the gate's verdict.
+
+    """
+    y_true = pd.Series(np.asarray(y_true), index=groups.index)
+    scores = pd.Series(np.asarray(probabilities, dtype=float), index=groups.index)
+    sizes = groups.value_counts()
+    kept = sizes[sizes >= config.min_group_size].index
+    excluded = sorted(str(g) for g in sizes.index.difference(kept))
+    mask = groups.isin(kept)
+    y, s, g = y_true[mask].to_numpy(), scores[mask].to_numpy(), groups[mask].to_numpy()
+    predicted = (s >= threshold).astype(int)
+    label_metrics = MetricFrame(
+        metrics={
+            "count": count,
+            "selection_rate": selection_rate,
+            "accuracy": accuracy_score,
+            "true_positive_rate": true_positive_rate,
+            "false_positive_rate": false_positive_rate,
+        },
+        y_true=y,
+        y_pred=predicted,
+        sensitive_features=g,
+    )
+    auc = MetricFrame(metrics={"roc_auc": _group_roc_auc}, y_true=y, y_pred=s, sensitive_features=g)
+    by_group = label_metrics.by_group.join(auc.by_group)
+    by_group["base_rate"] = pd.Series(y, index=g).groupby(level=0).mean()
+    tpr_gap = float(label_metrics.difference()["true_positive_rate"])
+    disparities = {
+        "demographic_parity_difference": float(
+            demographic_parity_difference(y, predicted, sensitive_features=g)
+        ),
+        "equalized_odds_difference": float(
+            equalized_odds_difference(y, predicted, sensitive_features=g)
+        ),
+        "true_positive_rate_difference": tpr_gap,
+        "min_group_roc_auc": float(np.nanmin(by_group["roc_auc"].to_numpy())),
+    }
+    violations = []
+    if disparities["equalized_odds_difference"] > config.max_equalized_odds_difference:
+        violations.append(
+            f"equalized odds difference {disparities['equalized_odds_difference']:.3f} "
+            f"> {config.max_equalized_odds_difference}"
+        )
+    if tpr_gap > config.max_true_positive_rate_difference:
+        violations.append(
+            f"true positive rate difference {tpr_gap:.3f} "
+            f"> {config.max_true_positive_rate_difference}"
+        )
+    if disparities["min_group_roc_auc"] < config.min_group_roc_auc:
+        violations.append(
+            f"worst group ROC AUC {disparities['min_group_roc_auc']:.3f} "
+            f"< {config.min_group_roc_auc}"
+        )
+    return FairnessReport(
+        sensitive_column=config.sensitive_column,
+        by_group=by_group,
+        disparities=disparities,
+        violations=violations,
+        excluded_groups=excluded,
+    )
