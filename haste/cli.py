@@ -139,7 +139,7 @@ def pipeline_evaluate(model: ModelOption = "lead_scoring") -> None:
 
     outcome = stages.evaluate(get_settings(), load_training_config(model))
     _print_metrics(outcome.metrics, outcome.baseline_metrics)
-    console.print(outcome.fairness.to_markdown())
+    print(outcome.fairness.to_markdown())  # plain: a Markdown table must not be re-wrapped
 
 
 # --------------------------------------------------------------------------- training

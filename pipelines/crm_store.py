@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,8 +70,14 @@ def insert_ignoring_existing(session: Session, table: Table, records: list[dict[
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(table).on_conflict_do_nothing()
-    result = session.execute(statement, records)
-    return max(result.rowcount or 0, 0)
+    before = _row_count(session, table)
+    session.execute(statement, records)
+    return _row_count(session, table) - before
+
+
+def _row_count(session: Session, table: Table) -> int:
+    """Count a table's rows (executemany rowcounts are unreliable across drivers)."""
+    return int(session.scalar(select(func.count()).select_from(table)) or 0)
 
 
 def store_crm(crm: SyntheticCRM, url: str | None = None) -> dict[str, int]:

@@ -53,10 +53,13 @@ import json
 import uuid
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # pyarrow (pandas' parquet engine) is only imported by write_crm / read_crm
+    import pyarrow as pa
 
 #: Database tables in foreign-key order (parents first).
 DB_TABLES: tuple[str, ...] = (
@@ -97,6 +100,8 @@ _UUID_COLUMNS: dict[str, tuple[str, ...]] = {
     "labels": ("contact_id",),
 }
 _JSON_COLUMNS: dict[str, tuple[str, ...]] = {"activities": ("details",)}
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
+_DTYPES_KEY = "haste.synthetic.dtypes"
 
 _FEMALE_NAMES: tuple[str, ...] = (
     "Olivia", "Emma", "Ava", "Sophia", "Isabella", "Mia", "Amelia", "Harper", "Evelyn", "Abigail",
@@ -276,28 +281,27 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _uuids(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Draw ``n`` version-4 UUIDs from ``rng`` as an object array of :class:`uuid.UUID`.
+def _uuid_from_int(value: int) -> uuid.UUID:
+    """Build ``uuid.UUID(int=value)`` without its argument checks.
 
-    Each object is equivalent to ``uuid.UUID(bytes=...)`` but built by setting its two slots
-    directly (as ``UUID`` unpickling does), about three times faster, which matters for
-    millions of event ids.
+    The two slots are set directly, as ``UUID`` unpickling does; this is about three times
+    faster, which matters for millions of event ids. ``value`` must be in ``[0, 2**128)``.
     """
+    out = object.__new__(uuid.UUID)
+    object.__setattr__(out, "int", value)
+    object.__setattr__(out, "is_safe", _SAFE_UNKNOWN)
+    return out
+
+
+def _uuids(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draw ``n`` version-4 UUIDs from ``rng`` as an object array of :class:`uuid.UUID`."""
     raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
     blob = raw.tobytes()
-    new, set_slot, from_bytes = object.__new__, object.__setattr__, int.from_bytes
-    cls, unknown = uuid.UUID, uuid.SafeUUID.unknown
-
-    def make(offset: int) -> uuid.UUID:
-        value = new(cls)
-        set_slot(value, "int", from_bytes(blob[offset : offset + 16], "big"))
-        set_slot(value, "is_safe", unknown)
-        return value
-
+    from_bytes = int.from_bytes
     out = np.empty(n, dtype=object)
-    out[:] = list(map(make, range(0, 16 * n, 16)))
+    out[:] = [_uuid_from_int(from_bytes(blob[i : i + 16], "big")) for i in range(0, 16 * n, 16)]
     return out
 
 
@@ -588,9 +592,8 @@ def _event_state(
     post = converted[contact] & (t >= people.decision[contact])
     age = t - people.created[contact]
     cold = _INTEREST_FLOOR + (1.0 - _INTEREST_FLOOR) * np.exp(-age / _INTEREST_TAU)
-    return people.intent[contact] + _POST_CONVERSION_BOOST * post, np.where(
-        post, _CUSTOMER_INTEREST, cold
-    )
+    intent = people.intent[contact] + _POST_CONVERSION_BOOST * post
+    return intent, np.where(post, _CUSTOMER_INTEREST, cold)
 
 
 def generate_crm(
@@ -1046,11 +1049,14 @@ def _activities_frame(
 
     contact = np.concatenate([base_c, extra_c])
     t = np.concatenate([base_t, extra_t])
+    t = np.minimum(t, days - 1.0 / _DAY_S)
     kind = np.concatenate([base_type, extra_type])
     m = len(contact)
     row = deal_row[contact]
-    safe = np.maximum(row, 0)
-    in_deal = (row >= 0) & (t >= deal_span[0][safe]) & (t <= deal_span[1][safe])
+    # Row -1 (no deal) picks the appended sentinel, which no time can satisfy.
+    span_lo = np.append(deal_span[0], np.inf)[row]
+    span_hi = np.append(deal_span[1], -np.inf)[row]
+    in_deal = (t >= span_lo) & (t <= span_hi)
     deal_id = np.full(m, None, dtype=object)
     deal_id[in_deal] = deals["id"].to_numpy()[row[in_deal]]
 
@@ -1121,20 +1127,59 @@ def _activities_frame(
 # --------------------------------------------------------------------------------------------
 
 
-def _encode(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Make a frame parquet-friendly: UUIDs as strings, ``details`` dicts as JSON text."""
-    out = frame.copy()
-    for col in _UUID_COLUMNS.get(name, ()):
-        out[col] = _objects([None if v is None else str(v) for v in out[col].tolist()])
+def _uuid_column(values: pd.Series) -> pa.ExtensionArray:
+    """Convert a column of :class:`uuid.UUID` (or ``None``) to an Arrow ``uuid`` array."""
+    import pyarrow as pa
+
+    return pa.array([None if v is None else v.bytes for v in values.tolist()], type=pa.uuid())
+
+
+def _uuid_objects(column: pa.ChunkedArray) -> np.ndarray:
+    """Convert an Arrow ``uuid`` (or 16-byte binary) column back to :class:`uuid.UUID` objects.
+
+    Repeated ids (``contact_id`` in event tables) are converted once each via a dictionary
+    encoding.
+    """
+    import pyarrow as pa
+
+    combined = column.combine_chunks()
+    if isinstance(combined, pa.ExtensionArray):
+        combined = combined.storage
+    encoded = combined.dictionary_encode()
+    from_bytes = int.from_bytes
+    uniques = [_uuid_from_int(from_bytes(b, "big")) for b in encoded.dictionary.to_pylist()]
+    lookup = _objects([*uniques, None])
+    codes = encoded.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
+    return lookup[codes]
+
+
+def _to_arrow(name: str, frame: pd.DataFrame) -> pa.Table:
+    """Convert a frame to Arrow: UUIDs as the ``uuid`` type, ``details`` dicts as JSON text."""
+    import pyarrow as pa
+
+    uuid_cols = _UUID_COLUMNS.get(name, ())
+    plain = frame.drop(columns=list(uuid_cols))
     for col in _JSON_COLUMNS.get(name, ()):
-        out[col] = _objects([None if v is None else json.dumps(v) for v in out[col].tolist()])
-    return out
+        plain[col] = _objects([None if v is None else json.dumps(v) for v in plain[col].tolist()])
+    table = pa.Table.from_pandas(plain, preserve_index=False)
+    for col in uuid_cols:
+        table = table.add_column(frame.columns.get_loc(col), col, _uuid_column(frame[col]))
+    # Keep only the pandas dtypes (Arrow can't tell an all-True object column from a bool one).
+    dtypes = {col: str(dtype) for col, dtype in frame.dtypes.items()}
+    return table.replace_schema_metadata({_DTYPES_KEY: json.dumps(dtypes)})
 
 
-def _decode(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Invert :func:`_encode`."""
-    for col in _UUID_COLUMNS.get(name, ()):
-        frame[col] = _objects([None if v is None else uuid.UUID(v) for v in frame[col].tolist()])
+def _from_arrow(name: str, table: pa.Table) -> pd.DataFrame:
+    """Invert :func:`_to_arrow`."""
+    uuid_cols = _UUID_COLUMNS.get(name, ())
+    frame = table.drop_columns(list(uuid_cols)).to_pandas()
+    metadata = table.schema.metadata or {}
+    dtypes = json.loads(metadata.get(_DTYPES_KEY.encode(), b"{}"))
+    for col, dtype in dtypes.items():
+        if col in frame.columns and dtype == "object" and frame[col].dtype != object:
+            frame[col] = frame[col].astype(object)
+    for col in uuid_cols:
+        frame.insert(table.column_names.index(col), col, _uuid_objects(table.column(col)))
     for col in _JSON_COLUMNS.get(name, ()):
         frame[col] = _objects([None if v is None else json.loads(v) for v in frame[col].tolist()])
     return frame
@@ -1143,8 +1188,8 @@ def _decode(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 def write_crm(crm: SyntheticCRM, out_dir: Path) -> dict[str, Path]:
     """Write every frame of ``crm`` to ``out_dir/<name>.parquet``.
 
-    UUID columns are stored as canonical strings and ``activities.details`` as JSON text;
-    :func:`read_crm` restores both.
+    UUID columns are stored with the Parquet ``UUID`` logical type (Arrow ``uuid`` extension)
+    and ``activities.details`` as JSON text; :func:`read_crm` restores both.
 
     Args:
         crm: The synthetic CRM to write.
@@ -1154,12 +1199,14 @@ def write_crm(crm: SyntheticCRM, out_dir: Path) -> dict[str, Path]:
         Mapping of table name to the written parquet file.
 
     """
+    import pyarrow.parquet as pq
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for name, frame in crm.tables().items():
         path = out_dir / f"{name}.parquet"
-        _encode(name, frame).to_parquet(path, index=False)
+        pq.write_table(_to_arrow(name, frame), path)
         paths[name] = path
     return paths
 
@@ -1177,11 +1224,13 @@ def read_crm(out_dir: Path) -> SyntheticCRM:
         FileNotFoundError: When a table's parquet file is missing.
 
     """
+    import pyarrow.parquet as pq
+
     out_dir = Path(out_dir)
     frames: dict[str, pd.DataFrame] = {}
     for field in fields(SyntheticCRM):
         path = out_dir / f"{field.name}.parquet"
         if not path.exists():
             raise FileNotFoundError(f"missing synthetic CRM table {path}")
-        frames[field.name] = _decode(field.name, pd.read_parquet(path))
+        frames[field.name] = _from_arrow(field.name, pq.read_table(path))
     return SyntheticCRM(**frames)

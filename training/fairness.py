@@ -117,6 +117,7 @@ def audit_fairness(
     auc = MetricFrame(metrics={"roc_auc": _group_roc_auc}, y_true=y, y_pred=s, sensitive_features=g)
     by_group = label_metrics.by_group.join(auc.by_group)
     by_group["base_rate"] = pd.Series(y, index=g).groupby(level=0).mean()
+    by_group.index.name = config.sensitive_column
     tpr_gap = float(label_metrics.difference()["true_positive_rate"])
     disparities = {
         "demographic_parity_difference": float(

@@ -9,17 +9,12 @@ fails instead.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import JSON, Engine, create_engine, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import JSON, select, text
 
 from haste.db import (
     TABLE_NAMES,
@@ -32,7 +27,6 @@ from haste.db import (
     User,
     create_db_engine,
     current_revision,
-    dispose_engine,
     downgrade_database,
     head_revision,
     session_scope,
@@ -40,49 +34,6 @@ from haste.db import (
 )
 
 pytestmark = pytest.mark.integration
-
-ADMIN_URL = os.environ.get(
-    "HASTE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def _in_ci() -> bool:
-    """Return whether the tests run under CI (``CI`` set to anything but a false value)."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@pytest.fixture(scope="module")
-def admin_engine() -> Iterator[Engine]:
-    """AUTOCOMMIT engine on the maintenance database; skip (or fail under CI) if unreachable."""
-    engine = create_engine(
-        ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        engine.dispose()
-        message = f"PostgreSQL unreachable at {ADMIN_URL}: {exc.orig}"
-        if _in_ci():
-            pytest.fail(f"{message} (CI is set, so this fails instead of skipping)")
-        pytest.skip(message)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture()
-def pg_url(admin_engine: Engine) -> Iterator[str]:
-    """URL of a fresh, uniquely named database, dropped after the test."""
-    name = f"haste_test_{uuid.uuid4().hex[:12]}"
-    with admin_engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        dispose_engine(url)
-        with admin_engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _public_tables(url: str) -> set[str]:

@@ -1,0 +1,45 @@
+# hasteCRM AI platform. The README's two commands are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test test-fast lint services pipeline serve clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install the platform with its dev tools
+
+demo: install  ## Install, then run the main job end to end (train flow -> MLflow -> Ray Serve -> API calls)
+	$(BIN)/haste demo
+
+services:  ## Start PostgreSQL and Redis if they are down
+	@bash scripts/start-services.sh
+
+test: install services  ## Install, start services, lint and run every test (unit, data, model, integration)
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install  ## Unit tests only
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+lint: install  ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+pipeline: install  ## Reproduce the DVC pipeline (ingest -> validate -> features -> train -> evaluate)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+
+serve: install  ## Serve the champion lead-scoring model with Ray Serve on :8000
+	$(BIN)/haste serve
+
+clean:  ## Remove local state (.haste/) and pipeline outputs (data/*)
+	rm -rf .haste data/raw data/features data/models data/reports

@@ -1,0 +1,185 @@
+"""The spine end to end: Prefect flow -> MLflow registry -> Ray Serve -> database.
+
+One module-scoped platform (temporary HASTE_HOME/data, Prefect test harness, a free port)
+trains twice and serves the champion; the tests then inspect what each part recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mlflow import MlflowClient
+from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy import func, select
+
+from haste.db.models import AIModel, Company, Contact, Deal, LeadScore, Prediction
+from haste.db.session import dispose_all_engines, session_scope
+from haste.settings import Settings, get_settings
+from tests.integration.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path
+) -> Iterator[tuple[Settings, list[dict[str, Any]]]]:
+    """Train the lead model twice with the real flow in an isolated home."""
+    home = tmp_path_factory.mktemp("platform")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HASTE_HOME", str(home / "state"))
+        patch.setenv("HASTE_DATA_DIR", str(home / "data"))
+        patch.setenv("HASTE_SERVE_PORT", str(free_port()))
+        for key in ("HASTE_DATABASE_URL", "HASTE_MLFLOW_TRACKING_URI"):
+            patch.delenv(key, raising=False)
+        get_settings.cache_clear()
+        from flows.lead_scoring import lead_scoring_training
+
+        with prefect_test_harness():
+            results = [lead_scoring_training(), lead_scoring_training()]
+        yield get_settings(), results
+    get_settings.cache_clear()
+    dispose_all_engines()
+
+
+@pytest.fixture(scope="module")
+def api(platform: tuple[Settings, list[dict[str, Any]]]) -> Iterator[httpx.Client]:
+    """Serve the champion with Ray Serve; yield an HTTP client on it."""
+    from serving.runner import start_serving, stop_serving
+
+    settings, _ = platform
+    url = start_serving(settings)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield client
+    finally:
+        stop_serving()
+
+
+def test_first_run_becomes_champion_and_equal_rerun_stays_challenger(platform) -> None:
+    settings, (first, second) = platform
+    assert first["fairness_passed"]
+    assert first["registration"]["version"] == "1"
+    assert first["registration"]["decision"]["promoted"] is True
+    # Same data and seed -> same metric -> the rerun must not displace the champion.
+    assert second["registration"]["version"] == "2"
+    assert second["registration"]["decision"]["promoted"] is False
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    assert str(client.get_model_version_by_alias("lead_scoring", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("lead_scoring", "challenger").version) == "2"
+    with session_scope(settings.database_url) as session:
+        statuses = {m.version: m.deployment_status for m in session.scalars(select(AIModel))}
+    assert statuses == {"1": "champion", "2": "challenger"}
+
+
+def test_held_out_metrics_are_real(platform) -> None:
+    _, (first, _) = platform
+    assert first["metrics"]["roc_auc"] > 0.86
+    assert first["metrics"]["accuracy"] > 0.79
+    assert first["baseline_metrics"]["roc_auc"] > 0.8
+
+
+def test_mlflow_run_has_plots_model_card_and_model(platform) -> None:
+    settings, (first, _) = platform
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    run_id = first["registration"]["run_id"]
+    top = {a.path for a in client.list_artifacts(run_id)}
+    plots = {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert {"model_card.md", "metrics.json"} <= top
+    assert {"plots/roc_pr.png", "plots/calibration.png", "plots/shap_summary.png"} <= plots
+    run = client.get_run(run_id)
+    assert run.data.params["xgboost.n_estimators"] == "400"
+    assert "fairness_equalized_odds_difference" in run.data.metrics
+    version = client.get_model_version("lead_scoring", "1")
+    assert "Model card" in version.description
+
+
+def test_crm_loaded_once_despite_two_runs(platform) -> None:
+    settings, _ = platform
+    with session_scope(settings.database_url) as session:
+        contacts = session.scalar(select(func.count()).select_from(Contact))
+        companies = session.scalar(select(func.count()).select_from(Company))
+        deals = session.scalar(select(func.count()).select_from(Deal))
+    assert contacts == 9240 + 2000  # every real lead + the synthetic contacts, no duplicates
+    assert companies > 0
+    assert deals > 0
+
+
+def test_health_reports_served_version(api: httpx.Client) -> None:
+    response = api.get("/api/ai/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "models": {"lead_scoring": "1"}}
+
+
+def test_lead_score_round_trip_is_explained_and_recorded(api, platform) -> None:
+    settings, (first, _) = platform
+    contact_id = first["held_out_contacts"][0]
+    response = api.post("/api/ai/lead-score", json={"contact_id": contact_id})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["contact_id"] == contact_id
+    assert 0 <= body["score"] <= 100
+    assert body["score"] == round(body["probability"] * 100)
+    assert 0.5 <= body["confidence"] <= 1.0
+    assert body["model_version"] == "1"
+    assert 1 <= len(body["contributions"]) <= 5
+    impacts = [abs(c["impact"]) for c in body["contributions"]]
+    assert impacts == sorted(impacts, reverse=True)
+    assert body["recommended_actions"]
+    with session_scope(settings.database_url) as session:
+        rows = session.scalars(
+            select(LeadScore).where(LeadScore.contact_id == uuid.UUID(contact_id))
+        ).all()
+        predictions = session.scalars(
+            select(Prediction).where(Prediction.entity_id == uuid.UUID(contact_id))
+        ).all()
+    assert [row.score for row in rows] == [body["score"]]
+    assert rows[0].model_version == "1"
+    assert predictions[0].prediction_value["score"] == body["score"]
+
+
+def test_same_contact_scores_identically(api, platform) -> None:
+    _, (first, _) = platform
+    contact_id = first["held_out_contacts"][1]
+    scores = {
+        api.post("/api/ai/lead-score", json={"contact_id": contact_id}).json()["probability"]
+        for _ in range(3)
+    }
+    assert len(scores) == 1
+
+
+def test_explanation_can_be_left_out(api, platform) -> None:
+    _, (first, _) = platform
+    body = api.post(
+        "/api/ai/lead-score",
+        json={"contact_id": first["held_out_contacts"][2], "include_explanation": False},
+    ).json()
+    assert "score" in body
+    assert body["contributions"] is None
+
+
+def test_unknown_contact_is_404_with_message(api) -> None:
+    missing = str(uuid.uuid4())
+    response = api.post("/api/ai/lead-score", json={"contact_id": missing})
+    assert response.status_code == 404
+    assert missing in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"contact_id": "not-a-uuid"},
+        {},
+        {"contact_id": str(uuid.uuid4()), "unexpected": 1},
+        {"contact_id": str(uuid.uuid4()), "include_explanation": "maybe"},
+    ],
+)
+def test_invalid_body_is_422_with_message(api, body) -> None:
+    response = api.post("/api/ai/lead-score", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"]
