@@ -762,7 +762,7 @@ def _email_frame(
         ),
         "campaign": email.names[np.concatenate([email.campaign[m] for m, _, _ in parts])],
     }
-    t = np.concatenate([t[m] for m, t, _ in parts])
+    t = np.concatenate([times[m] for m, times, _ in parts])
     n_opens = np.bincount(email.contact[out["open"]], minlength=len(people.created))
     return _sorted_events(columns, t, t0, ids), n_opens
 

@@ -10,8 +10,6 @@ import pandas as pd
 from fairlearn.metrics import (
     MetricFrame,
     count,
-    demographic_parity_difference,
-    equalized_odds_difference,
     false_positive_rate,
     selection_rate,
     true_positive_rate,
@@ -71,6 +69,30 @@ def _group_roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
     return float(roc_auc_score(y_true, y_score))
 
 
+def _defined_rate(metric: Any, positive: bool) -> Any:
+    """Wrap a TPR/FPR metric so a group lacking the conditioning class gives NaN, not 0."""
+
+    def rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        condition = np.asarray(y_true) == (1 if positive else 0)
+        if not condition.any():
+            return float("nan")
+        return float(metric(y_true, y_pred))
+
+    return rate
+
+
+def _spread(values: pd.Series) -> float:
+    """Return max - min over the defined (non-NaN) values; 0.0 when fewer than two."""
+    defined = values.dropna().astype(float)
+    return float(defined.max() - defined.min()) if len(defined) >= 2 else 0.0
+
+
+def _nanmin(values: pd.Series) -> float:
+    """Return the smallest defined value, NaN when none is defined."""
+    defined = values.dropna().astype(float)
+    return float(defined.min()) if len(defined) else float("nan")
+
+
 def audit_fairness(
     y_true: pd.Series,
     probabilities: np.ndarray,
@@ -99,35 +121,44 @@ def audit_fairness(
     sizes = groups.value_counts()
     kept = sizes[sizes >= config.min_group_size].index
     excluded = sorted(str(g) for g in sizes.index.difference(kept))
+    if len(kept) == 0:
+        return FairnessReport(
+            sensitive_column=config.sensitive_column,
+            by_group=pd.DataFrame(),
+            disparities={},
+            violations=[
+                f"no {config.sensitive_column} group has >= {config.min_group_size} rows: "
+                "fairness cannot be assessed"
+            ],
+            excluded_groups=excluded,
+        )
     mask = groups.isin(kept)
     y, s, g = y_true[mask].to_numpy(), scores[mask].to_numpy(), groups[mask].to_numpy()
     predicted = (s >= threshold).astype(int)
-    label_metrics = MetricFrame(
+    frame = MetricFrame(
         metrics={
             "count": count,
             "selection_rate": selection_rate,
             "accuracy": accuracy_score,
-            "true_positive_rate": true_positive_rate,
-            "false_positive_rate": false_positive_rate,
+            "true_positive_rate": _defined_rate(true_positive_rate, positive=True),
+            "false_positive_rate": _defined_rate(false_positive_rate, positive=False),
         },
         y_true=y,
         y_pred=predicted,
         sensitive_features=g,
     )
-    auc = MetricFrame(metrics={"roc_auc": _group_roc_auc}, y_true=y, y_pred=s, sensitive_features=g)
-    by_group = label_metrics.by_group.join(auc.by_group)
+    by_group = frame.by_group.copy()
+    # ROC AUC needs the scores, not the thresholded labels.
+    by_group["roc_auc"] = [_group_roc_auc(y[g == group], s[g == group]) for group in by_group.index]
     by_group["base_rate"] = pd.Series(y, index=g).groupby(level=0).mean()
     by_group.index.name = config.sensitive_column
-    tpr_gap = float(label_metrics.difference()["true_positive_rate"])
+    tpr_gap = _spread(by_group["true_positive_rate"])
+    fpr_gap = _spread(by_group["false_positive_rate"])
     disparities = {
-        "demographic_parity_difference": float(
-            demographic_parity_difference(y, predicted, sensitive_features=g)
-        ),
-        "equalized_odds_difference": float(
-            equalized_odds_difference(y, predicted, sensitive_features=g)
-        ),
+        "demographic_parity_difference": _spread(by_group["selection_rate"]),
+        "equalized_odds_difference": max(tpr_gap, fpr_gap),
         "true_positive_rate_difference": tpr_gap,
-        "min_group_roc_auc": float(np.nanmin(by_group["roc_auc"].to_numpy())),
+        "min_group_roc_auc": _nanmin(by_group["roc_auc"]),
     }
     violations = []
     if disparities["equalized_odds_difference"] > config.max_equalized_odds_difference:
@@ -140,7 +171,9 @@ def audit_fairness(
             f"true positive rate difference {tpr_gap:.3f} "
             f"> {config.max_true_positive_rate_difference}"
         )
-    if disparities["min_group_roc_auc"] < config.min_group_roc_auc:
+    if config.min_group_roc_auc > 0 and np.isnan(disparities["min_group_roc_auc"]):
+        violations.append("worst group ROC AUC undefined: no audited group has both classes")
+    elif disparities["min_group_roc_auc"] < config.min_group_roc_auc:
         violations.append(
             f"worst group ROC AUC {disparities['min_group_roc_auc']:.3f} "
             f"< {config.min_group_roc_auc}"

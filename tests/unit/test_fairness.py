@@ -129,13 +129,6 @@ def test_single_class_group_gives_nan_auc_without_crashing() -> None:
     assert report.passed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a group with no positive labels has an undefined TPR that fairlearn reports as 0, "
-        "so a perfectly accurate classifier fails the gate with a TPR gap of 1.0"
-    ),
-)
 def test_group_without_positives_does_not_fail_a_perfect_classifier() -> None:
     y, groups = _data(
         _balanced_group("Mumbai"),
@@ -143,6 +136,25 @@ def test_group_without_positives_does_not_fail_a_perfect_classifier() -> None:
     )
     report = audit_fairness(y, y.astype(float), groups, _config())
     assert report.passed, report.violations
+
+
+def test_all_groups_too_small_fails_closed_with_a_reason() -> None:
+    y, groups = _data(_balanced_group("Mumbai"))
+    config = _config(min_group_size=10_000)
+    report = audit_fairness(y, y.astype(float), groups, config)
+    assert not report.passed
+    assert "cannot be assessed" in report.violations[0]
+    assert report.excluded_groups == ["Mumbai"]
+
+
+def test_undefined_worst_group_auc_does_not_pass_silently() -> None:
+    y, groups = _data(
+        (np.ones(12, dtype=int), pd.Series(["Pune"] * 12)),
+        (np.zeros(12, dtype=int), pd.Series(["Thane"] * 12)),
+    )
+    config = _config(min_group_roc_auc=0.7)
+    report = audit_fairness(y, y.astype(float), groups, config)
+    assert any("undefined" in violation for violation in report.violations)
 
 
 def test_threshold_changes_the_decisions() -> None:
