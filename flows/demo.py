@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.panel import Panel
 from sqlalchemy import func, select
 
-from flows.lead_scoring import lead_scoring_training
+from flows.training import model_training
 from haste.db.models import LeadScore, Prediction
 from haste.db.session import session_scope
 from haste.settings import get_settings
@@ -33,7 +33,7 @@ def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     console.rule("[bold]1/3 Prefect flow: ingest -> validate -> train -> audit -> register")
-    result = lead_scoring_training()
+    result = model_training()
     timings["training_flow_s"] = time.perf_counter() - started
     metrics, baseline = result["metrics"], result["baseline_metrics"]
     registration = result["registration"]

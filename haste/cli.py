@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from haste.runtime import configure_runtime_env
 from haste.settings import get_settings
 
 console = Console()
@@ -41,7 +42,8 @@ ModelOption = Annotated[
 def configure(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Configure logging for every command."""
+    """Configure logging and the embedded services' environment for every command."""
+    configure_runtime_env()
     level = logging.DEBUG if verbose else get_settings().log_level
     logging.basicConfig(
         level=level,
@@ -146,9 +148,9 @@ def pipeline_evaluate(model: ModelOption = "lead_scoring") -> None:
 @app.command("train")
 def train(model: ModelOption = "lead_scoring") -> None:
     """Run the Prefect training flow: ingest, validate, train, audit, register, promote."""
-    from flows.lead_scoring import lead_scoring_training
+    from flows.training import model_training
 
-    result = lead_scoring_training(model_name=model)
+    result = model_training(model_name=model)
     _print_training_result(result)
 
 

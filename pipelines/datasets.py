@@ -8,6 +8,7 @@ modelling decision, see :mod:`features.lead_features`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class MavenCRM:
 LEADS_FILE = Path("leads_xeducation") / "Leads.csv"
 TELCO_FILE = Path("telco_churn") / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 MAVEN_DIR = Path("maven_crm_sales")
+BANK_FILE = Path("bank_marketing") / "bank-additional-full.csv"
 
 #: Columns of Leads.csv filled in by the sales team after contact (PROVENANCE.md): leakage.
 LEADS_LEAKY_COLUMNS: tuple[str, ...] = (
@@ -123,3 +125,49 @@ def load_maven_crm(datasets_dir: Path) -> MavenCRM:
     products = pd.read_csv(base / "products.csv")
     teams = pd.read_csv(base / "sales_teams.csv")
     return MavenCRM(pipeline=pipeline, accounts=accounts, products=products, teams=teams)
+
+
+def load_bank_marketing(datasets_dir: Path) -> pd.DataFrame:
+    """Load UCI Bank Marketing (bank-additional-full, ``;``-separated) with a row id and 0/1 target.
+
+    ``duration`` is kept here (it is only known after the call and leaks the target; model
+    configs must drop it). ``unknown`` stays a category of its own, as in the source.
+
+    Args:
+        datasets_dir: The shared datasets folder.
+
+    Returns:
+        41,188 calls; ``y`` mapped to int 0/1; ``call_id`` is the row's position (date order).
+
+    """
+    frame = pd.read_csv(resolve_dataset(datasets_dir, BANK_FILE), sep=";")
+    frame["y"] = (frame["y"] == "yes").astype(int)
+    frame.insert(0, "call_id", [f"call-{i:05d}" for i in range(len(frame))])
+    return frame
+
+
+#: Single-table datasets a training config can name in its ``dataset`` key.
+DATASET_LOADERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    "leads": load_leads,
+    "telco": load_telco,
+    "bank_marketing": load_bank_marketing,
+}
+
+
+def load_dataset(name: str, datasets_dir: Path) -> pd.DataFrame:
+    """Load a single-table dataset by name.
+
+    Args:
+        name: A key of :data:`DATASET_LOADERS`.
+        datasets_dir: The shared datasets folder.
+
+    Returns:
+        The cleaned frame.
+
+    Raises:
+        KeyError: For an unknown name (the message lists the known ones).
+
+    """
+    if name not in DATASET_LOADERS:
+        raise KeyError(f"unknown dataset {name!r}; known: {sorted(DATASET_LOADERS)}")
+    return DATASET_LOADERS[name](datasets_dir)

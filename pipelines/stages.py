@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from haste.settings import CONFIG_DIR, Settings
-from pipelines.datasets import load_leads, load_maven_crm, load_telco
+from pipelines.datasets import load_dataset, load_maven_crm
 from pipelines.synthetic import generate_crm, read_crm, write_crm
 from pipelines.validation import ValidationReport, validate_frame
 from training.config import TrainingConfig
@@ -35,7 +35,11 @@ class PipelinePaths:
     @property
     def raw_leads(self) -> Path:
         """Return the cleaned Leads.csv parquet path."""
-        return self.data_dir / "raw" / "leads.parquet"
+        return self.raw("leads")
+
+    def raw(self, dataset: str) -> Path:
+        """Return the ingested parquet of a single-table dataset."""
+        return self.data_dir / "raw" / f"{dataset}.parquet"
 
     @property
     def crm_dir(self) -> Path:
@@ -68,7 +72,7 @@ def load_pipeline_params(path: Path | None = None) -> dict[str, Any]:
 
 
 def ingest(settings: Settings, params: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Read the real lead data and generate the seeded synthetic CRM.
+    """Read the real single-table datasets and generate the seeded synthetic CRM.
 
     Args:
         settings: Platform settings (datasets and data folders).
@@ -81,9 +85,12 @@ def ingest(settings: Settings, params: dict[str, Any] | None = None) -> dict[str
     params = params or load_pipeline_params()
     paths = PipelinePaths(settings.data_dir)
     paths.raw_leads.parent.mkdir(parents=True, exist_ok=True)
-    leads = load_leads(settings.datasets_dir)
-    leads.to_parquet(paths.raw_leads, index=False)
-    logger.info("ingested %d leads -> %s", len(leads), paths.raw_leads)
+    written: dict[str, Path] = {}
+    for name in params["ingest"]["datasets"]:
+        frame = load_dataset(name, settings.datasets_dir)
+        frame.to_parquet(paths.raw(name), index=False)
+        written[name] = paths.raw(name)
+        logger.info("ingested %s: %d rows -> %s", name, len(frame), paths.raw(name))
     synthetic = params["ingest"]["synthetic"]
     crm = generate_crm(
         n_contacts=int(synthetic["n_contacts"]),
@@ -91,9 +98,9 @@ def ingest(settings: Settings, params: dict[str, Any] | None = None) -> dict[str
         start=str(synthetic["start"]),
         days=int(synthetic["days"]),
     )
-    written = write_crm(crm, paths.crm_dir)
+    written.update(write_crm(crm, paths.crm_dir))
     logger.info("generated synthetic CRM (%d contacts) -> %s", len(crm.contacts), paths.crm_dir)
-    return {"leads": paths.raw_leads, **written}
+    return written
 
 
 def load_suite_frames(settings: Settings) -> dict[str, pd.DataFrame]:
@@ -103,7 +110,7 @@ def load_suite_frames(settings: Settings) -> dict[str, pd.DataFrame]:
     maven = load_maven_crm(settings.datasets_dir)
     return {
         "leads": pd.read_parquet(paths.raw_leads),
-        "telco": load_telco(settings.datasets_dir),
+        "telco": pd.read_parquet(paths.raw("telco")),
         "maven_pipeline": maven.pipeline,
         "crm_contacts": crm.contacts,
         "crm_email_events": crm.email_events,
@@ -146,7 +153,7 @@ def build_features(settings: Settings, config: TrainingConfig) -> Path:
 
     """
     paths = PipelinePaths(settings.data_dir)
-    raw = pd.read_parquet(paths.raw_leads)
+    raw = pd.read_parquet(paths.raw(config.dataset))
     dropped = set(config.features.leaky_columns) | set(config.features.drop_columns)
     table = raw[[column for column in raw.columns if column not in dropped]]
     out = paths.features(config.model_name)

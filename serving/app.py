@@ -5,7 +5,6 @@ the feature table written by the pipeline, explains every score with SHAP and re
 ``lead_scores``/``predictions``.
 """
 
-
 import logging
 import time
 from dataclasses import dataclass

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from haste.runtime import configure_runtime_env
 from haste.settings import Settings, get_settings
+
+configure_runtime_env()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from haste.settings import CONFIG_DIR
 
@@ -45,14 +45,28 @@ class EvaluateConfig(_Strict):
 
 
 class FairnessConfig(_Strict):
-    """The fairness gate that a model must pass to be registered."""
+    """The fairness gate that a model must pass to be registered (over every sensitive column)."""
 
-    sensitive_column: str
+    sensitive_columns: list[str] = Field(min_length=1)
     missing_group: str = "Unknown"
     min_group_size: int = Field(50, ge=1)
     max_equalized_odds_difference: float = Field(0.2, ge=0.0, le=1.0)
     max_true_positive_rate_difference: float = Field(0.2, ge=0.0, le=1.0)
     min_group_roc_auc: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_single_column(cls, data: Any) -> Any:
+        """Accept ``sensitive_column: X`` as shorthand for ``sensitive_columns: [X]``."""
+        if isinstance(data, dict) and "sensitive_column" in data:
+            data = dict(data)
+            data.setdefault("sensitive_columns", [data.pop("sensitive_column")])
+        return data
+
+    @property
+    def sensitive_column(self) -> str:
+        """Return the first (primary) sensitive column."""
+        return self.sensitive_columns[0]
 
 
 class RegistryConfig(_Strict):

@@ -13,12 +13,15 @@ from training.config import TrainingConfig
 
 @dataclass(frozen=True)
 class LabelledData:
-    """Raw model inputs with their labels, entity ids and sensitive groups (aligned rows)."""
+    """Raw model inputs with their labels, entity ids and sensitive groups (aligned rows).
+
+    ``groups`` holds one column per audited sensitive attribute.
+    """
 
     features: pd.DataFrame
     labels: pd.Series
     ids: pd.Series
-    groups: pd.Series
+    groups: pd.DataFrame
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -47,16 +50,18 @@ def prepare_labelled_data(frame: pd.DataFrame, config: TrainingConfig) -> Labell
         KeyError: When the target, id or sensitive column is absent.
 
     """
-    for column in (config.target, config.id_column, config.fairness.sensitive_column):
+    sensitive = config.fairness.sensitive_columns
+    for column in (config.target, config.id_column, *sensitive):
         if column not in frame.columns:
             raise KeyError(f"column {column!r} required by {config.model_name} config is absent")
     columns = select_feature_columns(frame, config.excluded_columns)
-    groups = frame[config.fairness.sensitive_column].fillna(config.fairness.missing_group)
+    raw_groups = frame[sensitive].astype(object)
+    groups = raw_groups.where(raw_groups.notna(), config.fairness.missing_group).astype(str)
     return LabelledData(
         features=frame[columns],
         labels=frame[config.target].astype(int),
         ids=frame[config.id_column].astype(str),
-        groups=groups.astype(str),
+        groups=groups,
     )
 
 

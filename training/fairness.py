@@ -102,6 +102,7 @@ def audit_fairness(
 ) -> FairnessReport:
     """Audit predictions per sensitive group and apply the gate's thresholds.
 
+    The audited column is ``groups.name`` (or the config's first sensitive column).
     Groups with fewer than ``config.min_group_size`` rows are excluded from the disparity
     metrics (their estimates are noise) and listed in the report.
 
@@ -116,6 +117,7 @@ def audit_fairness(
         The audit report; ``passed`` is the gate's verdict.
 
     """
+    column = str(groups.name) if groups.name is not None else config.sensitive_column
     y_true = pd.Series(np.asarray(y_true), index=groups.index)
     scores = pd.Series(np.asarray(probabilities, dtype=float), index=groups.index)
     sizes = groups.value_counts()
@@ -123,11 +125,11 @@ def audit_fairness(
     excluded = sorted(str(g) for g in sizes.index.difference(kept))
     if len(kept) == 0:
         return FairnessReport(
-            sensitive_column=config.sensitive_column,
+            sensitive_column=column,
             by_group=pd.DataFrame(),
             disparities={},
             violations=[
-                f"no {config.sensitive_column} group has >= {config.min_group_size} rows: "
+                f"no {column} group has >= {config.min_group_size} rows: "
                 "fairness cannot be assessed"
             ],
             excluded_groups=excluded,
@@ -151,7 +153,7 @@ def audit_fairness(
     # ROC AUC needs the scores, not the thresholded labels.
     by_group["roc_auc"] = [_group_roc_auc(y[g == group], s[g == group]) for group in by_group.index]
     by_group["base_rate"] = pd.Series(y, index=g).groupby(level=0).mean()
-    by_group.index.name = config.sensitive_column
+    by_group.index.name = column
     tpr_gap = _spread(by_group["true_positive_rate"])
     fpr_gap = _spread(by_group["false_positive_rate"])
     disparities = {
@@ -179,9 +181,65 @@ def audit_fairness(
             f"< {config.min_group_roc_auc}"
         )
     return FairnessReport(
-        sensitive_column=config.sensitive_column,
+        sensitive_column=column,
         by_group=by_group,
         disparities=disparities,
         violations=violations,
         excluded_groups=excluded,
+    )
+
+
+@dataclass
+class FairnessAudit:
+    """The gate over every sensitive column: one report per column, worst-case disparities."""
+
+    reports: dict[str, FairnessReport]
+
+    @property
+    def passed(self) -> bool:
+        """Return whether every column's report passed."""
+        return all(report.passed for report in self.reports.values())
+
+    @property
+    def violations(self) -> list[str]:
+        """Return every violation, prefixed by its column."""
+        return [f"{c}: {v}" for c, r in self.reports.items() for v in r.violations]
+
+    @property
+    def disparities(self) -> dict[str, float]:
+        """Return the worst value of each disparity across columns (max gap, min AUC)."""
+        worst: dict[str, float] = {}
+        for report in self.reports.values():
+            for name, value in report.disparities.items():
+                pick = min if name.startswith("min_") else max
+                worst[name] = pick(worst.get(name, value), value)
+        return worst
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready summary."""
+        return {
+            "passed": self.passed,
+            "disparities": {k: round(v, 4) for k, v in self.disparities.items()},
+            "violations": self.violations,
+            "by_column": {column: report.to_dict() for column, report in self.reports.items()},
+        }
+
+    def to_markdown(self) -> str:
+        """Return every column's report."""
+        return "\n\n".join(report.to_markdown() for report in self.reports.values())
+
+
+def audit_all_columns(
+    y_true: pd.Series,
+    probabilities: np.ndarray,
+    groups: pd.DataFrame,
+    config: FairnessConfig,
+    threshold: float = 0.5,
+) -> FairnessAudit:
+    """Audit every sensitive column of ``groups`` (see :func:`audit_fairness`)."""
+    return FairnessAudit(
+        {
+            column: audit_fairness(y_true, probabilities, groups[column], config, threshold)
+            for column in groups.columns
+        }
     )

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
+#: Metrics where a smaller value is better (every other primary metric: larger is better).
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "mape", "brier", "log_loss", "mse"})
+
 #: Requirements recorded with logged models (skips MLflow's slow requirement inference).
 MODEL_REQUIREMENTS = ["scikit-learn", "xgboost", "pandas", "numpy", "shap", "haste-ai"]
 
@@ -131,7 +134,7 @@ def promote_if_better(
         client: MLflow client.
         model_name: Registered model name.
         version: The challenger's version.
-        metric: Primary metric (higher is better).
+        metric: Primary metric (larger is better, except the :data:`LOWER_IS_BETTER` ones).
         min_improvement: Required margin over the champion.
         fairness_passed: The fairness gate's verdict for the challenger.
 
@@ -149,7 +152,7 @@ def promote_if_better(
         promoted, reason = True, "no champion yet"
     elif champion.version == challenger.version:
         promoted, reason = False, "already champion"
-    elif challenger_metric > champion_metric + min_improvement:
+    elif beats(challenger_metric, champion_metric, metric, min_improvement):
         promoted = True
         reason = f"{metric} {challenger_metric:.4f} beats champion {champion_metric:.4f}"
     else:
@@ -172,6 +175,13 @@ def promote_if_better(
         champion_version=str(champion.version) if champion else None,
         champion_metric=champion_metric,
     )
+
+
+def beats(challenger: float, champion: float, metric: str, min_improvement: float = 0.0) -> bool:
+    """Return whether ``challenger`` beats ``champion`` on ``metric`` by more than the margin."""
+    if metric in LOWER_IS_BETTER:
+        return challenger < champion - min_improvement
+    return challenger > champion + min_improvement
 
 
 def rollback_champion(client: MlflowClient, model_name: str) -> tuple[str, str]:

@@ -22,7 +22,7 @@ from training.dataset import LabelledData, prepare_labelled_data, split_labelled
 from training.estimators import build_baseline_pipeline, build_xgboost_pipeline
 from training.evaluate import compute_classification_metrics, plot_calibration, plot_roc_pr
 from training.explain import TreeShapExplainer
-from training.fairness import FairnessReport, audit_fairness
+from training.fairness import FairnessAudit, audit_all_columns
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class TrainingOutcome:
     test: LabelledData
     metrics: dict[str, float]
     baseline_metrics: dict[str, float]
-    fairness: FairnessReport
+    fairness: FairnessAudit
     importance: dict[str, float]
     artifacts: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -114,7 +114,9 @@ def evaluate_models(fitted: FittedModels, out_dir: Path | None = None) -> Traini
     baseline_metrics = compute_classification_metrics(
         test.labels, baseline_probabilities, threshold
     )
-    fairness = audit_fairness(test.labels, probabilities, test.groups, config.fairness, threshold)
+    fairness = audit_all_columns(
+        test.labels, probabilities, test.groups, config.fairness, threshold
+    )
     explainer = TreeShapExplainer(fitted.model)
     sample = test.features.sample(min(len(test), 1000), random_state=0)
     importance = explainer.global_importance(sample)

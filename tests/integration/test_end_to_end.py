@@ -38,10 +38,10 @@ def platform(
         for key in ("HASTE_DATABASE_URL", "HASTE_MLFLOW_TRACKING_URI"):
             patch.delenv(key, raising=False)
         get_settings.cache_clear()
-        from flows.lead_scoring import lead_scoring_training
+        from flows.training import model_training
 
-        with prefect_test_harness():
-            results = [lead_scoring_training(), lead_scoring_training()]
+        with prefect_test_harness(server_startup_timeout=180):
+            results = [model_training(), model_training()]
         yield get_settings(), results
     get_settings.cache_clear()
     dispose_all_engines()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from training.config import FairnessConfig
-from training.fairness import audit_fairness
+from training.fairness import audit_all_columns, audit_fairness
 
 pytestmark = pytest.mark.unit
 
@@ -195,3 +195,22 @@ def test_report_serialisations_name_the_column() -> None:
     assert "true positive rate" in markdown
     passing = audit_fairness(y, np.where(y == 1, 0.9, 0.1), groups, _config())
     assert "PASSED" in passing.to_markdown()
+
+
+def test_audit_over_several_columns_reports_each_and_the_worst() -> None:
+    y, city = _data(_balanced_group("Mumbai"), _balanced_group("Thane"))
+    probabilities = np.where(y == 1, 0.9, 0.1)
+    # Gender: women's positives are all missed -> that column fails, City passes.
+    gender = pd.Series(["female", "female", "male", "male"] * 10)
+    probabilities[(gender == "female").to_numpy() & (y == 1).to_numpy()] = 0.1
+    groups = pd.DataFrame({"City": city, "gender": gender})
+    audit = audit_all_columns(
+        y, probabilities, groups, _config(sensitive_columns=["City", "gender"])
+    )
+    assert set(audit.reports) == {"City", "gender"}
+    assert not audit.passed
+    assert all(v.startswith("gender:") for v in audit.violations)
+    assert audit.disparities["true_positive_rate_difference"] == pytest.approx(
+        audit.reports["gender"].disparities["true_positive_rate_difference"]
+    )
+    assert "`gender`" in audit.to_markdown()

@@ -1,4 +1,6 @@
-"""Prefect flow: ingest -> validate -> features -> train -> audit -> register -> promote.
+"""Prefect flow ``model-training``: ingest -> validate -> features -> train -> audit -> register.
+
+One generic flow trains any tabular model described by ``configs/models/<name>.yaml``.
 
 Thin orchestration only: every task calls a framework-free function of ``pipelines`` or
 ``training``; Prefect adds retries, logs, the run graph and artifacts for the UI.
@@ -133,9 +135,9 @@ def register_and_promote(settings: Settings, outcome: TrainingOutcome) -> Regist
     return result
 
 
-@flow(name="lead-scoring-training", log_prints=True)
-def lead_scoring_training(model_name: str = "lead_scoring") -> dict[str, Any]:
-    """Train, audit and register the lead-scoring model end to end.
+@flow(name="model-training", log_prints=True)
+def model_training(model_name: str = "lead_scoring") -> dict[str, Any]:
+    """Train, audit and register one model end to end.
 
     Args:
         model_name: Config under ``configs/models`` to train.
