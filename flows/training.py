@@ -16,13 +16,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from haste.db.migrate import upgrade_database
-from haste.records import record_model_version
+from haste.records import entity_uuid, record_batch_predictions, record_model_version
 from haste.settings import Settings, get_settings
 from pipelines import stages
 from pipelines.crm_store import store_crm, store_lead_contacts
 from pipelines.synthetic import read_crm
 from pipelines.validation import DataValidationError, ValidationReport
 from training.config import TrainingConfig, load_training_config
+from training.scoring import confidence_of, probability_to_score
 from training.tracking import RegistrationResult, log_and_register
 from training.train import TrainingOutcome, evaluate_models, fit_models
 
@@ -135,6 +136,34 @@ def register_and_promote(settings: Settings, outcome: TrainingOutcome) -> Regist
     return result
 
 
+@task(name="store-batch-predictions", cache_policy=NO_CACHE)
+def store_batch_predictions(
+    settings: Settings, outcome: TrainingOutcome, result: RegistrationResult
+) -> int:
+    """Score every labelled entity with a newly promoted champion and store the predictions."""
+    logger = get_run_logger()
+    if result.decision is None or not result.decision.promoted:
+        logger.info("champion unchanged: batch predictions not refreshed")
+        return 0
+    config = outcome.config
+    frame = pd.concat([outcome.train.features, outcome.test.features])
+    ids = pd.concat([outcome.train.ids, outcome.test.ids])
+    probabilities = outcome.model.predict_proba(frame)[:, 1]
+    rows = [
+        (
+            entity_uuid(config.dataset, raw_id),
+            {"probability": round(float(p), 4), "score": probability_to_score(float(p))},
+            confidence_of(float(p)),
+        )
+        for raw_id, p in zip(ids, probabilities, strict=True)
+    ]
+    stored = record_batch_predictions(
+        settings.database_url, config.entity_type, config.model_name, str(result.version), rows
+    )
+    logger.info("stored %d %s predictions (v%s)", stored, config.model_name, result.version)
+    return stored
+
+
 @flow(name="model-training", log_prints=True)
 def model_training(model_name: str = "lead_scoring") -> dict[str, Any]:
     """Train, audit and register one model end to end.
@@ -155,6 +184,7 @@ def model_training(model_name: str = "lead_scoring") -> dict[str, Any]:
     build_features(settings, config)
     outcome = train_evaluate_audit(settings, config)
     result = register_and_promote(settings, outcome)
+    store_batch_predictions(settings, outcome, result)
     return {
         "model_name": config.model_name,
         "metrics": outcome.metrics,

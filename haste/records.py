@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from haste.db.models import AIModel, LeadScore, Prediction
+from haste.db.models import AIModel, Contact, LeadScore, Prediction
 from haste.db.session import session_scope
 
 
@@ -116,3 +116,79 @@ def record_lead_scores(url: str, scores: Sequence[dict[str, Any]], model_version
                 )
             )
     return len(scores)
+
+
+def record_prediction(
+    url: str,
+    entity_type: str,
+    entity_id: uuid.UUID,
+    prediction_type: str,
+    value: dict[str, Any],
+    confidence: float | None,
+    model_version: str | None,
+) -> uuid.UUID:
+    """Store one prediction row and return its id."""
+    with session_scope(url) as session:
+        row = Prediction(
+            entity_type=entity_type,
+            entity_id=entity_id,
+            prediction_type=prediction_type,
+            prediction_value=value,
+            confidence_score=confidence,
+            model_version=model_version,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def contact_exists(url: str, contact_id: uuid.UUID) -> bool:
+    """Return whether the CRM database holds the contact."""
+    with session_scope(url) as session:
+        return session.get(Contact, contact_id) is not None
+
+
+def entity_uuid(namespace: str, raw_id: str) -> uuid.UUID:
+    """Return ``raw_id`` as a UUID, or a stable UUIDv5 of ``namespace:raw_id`` otherwise."""
+    try:
+        return uuid.UUID(str(raw_id))
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"hastecrm:{namespace}:{raw_id}")
+
+
+def record_batch_predictions(
+    url: str,
+    entity_type: str,
+    prediction_type: str,
+    model_version: str,
+    rows: Sequence[tuple[uuid.UUID, dict[str, Any], float]],
+) -> int:
+    """Store many predictions in one transaction.
+
+    Args:
+        url: Database URL.
+        entity_type: ``contact``, ``account``, ``deal``...
+        prediction_type: What was predicted (the model name).
+        model_version: The producing model version.
+        rows: (entity id, prediction value, confidence) triples.
+
+    Returns:
+        Rows stored.
+    """
+    table = Prediction.__table__
+    records = [
+        {
+            "id": uuid.uuid4(),
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "prediction_type": prediction_type,
+            "prediction_value": value,
+            "confidence_score": confidence,
+            "model_version": model_version,
+        }
+        for entity_id, value, confidence in rows
+    ]
+    with session_scope(url) as session:
+        if records:
+            session.execute(table.insert(), records)
+    return len(records)

@@ -5,6 +5,7 @@ the feature table written by the pipeline, explains every score with SHAP and re
 ``lead_scores``/``predictions``.
 """
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -14,8 +15,20 @@ import pandas as pd
 from fastapi import FastAPI, HTTPException
 from ray import serve
 
-from haste.records import record_lead_scores
-from serving.schemas import HealthResponse, LeadScoreRequest, LeadScoreResponse
+from haste.records import contact_exists, record_lead_scores, record_prediction
+from serving.schemas import (
+    HealthResponse,
+    LeadScoreRequest,
+    LeadScoreResponse,
+    NextActionsRequest,
+    NextActionsResponse,
+)
+from training.next_actions import (
+    Activity,
+    rank_actions,
+    suggest_from_activity,
+    suggest_from_score,
+)
 from training.registry import CHAMPION, load_alias_model
 from training.scoring import LeadScorer
 
@@ -90,6 +103,42 @@ class AIGateway:
             model_name=self.config.model_name,
             model_version=self.model_version,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    @api.post("/api/ai/predictions/next-actions", response_model=NextActionsResponse)
+    def next_actions(self, request: NextActionsRequest) -> NextActionsResponse:
+        """Rank next best actions from activity rules and the lead model's explanation."""
+        context = request.context
+        key = str(context.contact_id)
+        in_features = key in self.features.index
+        if not in_features and not contact_exists(self.config.database_url, context.contact_id):
+            raise HTTPException(status_code=404, detail=f"contact {key} not found in the CRM")
+        activities = [
+            Activity(a.type, a.occurred_at, a.direction, a.replied)
+            for a in context.recent_activities
+        ]
+        suggestions = suggest_from_activity(activities, dt.datetime.now(dt.UTC), context.deal_stage)
+        lead_score = None
+        if in_features:
+            records = self.features.loc[[key], self.scorer.feature_columns]
+            score = self.scorer.score(records, [key])[0]
+            lead_score = score.score
+            suggestions += suggest_from_score(score.score, score.contributions)
+        ranked = [action.to_dict() for action in rank_actions(suggestions, request.limit)]
+        record_prediction(
+            self.config.database_url,
+            entity_type="contact",
+            entity_id=context.contact_id,
+            prediction_type="next_actions",
+            value={"actions": ranked, "lead_score": lead_score},
+            confidence=ranked[0]["priority"] if ranked else None,
+            model_version=self.model_version if in_features else None,
+        )
+        return NextActionsResponse(
+            contact_id=key,
+            actions=ranked,
+            lead_score=lead_score,
+            model_version=self.model_version if in_features else None,
         )
 
 

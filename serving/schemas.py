@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class LeadScoreRequest(BaseModel):
@@ -46,3 +48,61 @@ class HealthResponse(BaseModel):
 
     status: str
     models: dict[str, str]
+
+
+class ActivityIn(BaseModel):
+    """A recent activity of the contact, as the CRM client knows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["email", "call", "meeting", "note", "task"]
+    occurred_at: dt.datetime
+    direction: Literal["inbound", "outbound"] = "outbound"
+    replied: bool = False
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_in_future(cls, value: dt.datetime) -> dt.datetime:
+        """Reject activities dated in the future (allowing 5 minutes of clock skew)."""
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if aware > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
+            raise ValueError("occurred_at is in the future")
+        return aware
+
+
+class SalesContext(BaseModel):
+    """The spec's ``context`` of ``POST /api/ai/predictions/next-actions``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_id: uuid.UUID
+    recent_activities: list[ActivityIn] = Field(default_factory=list, max_length=500)
+    deal_stage: str | None = Field(None, max_length=50)
+
+
+class NextActionsRequest(BaseModel):
+    """Body of ``POST /api/ai/predictions/next-actions``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context: SalesContext
+    limit: int = Field(5, ge=1, le=20)
+
+
+class NextActionOut(BaseModel):
+    """One suggested action with its reason and origin."""
+
+    action: str
+    reason: str
+    priority: float
+    source: Literal["rule", "model"]
+    channel: str
+
+
+class NextActionsResponse(BaseModel):
+    """Ranked next best actions for a contact."""
+
+    contact_id: str
+    actions: list[NextActionOut]
+    lead_score: int | None = None
+    model_version: str | None = None

@@ -88,6 +88,7 @@ class TrainingConfig(_Strict):
     model_name: str
     model_type: Literal["classification"] = "classification"
     dataset: str
+    entity_type: str = "contact"
     id_column: str
     target: str
     features: FeatureConfig = Field(default_factory=FeatureConfig)

@@ -6,6 +6,7 @@ trains twice and serves the champion; the tests then inspect what each part reco
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 from haste.db.models import AIModel, Company, Contact, Deal, LeadScore, Prediction
 from haste.db.session import dispose_all_engines, session_scope
 from haste.settings import Settings, get_settings
+from pipelines.synthetic import read_crm
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -183,3 +185,74 @@ def test_invalid_body_is_422_with_message(api, body) -> None:
     response = api.post("/api/ai/lead-score", json=body)
     assert response.status_code == 422
     assert response.json()["detail"][0]["msg"]
+
+
+def test_next_actions_merge_rules_and_model_for_a_lead(api, platform) -> None:
+    _, (first, _) = platform
+    contact_id = first["held_out_contacts"][3]
+    stale = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).isoformat()
+    body = {
+        "context": {
+            "contact_id": contact_id,
+            "recent_activities": [{"type": "email", "occurred_at": stale}],
+            "deal_stage": "proposal",
+        }
+    }
+    response = api.post("/api/ai/predictions/next-actions", json=body)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["lead_score"] is not None and result["model_version"] == "1"
+    sources = {action["source"] for action in result["actions"]}
+    assert sources == {"rule", "model"}
+    priorities = [action["priority"] for action in result["actions"]]
+    assert priorities == sorted(priorities, reverse=True)
+    assert any("30 days" in action["reason"] for action in result["actions"])
+
+
+def test_next_actions_for_a_crm_contact_without_lead_features(api, platform) -> None:
+    settings, _ = platform
+    contacts = read_crm(settings.data_dir / "raw" / "crm").contacts
+    contact_id = str(contacts["id"].iloc[0])
+    response = api.post(
+        "/api/ai/predictions/next-actions", json={"context": {"contact_id": contact_id}}
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["lead_score"] is None
+    assert {action["source"] for action in result["actions"]} == {"rule"}
+    with session_scope(settings.database_url) as session:
+        stored = session.scalars(
+            select(Prediction).where(
+                Prediction.entity_id == uuid.UUID(contact_id),
+                Prediction.prediction_type == "next_actions",
+            )
+        ).all()
+    assert len(stored) == 1
+
+
+@pytest.mark.parametrize(
+    ("context", "status"),
+    [
+        ({"contact_id": str(uuid.uuid4())}, 404),
+        ({"contact_id": "nope"}, 422),
+        (
+            {
+                "contact_id": str(uuid.uuid4()),
+                "recent_activities": [{"type": "fax", "occurred_at": "2026-01-01T00:00:00"}],
+            },
+            422,
+        ),
+        (
+            {
+                "contact_id": str(uuid.uuid4()),
+                "recent_activities": [{"type": "email", "occurred_at": "2999-01-01T00:00:00"}],
+            },
+            422,
+        ),
+    ],
+)
+def test_next_actions_rejects_bad_input(api, context, status) -> None:
+    response = api.post("/api/ai/predictions/next-actions", json={"context": context})
+    assert response.status_code == status
+    detail = response.json()["detail"]
+    assert detail if isinstance(detail, str) else detail[0]["msg"]
