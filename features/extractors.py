@@ -364,8 +364,8 @@ def extract_company_data(contacts: pd.DataFrame, companies: pd.DataFrame) -> pd.
 
     Company attributes are taken as slowly changing facts known when the lead arrives. The
     company record's ``created_at`` is *when it was added to the CRM*, not the company's age,
-    so it is not used; ``company_age_years`` appears only when ``companies`` has a
-    ``founded_year`` column.
+    so it is not used; ``company_age_years`` (years from ``founded_year`` to the contact's
+    ``created_at`` year) appears only when ``companies`` has a ``founded_year`` column.
 
     Args:
         contacts: Contacts with ``id``, ``company_id``, ``job_title`` and ``lead_source``.
@@ -378,6 +378,9 @@ def extract_company_data(contacts: pd.DataFrame, companies: pd.DataFrame) -> pd.
         (``log1p``), ``company_country``, optionally ``company_age_years``, ``job_seniority``
         (see :func:`job_seniority`) and ``lead_source``. Contacts without a known company get
         missing firmographics.
+
+    Raises:
+        ValueError: When ``companies.id`` repeats an id.
 
     """
     company = companies.set_index("id")
@@ -403,9 +406,12 @@ def extract_company_data(contacts: pd.DataFrame, companies: pd.DataFrame) -> pd.
         "company_country": pick("country", numeric=False),
     }
     if "founded_year" in company.columns:
-        reference = pd.Timestamp.now().year
+        # Age when the lead arrived (deterministic and point-in-time, unlike "today").
+        arrived = np.full(len(contacts), np.nan)
+        if "created_at" in contacts.columns:
+            arrived = pd.to_datetime(contacts["created_at"]).dt.year.to_numpy(dtype=float)
         columns["company_age_years"] = np.clip(
-            reference - pick("founded_year", numeric=True), 0.0, None
+            arrived - pick("founded_year", numeric=True), 0.0, None
         )
     columns["job_seniority"] = job_seniority(contacts["job_title"]).to_numpy()
     columns["lead_source"] = contacts["lead_source"].to_numpy(dtype=object)

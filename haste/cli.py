@@ -176,6 +176,45 @@ def _print_training_result(result: dict[str, Any]) -> None:
     )
 
 
+@app.command("train-deals")
+def train_deals() -> None:
+    """Train, backtest and register deal velocity, win probability and the revenue forecast."""
+    from flows.deal_velocity import deal_velocity_training
+
+    result = deal_velocity_training()
+    table = Table(title="Maven CRM deal models (held-out / 2017 backtest)")
+    for column in ("model", "metric", "ours", "baseline"):
+        table.add_column(column)
+    for name in ("days_to_close", "win_probability"):
+        ours, baseline = result[name]["model"], result[name]["baseline"]
+        for metric, value in ours.items():
+            reference = baseline.get(metric)
+            table.add_row(
+                name, metric, f"{value:.4f}", "" if reference is None else f"{reference:.4f}"
+            )
+    console.print(table)
+    console.print_json(data=result["forecast"])
+
+
+@app.command("analyze-contact-time")
+def analyze_contact_time(
+    top: Annotated[int, typer.Option(help="Segments to list.")] = 10,
+) -> None:
+    """Best contact slot per customer segment from Bank Marketing (Beta posteriors, not causal)."""
+    from flows.contact_time import contact_time_analysis
+
+    result = contact_time_analysis(top_n=top)
+    console.print(f"MLflow run {result['run_id']}: model-view ROC AUC {result['roc_auc']:.3f}")
+    console.print_json(data={"global": result["global"]})
+    table = Table(title=f"Top {top} segment recommendations")
+    rows = result["top_recommendations"]
+    for column in rows[0] if rows else []:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(table)
+
+
 # --------------------------------------------------------------------------- registry
 @models_app.command("list")
 def models_list(name: Annotated[str, typer.Argument(help="Model name.")] = "lead_scoring") -> None:

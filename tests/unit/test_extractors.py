@@ -328,8 +328,12 @@ def test_company_data() -> None:
     assert out["job_seniority"].tolist() == [3.0, 0.0, 1.0]
     assert out["lead_source"].tolist() == ["referral", "outbound", "webinar"]
     assert not {"lifecycle_stage", "gender", "company_age_years"} & set(out.columns)
-    founded = extract_company_data(contacts, companies.assign(founded_year=[2000, 2020]))
-    assert founded["company_age_years"].notna().sum() == 2
+    companies = companies.assign(founded_year=[2000, 2020])
+    assert extract_company_data(contacts, companies)["company_age_years"].isna().all()
+    contacts["created_at"] = pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01"])
+    ages = extract_company_data(contacts, companies)["company_age_years"]
+    assert ages.tolist()[:2] == [6.0, 26.0]
+    assert np.isnan(ages.iloc[2])
 
 
 # --- lead table --------------------------------------------------------------------------------

@@ -1,0 +1,39 @@
+"""prefect.yaml: every deployment's entrypoint is a real flow and its schedules are valid."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import yaml
+from prefect import Flow
+from prefect.client.schemas.schedules import CronSchedule
+
+from haste.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.unit
+
+DEPLOYMENTS = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_entrypoint_is_a_flow_with_valid_schedule(deployment: dict) -> None:
+    path, name = deployment["entrypoint"].split(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    flow = getattr(module, name)
+    assert isinstance(flow, Flow)
+    parameters = deployment.get("parameters", {})
+    assert set(parameters) <= set(flow.parameters.properties)
+    assert deployment["schedules"], "every deployment is scheduled"
+    for schedule in deployment["schedules"]:
+        CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
+
+
+def test_every_flow_module_is_deployed() -> None:
+    deployed = {d["entrypoint"].split(":")[0] for d in DEPLOYMENTS}
+    flow_modules = {
+        f"flows/{p.name}"
+        for p in (PROJECT_ROOT / "flows").glob("*.py")
+        if p.name not in {"__init__.py", "demo.py"}
+    }
+    assert flow_modules <= deployed
