@@ -195,7 +195,7 @@ def _frame(columns: dict[str, np.ndarray], as_of: pd.Series) -> pd.DataFrame:
 
 
 def _values(events: pd.DataFrame, column: str, cut: _Cut) -> np.ndarray:
-    """Return ``column`` of the kept events as an object array of strings (None stays None)."""
+    """Return ``column`` of the kept events as an object array (missing values stay as they are)."""
     return events[column].to_numpy(dtype=object)[cut.rows]
 
 
