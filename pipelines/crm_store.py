@@ -21,20 +21,9 @@ from sqlalchemy.orm import Session
 
 from haste.db.models import Base
 from haste.db.session import session_scope
-from pipelines.synthetic import SyntheticCRM
+from pipelines.synthetic import DB_TABLES, SyntheticCRM
 
 logger = logging.getLogger(__name__)
-
-#: Tables of the synthetic CRM that exist in the database, in foreign-key order.
-CRM_DB_TABLES: tuple[str, ...] = (
-    "teams",
-    "users",
-    "companies",
-    "contacts",
-    "accounts",
-    "deals",
-    "activities",
-)
 
 
 def to_db_value(value: Any) -> Any:
@@ -94,7 +83,7 @@ def store_crm(crm: SyntheticCRM, url: str | None = None) -> dict[str, int]:
     frames = crm.tables()
     inserted: dict[str, int] = {}
     with session_scope(url) as session:
-        for name in CRM_DB_TABLES:
+        for name in DB_TABLES:
             table = Base.metadata.tables[name]
             records = frame_to_records(frames[name], table.columns.keys())
             inserted[name] = insert_ignoring_existing(session, table, records)

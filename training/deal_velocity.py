@@ -47,10 +47,10 @@ from sklearn.metrics import brier_score_loss, mean_absolute_error, roc_auc_score
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier, XGBRegressor
 
-from features.tabular import TabularEncoder
 from haste.settings import Settings
 from pipelines.datasets import MavenCRM
-from training.evaluate import compute_classification_metrics, plot_roc_pr
+from training.estimators import encoded_pipeline
+from training.evaluate import compute_classification_metrics, plot_roc_pr, save_figure
 from training.explain import TreeShapExplainer
 
 logger = logging.getLogger(__name__)
@@ -286,7 +286,7 @@ def build_days_pipeline(
         n_jobs=1,
         **dict(params or DAYS_PARAMS),
     )
-    return Pipeline([("encode", TabularEncoder(columns=list(columns))), ("model", model)])
+    return encoded_pipeline(columns, model)
 
 
 def build_win_pipeline(
@@ -300,7 +300,7 @@ def build_win_pipeline(
         n_jobs=1,
         **dict(params or WIN_PARAMS),
     )
-    return Pipeline([("encode", TabularEncoder(columns=list(columns))), ("model", model)])
+    return encoded_pipeline(columns, model)
 
 
 @dataclass(frozen=True)
@@ -783,7 +783,7 @@ def plot_days_scatter(
     )
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_forecast(table: pd.DataFrame, path: Path) -> Path:
@@ -798,16 +798,7 @@ def plot_forecast(table: pd.DataFrame, path: Path) -> Path:
     ax.set(xlabel="Forecast month", ylabel="Won revenue", title="Next-month revenue backtest")
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save(fig, path)
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def train_deal_velocity(

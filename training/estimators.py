@@ -34,6 +34,11 @@ def build_xgboost_pipeline(columns: Sequence[str], params: dict[str, Any]) -> Pi
         n_jobs=2,
         **params,
     )
+    return encoded_pipeline(columns, model)
+
+
+def encoded_pipeline(columns: Sequence[str], model: Any) -> Pipeline:
+    """Return ``encode -> model``: the frozen-category encoder in front of a tree model."""
     return Pipeline([("encode", TabularEncoder(columns=list(columns))), ("model", model)])
 
 

@@ -79,7 +79,7 @@ def plot_roc_pr(y_true: np.ndarray, curves: dict[str, np.ndarray], path: Path) -
     for ax in (roc_ax, pr_ax):
         ax.legend(loc="lower right" if ax is roc_ax else "lower left")
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_calibration(
@@ -108,10 +108,11 @@ def plot_calibration(
     cal_ax.grid(alpha=0.3)
     hist_ax.hist(probabilities, bins=bins * 2, range=(0, 1), color="tab:gray")
     hist_ax.set(xlabel="Predicted probability", ylabel="Leads")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Save a matplotlib figure as PNG (creating its folder), close it and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
