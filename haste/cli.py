@@ -254,6 +254,55 @@ def models_rollback(
     console.print(f"{name}: champion rolled back from v{old} to v{new}")
 
 
+# --------------------------------------------------------------------------- governance
+@app.command("audit")
+def audit(
+    contact: Annotated[
+        str | None, typer.Option(help="Only decisions about this contact id.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Only this model: NAME or NAME@vN (e.g. lead_scoring@v1).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only decisions at/after this ISO time (UTC).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most entries shown.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print full entries as JSON.")] = False,
+) -> None:
+    """Show the AI decision audit trail: model version, inputs, output and user per decision."""
+    import datetime as dt
+    import uuid
+
+    from haste.audit import query_audit_trail
+
+    try:
+        contact_id = uuid.UUID(contact) if contact else None
+        since_at = dt.datetime.fromisoformat(since) if since else None
+    except ValueError as error:
+        _fail(f"invalid option: {error}")
+    if since_at is not None and since_at.tzinfo is None:
+        since_at = since_at.replace(tzinfo=dt.UTC)
+    entries = query_audit_trail(get_settings().database_url, contact_id, model, since_at, limit)
+    if as_json:
+        console.print_json(data=[entry.to_dict() for entry in entries])
+        return
+    table = Table(title=f"AI decisions ({len(entries)})")
+    for column in ("time (UTC)", "type", "model", "contact", "user", "decision", "inputs"):
+        table.add_column(column)
+    for entry in entries:
+        features = entry.inputs.get("features", {})
+        table.add_row(
+            entry.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            entry.interaction_type or "",
+            entry.model_used or "",
+            entry.contact_id or "",
+            entry.user_id or "-",
+            entry.summary(),
+            f"{len(features)} features" if features else ", ".join(sorted(entry.inputs)),
+        )
+    console.print(table)
+
+
 # --------------------------------------------------------------------------- serving
 @app.command("serve")
 def serve_command(model: ModelOption = "lead_scoring") -> None:

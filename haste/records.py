@@ -5,12 +5,40 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
 
-from haste.db.models import AIModel, Contact, LeadScore, Prediction
+from haste.db.models import AIInteraction, AIModel, Contact, LeadScore, Prediction
 from haste.db.session import session_scope
+
+
+@dataclass(frozen=True)
+class InteractionRecord:
+    """One AI call for the audit trail (``ai_interactions``): inputs, outputs, model, user."""
+
+    interaction_type: str
+    input_data: dict[str, Any]
+    output_data: dict[str, Any]
+    model_used: str | None
+    response_time_ms: int | None = None
+    user_id: uuid.UUID | None = None
+    tokens_used: int | None = None
+    error_message: str | None = None
+
+    def to_row(self) -> AIInteraction:
+        """Return the ORM row."""
+        return AIInteraction(
+            user_id=self.user_id,
+            interaction_type=self.interaction_type,
+            input_data=self.input_data,
+            output_data=self.output_data,
+            model_used=self.model_used,
+            tokens_used=self.tokens_used,
+            response_time_ms=self.response_time_ms,
+            error_message=self.error_message,
+        )
 
 
 def _version_query(name: str, version: str) -> Select[tuple[AIModel]]:
@@ -77,13 +105,19 @@ def mark_model_deployed(url: str, name: str, version: str, endpoint_url: str) ->
             row.deployed_at = dt.datetime.now(dt.UTC)
 
 
-def record_lead_scores(url: str, scores: Sequence[dict[str, Any]], model_version: str) -> int:
-    """Store scores in ``lead_scores`` and ``predictions`` (one transaction).
+def record_lead_scores(
+    url: str,
+    scores: Sequence[dict[str, Any]],
+    model_version: str,
+    interaction: InteractionRecord | None = None,
+) -> int:
+    """Store scores in ``lead_scores`` and ``predictions``, and the call (one transaction).
 
     Args:
         url: Database URL.
         scores: :meth:`training.scoring.LeadScore.to_dict` outputs (with explanation).
         model_version: Serving model version.
+        interaction: The API call to add to the audit trail, if any.
 
     Returns:
         Number of scores stored.
@@ -115,6 +149,8 @@ def record_lead_scores(url: str, scores: Sequence[dict[str, Any]], model_version
                     model_version=model_version,
                 )
             )
+        if interaction is not None:
+            session.add(interaction.to_row())
     return len(scores)
 
 
@@ -126,9 +162,12 @@ def record_prediction(
     value: dict[str, Any],
     confidence: float | None,
     model_version: str | None,
+    interaction: InteractionRecord | None = None,
 ) -> uuid.UUID:
-    """Store one prediction row and return its id."""
+    """Store one prediction row (and the call for the audit trail) and return its id."""
     with session_scope(url) as session:
+        if interaction is not None:
+            session.add(interaction.to_row())
         row = Prediction(
             entity_type=entity_type,
             entity_id=entity_id,

@@ -9,13 +9,19 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import mlflow
 import pandas as pd
 from fastapi import FastAPI, HTTPException
 from ray import serve
 
-from haste.records import contact_exists, record_lead_scores, record_prediction
+from haste.records import (
+    InteractionRecord,
+    contact_exists,
+    record_lead_scores,
+    record_prediction,
+)
 from serving.schemas import (
     HealthResponse,
     LeadScoreRequest,
@@ -23,6 +29,7 @@ from serving.schemas import (
     NextActionsRequest,
     NextActionsResponse,
 )
+from training.explain import json_value
 from training.next_actions import (
     Activity,
     rank_actions,
@@ -65,6 +72,7 @@ class AIGateway:
         mlflow.set_registry_uri(config.tracking_uri)
         model, version = load_alias_model(config.model_name, config.alias)
         self.model_version = str(version.version)
+        self.model_ref = f"{config.model_name}@v{self.model_version}"
         self.scorer = LeadScorer(model, top_k=config.top_k)
         table = pd.read_parquet(config.features_path)
         self.features = table.set_index(table[config.id_column].str.lower())
@@ -94,7 +102,14 @@ class AIGateway:
         records = self.features.loc[[key], self.scorer.feature_columns]
         score = self.scorer.score(records, [key])[0]
         payload = score.to_dict(include_explanation=True)
-        record_lead_scores(self.config.database_url, [payload], self.model_version)
+        audit = InteractionRecord(
+            interaction_type="lead_score",
+            input_data={"contact_id": key, "features": feature_snapshot(records)},
+            output_data=payload,
+            model_used=self.model_ref,
+            response_time_ms=round((time.perf_counter() - started) * 1000),
+        )
+        record_lead_scores(self.config.database_url, [payload], self.model_version, audit)
         if not request.include_explanation:
             payload.pop("contributions")
             payload.pop("explanation")
@@ -119,11 +134,17 @@ class AIGateway:
         ]
         suggestions = suggest_from_activity(activities, dt.datetime.now(dt.UTC), context.deal_stage)
         lead_score = None
+        inputs: dict[str, Any] = {
+            "contact_id": key,
+            "recent_activities": [a.model_dump(mode="json") for a in context.recent_activities],
+            "deal_stage": context.deal_stage,
+        }
         if in_features:
             records = self.features.loc[[key], self.scorer.feature_columns]
             score = self.scorer.score(records, [key])[0]
             lead_score = score.score
             suggestions += suggest_from_score(score.score, score.contributions)
+            inputs["features"] = feature_snapshot(records)
         ranked = [action.to_dict() for action in rank_actions(suggestions, request.limit)]
         record_prediction(
             self.config.database_url,
@@ -133,6 +154,12 @@ class AIGateway:
             value={"actions": ranked, "lead_score": lead_score},
             confidence=ranked[0]["priority"] if ranked else None,
             model_version=self.model_version if in_features else None,
+            interaction=InteractionRecord(
+                interaction_type="next_actions",
+                input_data=inputs,
+                output_data={"actions": ranked, "lead_score": lead_score},
+                model_used=self.model_ref if in_features else "rules",
+            ),
         )
         return NextActionsResponse(
             contact_id=key,
@@ -140,6 +167,12 @@ class AIGateway:
             lead_score=lead_score,
             model_version=self.model_version if in_features else None,
         )
+
+
+def feature_snapshot(records: pd.DataFrame) -> dict[str, Any]:
+    """Return the first record's input values, JSON-ready (for the audit trail)."""
+    row = records.iloc[0]
+    return {str(column): json_value(row[column]) for column in records.columns}
 
 
 def build_app(config: ServeConfig) -> serve.Application:

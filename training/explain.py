@@ -33,7 +33,7 @@ class Contribution:
         """Return a JSON-ready dict."""
         return {
             "feature": self.feature,
-            "value": _json_value(self.value),
+            "value": json_value(self.value),
             "impact": round(float(self.impact), 4),
             "direction": self.direction,
         }
@@ -130,7 +130,7 @@ class TreeShapExplainer:
         return {str(encoded.columns[i]): float(importance[i]) for i in order}
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     """Convert numpy/pandas scalars and missing values to JSON-ready Python values."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None

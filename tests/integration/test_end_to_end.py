@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
+from haste.audit import query_audit_trail
 from haste.db.models import AIModel, Company, Contact, Deal, LeadScore, Prediction
 from haste.db.session import dispose_all_engines, session_scope
 from haste.settings import Settings, get_settings
@@ -143,6 +144,10 @@ def test_lead_score_round_trip_is_explained_and_recorded(api, platform) -> None:
     assert [row.score for row in rows] == [body["score"]]
     assert rows[0].model_version == "1"
     assert predictions[0].prediction_value["score"] == body["score"]
+    (audit,) = query_audit_trail(settings.database_url, contact_id=uuid.UUID(contact_id))
+    assert audit.model_used == "lead_scoring@v1"
+    assert audit.outputs["score"] == body["score"]
+    assert "Total Time Spent on Website" in audit.inputs["features"]
 
 
 def test_same_contact_scores_identically(api, platform) -> None:
