@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -255,6 +256,35 @@ def models_rollback(
 
 
 # --------------------------------------------------------------------------- governance
+@app.command("monitor-drift")
+def monitor_drift(
+    model: ModelOption = "lead_scoring",
+    current: Annotated[
+        Path | None,
+        typer.Option(help="Parquet of recent data (default: a fresh sample of the feature table)."),
+    ] = None,
+    retrain: Annotated[
+        bool, typer.Option(help="Run the training flow when drift is found.")
+    ] = True,
+) -> None:
+    """Compare recent data with the training reference (Evidently); retrain past thresholds."""
+    from flows.monitoring import drift_monitoring
+
+    if current is not None and not current.exists():
+        _fail(f"{current} does not exist")
+    result = drift_monitoring(
+        model_name=model, current_path=str(current) if current else None, retrain=retrain
+    )
+    drift = result["drift"]
+    console.print(
+        f"{model}: {drift['share_drifted']:.0%} of feature columns drifted; prediction drift: "
+        f"{drift['prediction_drift']}; retrain: {result['should_retrain']}"
+    )
+    for reason in result["reasons"]:
+        console.print(f"  - {reason}")
+    console.print(f"report: {result['reports']['html']}")
+
+
 @app.command("audit")
 def audit(
     contact: Annotated[
