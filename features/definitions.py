@@ -29,9 +29,13 @@ selects exactly these columns, so training and serving see the same features.
 
 from __future__ import annotations
 
+import functools
+import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
@@ -152,7 +156,9 @@ VIEW_SPECS: dict[str, ViewSpec] = {
     "email_engagement": ViewSpec(
         "contact", _EMAIL, SNAPSHOT_TTL, "Marketing email engagement before the snapshot"
     ),
-    "web_activity": ViewSpec("contact", _WEB, SNAPSHOT_TTL, "Website behaviour before the snapshot"),
+    "web_activity": ViewSpec(
+        "contact", _WEB, SNAPSHOT_TTL, "Website behaviour before the snapshot"
+    ),
     "social_signals": ViewSpec(
         "contact", _SOCIAL, SNAPSHOT_TTL, "Social mentions / follows / shares before the snapshot"
     ),
@@ -259,6 +265,9 @@ def deal_pace(inputs: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+FeastObject = Entity | FileSource | FeatureView | OnDemandFeatureView | FeatureService
+
+
 @dataclass(frozen=True)
 class FeastDefinitions:
     """Every Feast object of the repository.
@@ -278,7 +287,7 @@ class FeastDefinitions:
     on_demand: dict[str, OnDemandFeatureView]
     services: dict[str, FeatureService] = field(default_factory=dict)
 
-    def objects(self) -> list[Entity | FileSource | FeatureView | OnDemandFeatureView | FeatureService]:
+    def objects(self) -> list[FeastObject]:
         """Return every object, in the order :meth:`feast.FeatureStore.apply` takes them."""
         return [
             *self.entities.values(),
@@ -291,6 +300,26 @@ class FeastDefinitions:
     def service_view_names(self, service: str) -> list[str]:
         """Return the names of the views a service projects."""
         return [projection.name for projection in self.services[service].feature_view_projections]
+
+
+def _fresh(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Return a copy of a module-level UDF for Feast's ``on_demand_feature_view`` decorator.
+
+    The decorator sets the function's ``__module__`` to ``"__main__"`` (so dill pickles it by
+    value), after which ``dill.source.getsource`` looks for its source in the wrong file and a
+    second :func:`build_definitions` call in the same process fails; a copy keeps the module's
+    function intact.
+    """
+    copy = types.FunctionType(
+        function.__code__,
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    functools.update_wrapper(copy, function, updated=())
+    del copy.__wrapped__
+    return copy
 
 
 def _fields(columns: dict[str, FeastType]) -> list[Field]:
@@ -346,13 +375,13 @@ def build_definitions(offline_dir: Path) -> FeastDefinitions:
             schema=_fields(_LEAD_RATES),
             mode="pandas",
             description="Engagement score and recency / intent shares",
-        )(lead_engagement_rates),
+        )(_fresh(lead_engagement_rates)),
         "deal_pace": on_demand_feature_view(
             sources=[views["deal_activity"]],
             schema=_fields(_DEAL_PACE),
             mode="pandas",
             description="Deal activities per week and their recent share",
-        )(deal_pace),
+        )(_fresh(deal_pace)),
     }
     every_view = {**views, **on_demand}
     services = {

@@ -643,6 +643,11 @@ def training_frame(
 ) -> pd.DataFrame:
     """Return point-in-time correct features for each entity row (``get_historical_features``).
 
+    Feast's file (Dask) offline store drops an entity row whose entity has snapshots but none
+    inside ``[T - ttl, T]``, and collapses rows that repeat (keys, timestamp); so only the
+    distinct (keys, timestamp) pairs are sent to Feast and the features are joined back onto
+    every row of ``entity_df``: a row without a usable snapshot keeps missing features.
+
     Args:
         store: The feature store (definitions applied; no materialisation needed).
         entity_df: The join key(s) and ``event_timestamp`` (naive means UTC), plus any extra
@@ -650,28 +655,40 @@ def training_frame(
         service: Feature service name.
 
     Returns:
-        ``entity_df``'s rows in their original order (fresh index) with the service's features:
-        for each row, the latest snapshot at or before its timestamp within the view's TTL
-        (missing when there is none), never a later snapshot.
+        ``entity_df``'s rows in their original order (fresh index, ``event_timestamp`` in UTC)
+        with the service's features: for each row, the latest snapshot at or before its
+        timestamp within the view's TTL (missing when there is none), never a later snapshot.
 
     Raises:
-        ValueError: When ``entity_df`` lacks ``event_timestamp``.
+        ValueError: When ``entity_df`` lacks ``event_timestamp`` or a join key.
 
     """
     if TIMESTAMP_COLUMN not in entity_df:
         raise ValueError(f"entity_df needs an {TIMESTAMP_COLUMN!r} column")
-    order = "__haste_row__"
+    keys = [key for key in ENTITY_KEYS.values() if key in entity_df]
+    if not keys:
+        raise ValueError(f"entity_df needs a join key column ({', '.join(ENTITY_KEYS.values())})")
     frame = entity_df.reset_index(drop=True).copy()
-    frame[order] = np.arange(len(frame))
-    for key in ENTITY_KEYS.values():
-        if key in frame:
-            frame[key] = frame[key].astype(str)
-    stamps = pd.to_datetime(frame[TIMESTAMP_COLUMN])
+    for key in keys:
+        frame[key] = frame[key].astype(str)
+    frame[TIMESTAMP_COLUMN] = _utc(frame[TIMESTAMP_COLUMN])
+    on = [*keys, TIMESTAMP_COLUMN]
+    query = frame[on].drop_duplicates(ignore_index=True)
+    job = store.get_historical_features(
+        entity_df=query, features=store.get_feature_service(service)
+    )
+    result = job.to_df()
+    for key in keys:
+        result[key] = result[key].astype(str)
+    result[TIMESTAMP_COLUMN] = _utc(result[TIMESTAMP_COLUMN])
+    features = [c for c in result.columns if c not in on and c not in frame.columns]
+    result = result[[*on, *features]].drop_duplicates(on, keep="last")
+    return frame.merge(result, on=on, how="left", validate="many_to_one")
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """Return timestamps as ``datetime64[ns, UTC]`` (naive values are taken as UTC)."""
+    stamps = pd.to_datetime(values)
     if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
         stamps = stamps.dt.tz_localize("UTC")
-    frame[TIMESTAMP_COLUMN] = stamps.dt.tz_convert("UTC")
-    job = store.get_historical_features(
-        entity_df=frame, features=store.get_feature_service(service)
-    )
-    result = job.to_df().sort_values(order).drop(columns=order)
-    return result.reset_index(drop=True)
+    return stamps.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")

@@ -11,10 +11,13 @@ from rich.console import Console
 from rich.panel import Panel
 from sqlalchemy import func, select
 
+from flows.features import feature_pipeline
 from flows.training import model_training
 from haste.db.models import LeadScore, Prediction
 from haste.db.session import session_scope
 from haste.settings import get_settings
+from pipelines.stages import PipelinePaths
+from pipelines.synthetic import read_crm
 from serving.runner import start_serving, stop_serving
 
 
@@ -45,12 +48,22 @@ def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
         f"{registration['version']}: {(registration.get('decision') or {}).get('reason')}"
     )
 
-    console.rule("[bold]2/3 Ray Serve: deploy the champion from MLflow")
+    phase = time.perf_counter()
+    console.rule("[bold]Feast: CRM features -> offline store -> online store; CRM lead model")
+    features = feature_pipeline()
+    crm = model_training("lead_scoring_crm")
+    timings["features_and_crm_model_s"] = time.perf_counter() - phase
+    console.print(
+        f"feature views materialised: {features.get('rows', features)}; CRM lead model "
+        f"ROC AUC {crm['metrics']['roc_auc']:.4f} (version {crm['registration']['version']})"
+    )
+
+    console.rule("[bold]2/3 Ray Serve: deploy the champions from MLflow")
     phase = time.perf_counter()
     url = start_serving(settings)
     timings["serve_start_s"] = time.perf_counter() - phase
     try:
-        console.rule("[bold]3/3 Real requests to POST /api/ai/lead-score")
+        console.rule("[bold]3/3 Real requests to the API")
         with httpx.Client(base_url=url, timeout=30) as client:
             for contact_id in result["held_out_contacts"][:n_contacts]:
                 response = client.post(
@@ -62,6 +75,20 @@ def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
                         json.dumps(response.json(), indent=2), title=f"HTTP {response.status_code}"
                     )
                 )
+            crm_contact = str(read_crm(PipelinePaths(settings.data_dir).crm_dir).contacts["id"][0])
+            response = client.post("/api/ai/lead-score", json={"contact_id": crm_contact})
+            body = response.json()
+            console.print(
+                f"CRM contact {crm_contact} (features from the Feast online store) -> HTTP "
+                f"{response.status_code}: score {body.get('score')} by {body.get('model_name')}"
+                f" v{body.get('model_version')}"
+            )
+            actions = client.post(
+                "/api/ai/predictions/next-actions",
+                json={"context": {"contact_id": crm_contact, "deal_stage": "proposal"}},
+            )
+            body = json.dumps(actions.json(), indent=2)
+            console.print(Panel(body, title=f"next-actions: HTTP {actions.status_code}"))
             unknown = client.post("/api/ai/lead-score", json={"contact_id": str(uuid.uuid4())})
             console.print(f"unknown contact -> HTTP {unknown.status_code}: {unknown.json()}")
             invalid = client.post("/api/ai/lead-score", json={"contact_id": "not-a-uuid"})

@@ -333,6 +333,40 @@ def audit(
     console.print(table)
 
 
+@app.command("forget")
+def forget(
+    contact_id: Annotated[str, typer.Argument(help="The contact to erase (a contact id).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a contact everywhere: database, offline and online features, caches; flag models.
+
+    Model versions trained on data that held the contact are tagged needs_retraining in MLflow.
+    """
+    import uuid
+
+    from pipelines.erasure import forget_contact
+
+    try:
+        contact = uuid.UUID(contact_id)
+    except ValueError:
+        _fail(f"{contact_id!r} is not a contact id (a UUID)")
+    if not yes and not typer.confirm(f"Erase every trace of contact {contact}?"):
+        raise typer.Exit(1)
+    report = forget_contact(get_settings(), contact)
+    table = Table(title=f"Erasure of {contact}")
+    table.add_column("store")
+    table.add_column("removed", justify="right")
+    for name, count in report.database.items():
+        table.add_row(f"db: {name}", str(count))
+    for path, count in report.files.items():
+        table.add_row(f"file: {Path(path).name}", str(count))
+    table.add_row("online feature store", str(report.online_store))
+    table.add_row("score cache", str(report.cache_keys))
+    console.print(table)
+    marked = ", ".join(report.models_marked) or "none"
+    console.print(f"model versions marked needs_retraining: {marked}")
+
+
 # --------------------------------------------------------------------------- serving
 @app.command("serve")
 def serve_command(model: ModelOption = "lead_scoring") -> None:

@@ -183,8 +183,14 @@ def record_prediction(
 
 def contact_exists(url: str, contact_id: uuid.UUID) -> bool:
     """Return whether the CRM database holds the contact."""
+    return contact_consent(url, contact_id) is not None
+
+
+def contact_consent(url: str, contact_id: uuid.UUID) -> bool | None:
+    """Return the contact's ``ai_consent`` flag, or None when the contact is not in the CRM."""
     with session_scope(url) as session:
-        return session.get(Contact, contact_id) is not None
+        contact = session.get(Contact, contact_id)
+        return None if contact is None else bool(contact.ai_consent)
 
 
 def entity_uuid(namespace: str, raw_id: str) -> uuid.UUID:

@@ -18,6 +18,7 @@ import yaml
 
 from features.extractors import build_lead_table
 from haste.settings import CONFIG_DIR, Settings
+from pipelines.consent import consenting_crm
 from pipelines.datasets import load_dataset, load_maven_crm
 from pipelines.synthetic import generate_crm, read_crm, write_crm
 from pipelines.validation import ValidationReport, validate_frame
@@ -100,8 +101,8 @@ def ingest(settings: Settings, params: dict[str, Any] | None = None) -> dict[str
         days=int(synthetic["days"]),
     )
     written.update(write_crm(crm, paths.crm_dir))
-    # Per-contact lead table of the synthetic CRM (point-in-time features, see extractors).
-    build_lead_table(crm).to_parquet(paths.raw("crm_leads"), index=False)
+    # Per-contact lead table (point-in-time features); contacts without AI consent excluded.
+    build_lead_table(consenting_crm(crm)).to_parquet(paths.raw("crm_leads"), index=False)
     written["crm_leads"] = paths.raw("crm_leads")
     logger.info("generated synthetic CRM (%d contacts) -> %s", len(crm.contacts), paths.crm_dir)
     return written

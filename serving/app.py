@@ -8,7 +8,9 @@ the feature table written by the pipeline, explains every score with SHAP and re
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -18,10 +20,13 @@ from ray import serve
 
 from haste.records import (
     InteractionRecord,
+    contact_consent,
     contact_exists,
     record_lead_scores,
     record_prediction,
 )
+from haste.settings import Settings
+from serving.lookup import ContactFeatureLookup, load_served_model
 from serving.schemas import (
     HealthResponse,
     LeadScoreRequest,
@@ -36,8 +41,7 @@ from training.next_actions import (
     suggest_from_activity,
     suggest_from_score,
 )
-from training.registry import CHAMPION, load_alias_model
-from training.scoring import LeadScorer
+from training.registry import CHAMPION, NoChampionError
 
 logger = logging.getLogger("ray.serve")
 
@@ -55,8 +59,10 @@ class ServeConfig:
     tracking_uri: str
     database_url: str
     features_path: str
+    settings: dict[str, Any] = field(default_factory=dict)
     id_column: str = "Prospect ID"
     model_name: str = "lead_scoring"
+    crm_model_name: str | None = "lead_scoring_crm"
     alias: str = CHAMPION
     top_k: int = 5
 
@@ -70,53 +76,73 @@ class AIGateway:
         self.config = config
         mlflow.set_tracking_uri(config.tracking_uri)
         mlflow.set_registry_uri(config.tracking_uri)
-        model, version = load_alias_model(config.model_name, config.alias)
-        self.model_version = str(version.version)
-        self.model_ref = f"{config.model_name}@v{self.model_version}"
-        self.scorer = LeadScorer(model, top_k=config.top_k)
-        table = pd.read_parquet(config.features_path)
-        self.features = table.set_index(table[config.id_column].str.lower())
-        logger.info(
-            "serving %s v%s (%s) over %d contacts",
-            config.model_name,
-            self.model_version,
-            config.alias,
-            len(self.features),
+        profile_model = load_served_model(config.model_name, config.alias, config.top_k)
+        crm_model = (
+            load_served_model(config.crm_model_name, config.alias, config.top_k)
+            if config.crm_model_name
+            else None
         )
+        if profile_model is None and crm_model is None:
+            raise NoChampionError("no lead-scoring champion to serve; train one first")
+        profile = pd.DataFrame()
+        if Path(config.features_path).exists():
+            table = pd.read_parquet(config.features_path)
+            profile = table.set_index(table[config.id_column].str.lower())
+        store = None
+        if crm_model is not None:
+            from features.store import get_store
+
+            store = get_store(Settings(**config.settings))
+        self.lookup = ContactFeatureLookup(profile, profile_model, store, crm_model)
+        logger.info("serving %s over %d profiles", self.lookup.models, len(profile))
+
+    def _require_consent(self, contact_id: uuid.UUID) -> None:
+        """Refuse (403) contacts that did not consent to AI processing."""
+        if contact_consent(self.config.database_url, contact_id) is False:
+            raise HTTPException(
+                status_code=403,
+                detail=f"contact {contact_id} has not consented to AI processing (ai_consent)",
+            )
 
     @api.get("/api/ai/health", response_model=HealthResponse)
     def health(self) -> HealthResponse:
         """Report liveness and the served model versions."""
-        return HealthResponse(status="ok", models={self.config.model_name: self.model_version})
+        return HealthResponse(status="ok", models=self.lookup.models)
 
     @api.post("/api/ai/lead-score", response_model=LeadScoreResponse)
     def lead_score(self, request: LeadScoreRequest) -> LeadScoreResponse:
         """Score a contact from its stored features, explain it and record it."""
         started = time.perf_counter()
         key = str(request.contact_id)
-        if key not in self.features.index:
+        self._require_consent(request.contact_id)
+        found = self.lookup.find(key)
+        if found is None:
             raise HTTPException(
                 status_code=404,
-                detail=f"contact {key} not found in the lead-scoring feature table",
+                detail=f"contact {key} not found in the online feature store or lead profiles",
             )
-        records = self.features.loc[[key], self.scorer.feature_columns]
-        score = self.scorer.score(records, [key])[0]
+        model = found.model
+        score = model.scorer.score(found.records, [key])[0]
         payload = score.to_dict(include_explanation=True)
         audit = InteractionRecord(
             interaction_type="lead_score",
-            input_data={"contact_id": key, "features": feature_snapshot(records)},
+            input_data={
+                "contact_id": key,
+                "feature_source": found.source,
+                "features": feature_snapshot(found.records),
+            },
             output_data=payload,
-            model_used=self.model_ref,
+            model_used=model.ref,
             response_time_ms=round((time.perf_counter() - started) * 1000),
         )
-        record_lead_scores(self.config.database_url, [payload], self.model_version, audit)
+        record_lead_scores(self.config.database_url, [payload], model.version, audit)
         if not request.include_explanation:
             payload.pop("contributions")
             payload.pop("explanation")
         return LeadScoreResponse(
             **payload,
-            model_name=self.config.model_name,
-            model_version=self.model_version,
+            model_name=model.name,
+            model_version=model.version,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
@@ -125,8 +151,9 @@ class AIGateway:
         """Rank next best actions from activity rules and the lead model's explanation."""
         context = request.context
         key = str(context.contact_id)
-        in_features = key in self.features.index
-        if not in_features and not contact_exists(self.config.database_url, context.contact_id):
+        self._require_consent(context.contact_id)
+        found = self.lookup.find(key)
+        if found is None and not contact_exists(self.config.database_url, context.contact_id):
             raise HTTPException(status_code=404, detail=f"contact {key} not found in the CRM")
         activities = [
             Activity(a.type, a.occurred_at, a.direction, a.replied)
@@ -139,12 +166,11 @@ class AIGateway:
             "recent_activities": [a.model_dump(mode="json") for a in context.recent_activities],
             "deal_stage": context.deal_stage,
         }
-        if in_features:
-            records = self.features.loc[[key], self.scorer.feature_columns]
-            score = self.scorer.score(records, [key])[0]
+        if found is not None:
+            score = found.model.scorer.score(found.records, [key])[0]
             lead_score = score.score
             suggestions += suggest_from_score(score.score, score.contributions)
-            inputs["features"] = feature_snapshot(records)
+            inputs["features"] = feature_snapshot(found.records)
         ranked = [action.to_dict() for action in rank_actions(suggestions, request.limit)]
         record_prediction(
             self.config.database_url,
@@ -153,19 +179,19 @@ class AIGateway:
             prediction_type="next_actions",
             value={"actions": ranked, "lead_score": lead_score},
             confidence=ranked[0]["priority"] if ranked else None,
-            model_version=self.model_version if in_features else None,
+            model_version=found.model.version if found else None,
             interaction=InteractionRecord(
                 interaction_type="next_actions",
                 input_data=inputs,
                 output_data={"actions": ranked, "lead_score": lead_score},
-                model_used=self.model_ref if in_features else "rules",
+                model_used=found.model.ref if found else "rules",
             ),
         )
         return NextActionsResponse(
             contact_id=key,
             actions=ranked,
             lead_score=lead_score,
-            model_version=self.model_version if in_features else None,
+            model_version=found.model.version if found else None,
         )
 
 

@@ -24,6 +24,7 @@ def serve_config_from_settings(settings: Settings, model_name: str = "lead_scori
         tracking_uri=settings.mlflow_tracking_uri,
         database_url=settings.database_url,
         features_path=str(PipelinePaths(settings.data_dir).features(model_name)),
+        settings=settings.model_dump(mode="json"),
         model_name=model_name,
     )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from prefect.testing.utilities import prefect_test_harness
@@ -41,10 +42,13 @@ def platform(
         for key in ("HASTE_DATABASE_URL", "HASTE_MLFLOW_TRACKING_URI"):
             patch.delenv(key, raising=False)
         get_settings.cache_clear()
+        from flows.features import feature_pipeline
         from flows.training import model_training
 
         with prefect_test_harness(server_startup_timeout=180):
             results = [model_training(), model_training()]
+            feature_pipeline()
+            results.append(model_training("lead_scoring_crm"))
         yield get_settings(), results
     get_settings.cache_clear()
     dispose_all_engines()
@@ -65,7 +69,7 @@ def api(platform: tuple[Settings, list[dict[str, Any]]]) -> Iterator[httpx.Clien
 
 
 def test_first_run_becomes_champion_and_equal_rerun_stays_challenger(platform) -> None:
-    settings, (first, second) = platform
+    settings, (first, second, _) = platform
     assert first["fairness_passed"]
     assert first["registration"]["version"] == "1"
     assert first["registration"]["decision"]["promoted"] is True
@@ -76,19 +80,20 @@ def test_first_run_becomes_champion_and_equal_rerun_stays_challenger(platform) -
     assert str(client.get_model_version_by_alias("lead_scoring", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("lead_scoring", "challenger").version) == "2"
     with session_scope(settings.database_url) as session:
-        statuses = {m.version: m.deployment_status for m in session.scalars(select(AIModel))}
+        rows = session.scalars(select(AIModel).where(AIModel.name == "lead_scoring"))
+        statuses = {m.version: m.deployment_status for m in rows}
     assert statuses == {"1": "champion", "2": "challenger"}
 
 
 def test_held_out_metrics_are_real(platform) -> None:
-    _, (first, _) = platform
+    _, (first, *_) = platform
     assert first["metrics"]["roc_auc"] > 0.86
     assert first["metrics"]["accuracy"] > 0.79
     assert first["baseline_metrics"]["roc_auc"] > 0.8
 
 
 def test_mlflow_run_has_plots_model_card_and_model(platform) -> None:
-    settings, (first, _) = platform
+    settings, (first, *_) = platform
     client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
     run_id = first["registration"]["run_id"]
     top = {a.path for a in client.list_artifacts(run_id)}
@@ -116,11 +121,14 @@ def test_crm_loaded_once_despite_two_runs(platform) -> None:
 def test_health_reports_served_version(api: httpx.Client) -> None:
     response = api.get("/api/ai/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "models": {"lead_scoring": "1"}}
+    assert response.json() == {
+        "status": "ok",
+        "models": {"lead_scoring": "1", "lead_scoring_crm": "1"},
+    }
 
 
 def test_lead_score_round_trip_is_explained_and_recorded(api, platform) -> None:
-    settings, (first, _) = platform
+    settings, (first, *_) = platform
     contact_id = first["held_out_contacts"][0]
     response = api.post("/api/ai/lead-score", json={"contact_id": contact_id})
     assert response.status_code == 200, response.text
@@ -151,7 +159,7 @@ def test_lead_score_round_trip_is_explained_and_recorded(api, platform) -> None:
 
 
 def test_same_contact_scores_identically(api, platform) -> None:
-    _, (first, _) = platform
+    _, (first, *_) = platform
     contact_id = first["held_out_contacts"][1]
     scores = {
         api.post("/api/ai/lead-score", json={"contact_id": contact_id}).json()["probability"]
@@ -161,7 +169,7 @@ def test_same_contact_scores_identically(api, platform) -> None:
 
 
 def test_explanation_can_be_left_out(api, platform) -> None:
-    _, (first, _) = platform
+    _, (first, *_) = platform
     body = api.post(
         "/api/ai/lead-score",
         json={"contact_id": first["held_out_contacts"][2], "include_explanation": False},
@@ -193,7 +201,7 @@ def test_invalid_body_is_422_with_message(api, body) -> None:
 
 
 def test_next_actions_merge_rules_and_model_for_a_lead(api, platform) -> None:
-    _, (first, _) = platform
+    _, (first, *_) = platform
     contact_id = first["held_out_contacts"][3]
     stale = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).isoformat()
     body = {
@@ -261,3 +269,33 @@ def test_next_actions_rejects_bad_input(api, context, status) -> None:
     assert response.status_code == status
     detail = response.json()["detail"]
     assert detail if isinstance(detail, str) else detail[0]["msg"]
+
+
+def test_crm_contact_is_scored_from_the_feast_online_store(api, platform) -> None:
+    settings, *_ = platform
+    contacts = read_crm(settings.data_dir / "raw" / "crm").contacts
+    contact_id = str(contacts["id"].iloc[5])
+    response = api.post("/api/ai/lead-score", json={"contact_id": contact_id})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_name"] == "lead_scoring_crm"
+    assert 0 <= body["score"] <= 100
+    (audit,) = query_audit_trail(settings.database_url, contact_id=uuid.UUID(contact_id))
+    assert audit.inputs["feature_source"] == "feast_online_store"
+    assert "email_sent" in audit.inputs["features"]
+
+
+def test_contact_without_ai_consent_is_refused_with_403(api, platform) -> None:
+    settings, *_ = platform
+    contacts = read_crm(settings.data_dir / "raw" / "crm").contacts
+    refused = str(contacts.loc[~contacts["ai_consent"].astype(bool), "id"].iloc[0])
+    for path, body in (
+        ("/api/ai/lead-score", {"contact_id": refused}),
+        ("/api/ai/predictions/next-actions", {"context": {"contact_id": refused}}),
+    ):
+        response = api.post(path, json=body)
+        assert response.status_code == 403
+        assert "consent" in response.json()["detail"]
+    # Consent is honoured upstream too: no features were built for the contact.
+    lead_table = pd.read_parquet(settings.data_dir / "raw" / "crm_leads.parquet")
+    assert refused not in set(lead_table["contact_id"].astype(str))

@@ -1,0 +1,107 @@
+"""Where the served lead models find a contact's features.
+
+Two sources, tried in order:
+
+1. the Feast online store (``lead_scoring_v1``: email engagement, website activity, social
+   signals, company enrichment) for CRM contacts, scored by the ``lead_scoring_crm`` champion;
+2. the lead-profile table written by the pipeline (Leads.csv prospects), scored by the
+   ``lead_scoring`` champion.
+
+A contact in neither is unknown (the API answers 404).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from training.registry import NoChampionError, load_alias_model
+from training.scoring import LeadScorer
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+logger = logging.getLogger("ray.serve")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A champion loaded for serving."""
+
+    name: str
+    version: str
+    scorer: LeadScorer
+
+    @property
+    def ref(self) -> str:
+        """Return ``name@vN`` (how the audit trail names the model)."""
+        return f"{self.name}@v{self.version}"
+
+
+@dataclass(frozen=True)
+class FoundContact:
+    """A contact's features and the model that scores them."""
+
+    model: ServedModel
+    records: pd.DataFrame
+    source: str
+
+
+def load_served_model(name: str, alias: str, top_k: int) -> ServedModel | None:
+    """Load a champion for serving, or None (logged) when the model has none yet."""
+    try:
+        model, version = load_alias_model(name, alias)
+    except NoChampionError as error:
+        logger.warning("not serving %s: %s", name, error)
+        return None
+    return ServedModel(name=name, version=str(version.version), scorer=LeadScorer(model, top_k))
+
+
+class ContactFeatureLookup:
+    """Find a contact's features in the Feast online store, then in the lead-profile table.
+
+    Args:
+        profile: The lead-profile table indexed by lower-case contact id (may be empty).
+        profile_model: Model scoring profile rows (None: profile lookups disabled).
+        store: Materialised Feast store (None: online lookups disabled).
+        store_model: Model scoring online-store rows.
+        service: Feature service to read.
+    """
+
+    def __init__(
+        self,
+        profile: pd.DataFrame,
+        profile_model: ServedModel | None,
+        store: FeatureStore | None,
+        store_model: ServedModel | None,
+        service: str = "lead_scoring_v1",
+    ) -> None:
+        self.profile = profile
+        self.profile_model = profile_model
+        self.store = store if store_model is not None else None
+        self.store_model = store_model
+        self.service = service
+
+    @property
+    def models(self) -> dict[str, str]:
+        """Return served model name -> version."""
+        return {m.name: m.version for m in (self.profile_model, self.store_model) if m}
+
+    def find(self, contact_id: str) -> FoundContact | None:
+        """Return the contact's features and model, or None when the contact is unknown."""
+        if self.store is not None and self.store_model is not None:
+            from features.store import missing_entities, online_features
+
+            frame = online_features(self.store, [contact_id], service=self.service)
+            if not missing_entities(frame):
+                records = frame.set_index(frame["contact_id"].astype(str))
+                columns = self.store_model.scorer.feature_columns
+                return FoundContact(self.store_model, records[columns], "feast_online_store")
+        if self.profile_model is not None and contact_id in self.profile.index:
+            columns = self.profile_model.scorer.feature_columns
+            records = self.profile.loc[[contact_id], columns]
+            return FoundContact(self.profile_model, records, "lead_profile")
+        return None
