@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from feast.types import Float64, Int64
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from features.definitions import VIEW_SPECS, build_definitions
+from features.definitions import TIMESTAMP_COLUMN, VIEW_SPECS, build_definitions
 from features.store import (
     DEFAULT_PROJECT,
+    SIGNED_FEATURES,
     OnlineStoreKind,
     apply_definitions,
     check_offline_features,
@@ -31,6 +33,11 @@ from features.store import (
 from haste.settings import Settings, get_settings
 from pipelines.consent import consenting_crm
 from pipelines.synthetic import SyntheticCRM, generate_crm, read_crm
+from pipelines.validation import (
+    feature_view_expectations,
+    register_suite,
+    validate_or_raise,
+)
 
 
 def _crm_dir(settings: Settings) -> Path:
@@ -75,8 +82,31 @@ def compute_features(crm: SyntheticCRM) -> dict[str, pd.DataFrame]:
 
 @task(name="validate-features", cache_policy=NO_CACHE)
 def validate_features(frames: dict[str, pd.DataFrame]) -> None:
-    """Refuse features with null ids / timestamps, duplicate snapshots or negative counts."""
+    """Refuse features with null ids / timestamps, duplicate snapshots or negative counts.
+
+    Each view is checked by a Great Expectations suite built from its definition (a readable
+    report on failure), after the structural checks of :func:`check_offline_features`.
+    """
     check_offline_features(frames)  # FeatureValidationError lists every problem
+    rows = []
+    for view, spec in VIEW_SPECS.items():
+        non_negative = [
+            name
+            for name, dtype in spec.columns.items()
+            if dtype in (Int64, Float64) and name not in SIGNED_FEATURES
+        ]
+        suite = f"feast_{view}"
+        register_suite(
+            suite,
+            feature_view_expectations(
+                spec.join_key, TIMESTAMP_COLUMN, list(spec.columns), non_negative
+            ),
+        )
+        report = validate_or_raise(frames[view], suite)
+        rows.append({"view": view, "rows": len(frames[view]), "expectations": report.evaluated})
+    create_table_artifact(
+        key="feature-validation", table=rows, description="Great Expectations, per feature view"
+    )
 
 
 @task(name="write-offline-store", cache_policy=NO_CACHE)

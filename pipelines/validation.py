@@ -45,6 +45,8 @@ __all__ = [
     "ExpectationCheck",
     "FailedExpectation",
     "ValidationReport",
+    "feature_view_expectations",
+    "register_suite",
     "suite_names",
     "validate_frame",
     "validate_or_raise",
@@ -320,6 +322,42 @@ _SUITE_SPECS: dict[str, tuple[ExpectationSpec, ...]] = {
         _in_set("event_type", CRM_EMAIL_EVENT_TYPES),
     ),
 }
+
+
+def register_suite(suite_name: str, expectations: Sequence[ExpectationSpec]) -> None:
+    """Add (or replace) a suite defined by code, e.g. one per Feast feature view.
+
+    Args:
+        suite_name: The suite's name.
+        expectations: ``(GX expectation class name, kwargs)`` pairs.
+    """
+    _SUITE_SPECS[suite_name] = tuple(expectations)
+    _suite.cache_clear()
+
+
+def feature_view_expectations(
+    join_key: str, timestamp: str, columns: Sequence[str], non_negative: Sequence[str]
+) -> list[ExpectationSpec]:
+    """Return the expectations of a feature-store snapshot table.
+
+    Args:
+        join_key: Entity key column.
+        timestamp: Snapshot timestamp column.
+        columns: Feature columns (the table must hold exactly these plus key and timestamp).
+        non_negative: Numeric features that can never be negative (counts, amounts).
+
+    Returns:
+        Expectation specs for :func:`register_suite`.
+    """
+    specs: list[ExpectationSpec] = [
+        _columns((join_key, timestamp, *columns), exact=True),
+        _rows(min_value=1),
+        _not_null(join_key),
+        _not_null(timestamp),
+        ("ExpectCompoundColumnsToBeUnique", {"column_list": [join_key, timestamp]}),
+    ]
+    specs += [_between(column, min_value=0) for column in non_negative]
+    return specs
 
 
 def suite_names() -> list[str]:

@@ -1,4 +1,8 @@
-"""Ray Serve application: a FastAPI ingress serving the champion lead-scoring model.
+"""Ray Serve application: a FastAPI ingress serving the champion lead-scoring models.
+
+Ray Serve ships the deployment class by value, capturing the module globals its methods use
+when the class is decorated: every helper the methods call must be defined above the class or
+imported from another module.
 
 The deployment loads ``models:/<name>@champion`` from MLflow at start, looks contacts up in
 the feature table written by the pipeline, explains every score with SHAP and records it in
@@ -26,7 +30,7 @@ from haste.records import (
     record_prediction,
 )
 from haste.settings import Settings
-from serving.lookup import ContactFeatureLookup, load_served_model
+from serving.lookup import ContactFeatureLookup, feature_snapshot, load_served_model
 from serving.schemas import (
     HealthResponse,
     LeadScoreRequest,
@@ -34,7 +38,6 @@ from serving.schemas import (
     NextActionsRequest,
     NextActionsResponse,
 )
-from training.explain import json_value
 from training.next_actions import (
     Activity,
     rank_actions,
@@ -193,12 +196,6 @@ class AIGateway:
             lead_score=lead_score,
             model_version=found.model.version if found else None,
         )
-
-
-def feature_snapshot(records: pd.DataFrame) -> dict[str, Any]:
-    """Return the first record's input values, JSON-ready (for the audit trail)."""
-    row = records.iloc[0]
-    return {str(column): json_value(row[column]) for column in records.columns}
 
 
 def build_app(config: ServeConfig) -> serve.Application:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from training.explain import json_value
 from training.registry import NoChampionError, load_alias_model
 from training.scoring import LeadScorer
 
@@ -105,3 +106,9 @@ class ContactFeatureLookup:
             records = self.profile.loc[[contact_id], columns]
             return FoundContact(self.profile_model, records, "lead_profile")
         return None
+
+
+def feature_snapshot(records: pd.DataFrame) -> dict[str, Any]:
+    """Return the first record's input values, JSON-ready (for the audit trail)."""
+    row = records.iloc[0]
+    return {str(column): json_value(row[column]) for column in records.columns}

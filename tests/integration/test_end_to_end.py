@@ -223,20 +223,22 @@ def test_next_actions_merge_rules_and_model_for_a_lead(api, platform) -> None:
 
 
 def test_next_actions_for_a_crm_contact_without_lead_features(api, platform) -> None:
-    settings, _ = platform
-    contacts = read_crm(settings.data_dir / "raw" / "crm").contacts
-    contact_id = str(contacts["id"].iloc[0])
+    settings, *_ = platform
+    contact_id = uuid.uuid4()  # a brand-new contact: in the CRM, no features anywhere yet
+    with session_scope(settings.database_url) as session:
+        session.add(Contact(id=contact_id, first_name="New", ai_consent=True))
     response = api.post(
-        "/api/ai/predictions/next-actions", json={"context": {"contact_id": contact_id}}
+        "/api/ai/predictions/next-actions", json={"context": {"contact_id": str(contact_id)}}
     )
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["lead_score"] is None
     assert {action["source"] for action in result["actions"]} == {"rule"}
+    assert "introduction" in result["actions"][0]["action"]
     with session_scope(settings.database_url) as session:
         stored = session.scalars(
             select(Prediction).where(
-                Prediction.entity_id == uuid.UUID(contact_id),
+                Prediction.entity_id == contact_id,
                 Prediction.prediction_type == "next_actions",
             )
         ).all()
