@@ -144,6 +144,7 @@ def record_lead_scores(
                         "score": score["score"],
                         "probability": score["probability"],
                         "band": score["band"],
+                        "variant": score.get("variant", "champion"),
                     },
                     confidence_score=float(score["confidence"]),
                     model_version=model_version,

@@ -30,7 +30,14 @@ from haste.records import (
     record_prediction,
 )
 from haste.settings import Settings
-from serving.lookup import ContactFeatureLookup, feature_snapshot, load_served_model
+from serving.lookup import (
+    ContactFeatureLookup,
+    FoundContact,
+    ServedModel,
+    feature_snapshot,
+    load_served_model,
+)
+from serving.routing import choose_variant, parse_rollouts, store_rollouts
 from serving.schemas import (
     HealthResponse,
     LeadScoreRequest,
@@ -44,7 +51,7 @@ from training.next_actions import (
     suggest_from_activity,
     suggest_from_score,
 )
-from training.registry import CHAMPION, NoChampionError
+from training.registry import CHALLENGER, CHAMPION, NoChampionError
 
 logger = logging.getLogger("ray.serve")
 
@@ -70,15 +77,22 @@ class ServeConfig:
     top_k: int = 5
 
 
-@serve.deployment(name="AIGateway", num_replicas=1, ray_actor_options={"num_cpus": 0.5})
+@serve.deployment(name="AIGateway", ray_actor_options={"num_cpus": 0.5})
 @serve.ingress(api)
 class AIGateway:
     """HTTP ingress of the AI endpoints."""
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
+        self.rollouts: dict[str, int] = {}
+        self.generation: object = None
         mlflow.set_tracking_uri(config.tracking_uri)
         mlflow.set_registry_uri(config.tracking_uri)
+        self._load_models()
+
+    def _load_models(self) -> None:
+        """Load the champions (and challengers) from MLflow and open the feature sources."""
+        config = self.config
         profile_model = load_served_model(config.model_name, config.alias, config.top_k)
         crm_model = (
             load_served_model(config.crm_model_name, config.alias, config.top_k)
@@ -97,7 +111,37 @@ class AIGateway:
 
             store = get_store(Settings(**config.settings))
         self.lookup = ContactFeatureLookup(profile, profile_model, store, crm_model)
+        self.challengers = self._load_challengers()
         logger.info("serving %s over %d profiles", self.lookup.models, len(profile))
+
+    def _load_challengers(self) -> dict[str, ServedModel]:
+        """Load the ``challenger`` alias of every served model that has one."""
+        challengers = {}
+        for name in self.lookup.models:
+            model = load_served_model(name, CHALLENGER, self.config.top_k)
+            if model is not None:
+                challengers[name] = model
+        return challengers
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Apply a new A/B split (and reload models on a new generation) without a restart."""
+        rollouts = parse_rollouts(user_config)
+        generation = user_config.get("models_generation")
+        if self.generation is not None and generation != self.generation:
+            self._load_models()  # new generation: reload champions and challengers
+        self.generation = generation
+        self.rollouts = rollouts
+        store_rollouts(self.config.database_url, rollouts)
+        logger.info("A/B rollout %s (generation %s)", rollouts, generation)
+
+    def _variant(self, found: FoundContact, key: str) -> tuple[ServedModel, str]:
+        """Pick the champion or the challenger for this contact (sticky)."""
+        name = found.model.name
+        challenger = self.challengers.get(name)
+        rollout = self.rollouts.get(name, 0)
+        if challenger is None or choose_variant(key, name, rollout) == "champion":
+            return found.model, "champion"
+        return challenger, "challenger"
 
     def _require_consent(self, contact_id: uuid.UUID) -> None:
         """Refuse (403) contacts that did not consent to AI processing."""
@@ -124,15 +168,18 @@ class AIGateway:
                 status_code=404,
                 detail=f"contact {key} not found in the online feature store or lead profiles",
             )
-        model = found.model
-        score = model.scorer.score(found.records, [key])[0]
+        model, variant = self._variant(found, key)
+        records = found.records[model.scorer.feature_columns]
+        score = model.scorer.score(records, [key])[0]
         payload = score.to_dict(include_explanation=True)
+        payload["variant"] = variant
         audit = InteractionRecord(
             interaction_type="lead_score",
             input_data={
                 "contact_id": key,
                 "feature_source": found.source,
-                "features": feature_snapshot(found.records),
+                "variant": variant,
+                "features": feature_snapshot(records),
             },
             output_data=payload,
             model_used=model.ref,
@@ -170,10 +217,11 @@ class AIGateway:
             "deal_stage": context.deal_stage,
         }
         if found is not None:
-            score = found.model.scorer.score(found.records, [key])[0]
+            columns = found.model.scorer.feature_columns
+            score = found.model.scorer.score(found.records[columns], [key])[0]
             lead_score = score.score
             suggestions += suggest_from_score(score.score, score.contributions)
-            inputs["features"] = feature_snapshot(found.records)
+            inputs["features"] = feature_snapshot(found.records[columns])
         ranked = [action.to_dict() for action in rank_actions(suggestions, request.limit)]
         record_prediction(
             self.config.database_url,
@@ -198,6 +246,18 @@ class AIGateway:
         )
 
 
-def build_app(config: ServeConfig) -> serve.Application:
-    """Bind the application graph for ``serve.run``."""
-    return AIGateway.bind(config)
+def build_app(
+    config: ServeConfig, deployment_options: dict[str, Any] | None = None
+) -> serve.Application:
+    """Bind the application graph for ``serve.run`` with options from ``configs/serve.yaml``."""
+    return AIGateway.options(**(deployment_options or {})).bind(config)
+
+
+def app_builder(args: dict[str, str]) -> serve.Application:
+    """Build the app for ``serve run/deploy configs/serve.yaml`` (settings from the env/YAML)."""
+    from haste.settings import get_settings
+    from serving.runner import serve_config_from_settings
+
+    return build_app(
+        serve_config_from_settings(get_settings(), args.get("model_name", "lead_scoring"))
+    )

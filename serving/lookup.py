@@ -44,7 +44,7 @@ class ServedModel:
 
 @dataclass(frozen=True)
 class FoundContact:
-    """A contact's features and the model that scores them."""
+    """A contact's features (every stored column) and the champion that scores them."""
 
     model: ServedModel
     records: pd.DataFrame
@@ -99,12 +99,9 @@ class ContactFeatureLookup:
             frame = online_features(self.store, [contact_id], service=self.service)
             if not missing_entities(frame):
                 records = frame.set_index(frame["contact_id"].astype(str))
-                columns = self.store_model.scorer.feature_columns
-                return FoundContact(self.store_model, records[columns], "feast_online_store")
+                return FoundContact(self.store_model, records, "feast_online_store")
         if self.profile_model is not None and contact_id in self.profile.index:
-            columns = self.profile_model.scorer.feature_columns
-            records = self.profile.loc[[contact_id], columns]
-            return FoundContact(self.profile_model, records, "lead_profile")
+            return FoundContact(self.profile_model, self.profile.loc[[contact_id]], "lead_profile")
         return None
 
 

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
+from typing import Any
 
 import httpx
 import ray
+import yaml
 from ray import serve
 
-from haste.settings import Settings
+from haste.settings import CONFIG_DIR, Settings
 from pipelines.stages import PipelinePaths
 from serving.app import ServeConfig, build_app
 
 logger = logging.getLogger(__name__)
 
 APP_NAME = "hastecrm-ai"
+DEPLOYMENT = "AIGateway"
+
+
+def load_deployment_options(path: Path | None = None) -> dict[str, Any]:
+    """Return the AIGateway options of ``configs/serve.yaml`` (autoscaling, actor options...)."""
+    with Path(path or CONFIG_DIR / "serve.yaml").open(encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    app = next(a for a in config["applications"] if a["name"] == APP_NAME)
+    options = next(d for d in app["deployments"] if d["name"] == DEPLOYMENT)
+    return {key: value for key, value in options.items() if key != "name"}
 
 
 def serve_config_from_settings(settings: Settings, model_name: str = "lead_scoring") -> ServeConfig:
@@ -34,12 +47,17 @@ def base_url(settings: Settings) -> str:
     return f"http://{settings.serve_host}:{settings.serve_port}"
 
 
-def start_serving(settings: Settings, model_name: str = "lead_scoring") -> str:
+def start_serving(
+    settings: Settings,
+    model_name: str = "lead_scoring",
+    user_config: dict[str, Any] | None = None,
+) -> str:
     """Start Ray (local unless ``ray_address``), deploy the app and wait until it answers.
 
     Args:
         settings: Platform settings.
         model_name: Model to serve.
+        user_config: Overrides the ``user_config`` of ``configs/serve.yaml`` (A/B split...).
 
     Returns:
         The base URL of the API.
@@ -56,8 +74,11 @@ def start_serving(settings: Settings, model_name: str = "lead_scoring") -> str:
                 object_store_memory=200 * 1024 * 1024,
             )
     serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
+    options = load_deployment_options()
+    if user_config is not None:
+        options["user_config"] = user_config
     serve.run(
-        build_app(serve_config_from_settings(settings, model_name)),
+        build_app(serve_config_from_settings(settings, model_name), options),
         name=APP_NAME,
         route_prefix="/",
     )
@@ -65,6 +86,20 @@ def start_serving(settings: Settings, model_name: str = "lead_scoring") -> str:
     wait_until_healthy(url)
     logger.info("Ray Serve app %s ready at %s", APP_NAME, url)
     return url
+
+
+def update_user_config(
+    settings: Settings, user_config: dict[str, Any], model_name: str = "lead_scoring"
+) -> None:
+    """Redeploy with a new ``user_config``: running replicas reconfigure, nothing restarts."""
+    options = load_deployment_options()
+    options["user_config"] = user_config
+    serve.run(
+        build_app(serve_config_from_settings(settings, model_name), options),
+        name=APP_NAME,
+        route_prefix="/",
+    )
+    wait_until_healthy(base_url(settings))
 
 
 def wait_until_healthy(url: str, timeout_s: float = 60.0) -> None:

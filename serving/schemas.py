@@ -40,6 +40,7 @@ class LeadScoreResponse(BaseModel):
     explanation: str | None = None
     model_name: str
     model_version: str
+    variant: Literal["champion", "challenger"] = "champion"
     latency_ms: float
 
 

@@ -20,13 +20,23 @@ from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
 from haste.audit import query_audit_trail
-from haste.db.models import AIModel, Company, Contact, Deal, LeadScore, Prediction
+from haste.db.models import (
+    AIFeatureFlag,
+    AIModel,
+    Company,
+    Contact,
+    Deal,
+    LeadScore,
+    Prediction,
+)
 from haste.db.session import dispose_all_engines, session_scope
 from haste.settings import Settings, get_settings
 from pipelines.synthetic import read_crm
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
+
+NO_AB = {"ab_rollout": {}, "models_generation": 1}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +70,7 @@ def api(platform: tuple[Settings, list[dict[str, Any]]]) -> Iterator[httpx.Clien
     from serving.runner import start_serving, stop_serving
 
     settings, _ = platform
-    url = start_serving(settings)
+    url = start_serving(settings, user_config=NO_AB)  # deterministic: champions only
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             yield client
@@ -301,3 +311,36 @@ def test_contact_without_ai_consent_is_refused_with_403(api, platform) -> None:
     # Consent is honoured upstream too: no features were built for the contact.
     lead_table = pd.read_parquet(settings.data_dir / "raw" / "crm_leads.parquet")
     assert refused not in set(lead_table["contact_id"].astype(str))
+
+
+def test_ab_split_is_sticky_recorded_and_changes_without_restart(api, platform) -> None:
+    from serving.runner import update_user_config
+
+    settings, (first, *_) = platform
+    contacts = first["held_out_contacts"][:20]
+    update_user_config(settings, {"ab_rollout": {"lead_scoring": 50}, "models_generation": 1})
+    try:
+        variants = {}
+        for contact_id in contacts:
+            body = api.post("/api/ai/lead-score", json={"contact_id": contact_id}).json()
+            expected_version = "2" if body["variant"] == "challenger" else "1"
+            assert body["model_version"] == expected_version
+            variants[contact_id] = body["variant"]
+        share = sum(v == "challenger" for v in variants.values()) / len(variants)
+        assert 0.15 <= share <= 0.85  # 50 % nominal on 20 sticky contacts
+        for contact_id in contacts[:5]:  # sticky
+            again = api.post("/api/ai/lead-score", json={"contact_id": contact_id}).json()
+            assert again["variant"] == variants[contact_id]
+        with session_scope(settings.database_url) as session:
+            flag = session.scalar(
+                select(AIFeatureFlag).where(AIFeatureFlag.feature_name == "ab_test:lead_scoring")
+            )
+        assert flag.rollout_percentage == 50 and flag.is_enabled
+        challenger_id = next(c for c, v in variants.items() if v == "challenger")
+        entries = query_audit_trail(settings.database_url, contact_id=uuid.UUID(challenger_id))
+        assert entries[0].inputs["variant"] == "challenger"
+        assert entries[0].model_used == "lead_scoring@v2"
+    finally:
+        update_user_config(settings, NO_AB)
+    body = api.post("/api/ai/lead-score", json={"contact_id": challenger_id}).json()
+    assert body["variant"] == "champion"
