@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from haste.db.models import AIInteraction, AIModel, Contact, LeadScore, Prediction
 from haste.db.session import session_scope
@@ -39,10 +39,6 @@ class InteractionRecord:
             response_time_ms=self.response_time_ms,
             error_message=self.error_message,
         )
-
-
-def _version_query(name: str, version: str) -> Select[tuple[AIModel]]:
-    return select(AIModel).where(AIModel.name == name, AIModel.version == version)
 
 
 def record_model_version(
@@ -94,15 +90,23 @@ def record_model_version(
         return row.id
 
 
-def mark_model_deployed(url: str, name: str, version: str, endpoint_url: str) -> None:
-    """Record that a model version is being served at ``endpoint_url``."""
-    with session_scope(url) as session:
-        row = session.scalar(
-            select(AIModel).where(AIModel.name == name, AIModel.version == version)
-        )
-        if row is not None:
-            row.endpoint_url = endpoint_url
-            row.deployed_at = dt.datetime.now(dt.UTC)
+def _prediction_row(
+    entity_type: str,
+    entity_id: uuid.UUID,
+    prediction_type: str,
+    value: dict[str, Any],
+    confidence: float | None,
+    model_version: str | None,
+) -> Prediction:
+    """Return a ``predictions`` row (shared by the single and lead-score writers)."""
+    return Prediction(
+        entity_type=entity_type,
+        entity_id=entity_id,
+        prediction_type=prediction_type,
+        prediction_value=value,
+        confidence_score=confidence,
+        model_version=model_version,
+    )
 
 
 def record_lead_scores(
@@ -136,18 +140,18 @@ def record_lead_scores(
                 )
             )
             session.add(
-                Prediction(
-                    entity_type="contact",
-                    entity_id=contact_id,
-                    prediction_type="lead_score",
-                    prediction_value={
+                _prediction_row(
+                    "contact",
+                    contact_id,
+                    "lead_score",
+                    {
                         "score": score["score"],
                         "probability": score["probability"],
                         "band": score["band"],
                         "variant": score.get("variant", "champion"),
                     },
-                    confidence_score=float(score["confidence"]),
-                    model_version=model_version,
+                    float(score["confidence"]),
+                    model_version,
                 )
             )
         if interaction is not None:
@@ -169,22 +173,12 @@ def record_prediction(
     with session_scope(url) as session:
         if interaction is not None:
             session.add(interaction.to_row())
-        row = Prediction(
-            entity_type=entity_type,
-            entity_id=entity_id,
-            prediction_type=prediction_type,
-            prediction_value=value,
-            confidence_score=confidence,
-            model_version=model_version,
+        row = _prediction_row(
+            entity_type, entity_id, prediction_type, value, confidence, model_version
         )
         session.add(row)
         session.flush()
         return row.id
-
-
-def contact_exists(url: str, contact_id: uuid.UUID) -> bool:
-    """Return whether the CRM database holds the contact."""
-    return contact_consent(url, contact_id) is not None
 
 
 def contact_consent(url: str, contact_id: uuid.UUID) -> bool | None:

@@ -4,9 +4,10 @@ Ray Serve ships the deployment class by value, capturing the module globals its 
 when the class is decorated: every helper the methods call must be defined above the class or
 imported from another module.
 
-The deployment loads ``models:/<name>@champion`` from MLflow at start, looks contacts up in
-the feature table written by the pipeline, explains every score with SHAP and records it in
-``lead_scores``/``predictions``.
+The deployment loads each model's ``champion`` (and ``challenger``) alias from MLflow, finds a
+contact's features in the Feast online store or the lead-profile table (:mod:`serving.lookup`),
+explains every score with SHAP and records it in ``lead_scores``/``predictions`` and the audit
+trail (``ai_interactions``).
 """
 
 import datetime as dt
@@ -25,7 +26,6 @@ from ray import serve
 from haste.records import (
     InteractionRecord,
     contact_consent,
-    contact_exists,
     record_lead_scores,
     record_prediction,
 )
@@ -143,13 +143,19 @@ class AIGateway:
             return found.model, "champion"
         return challenger, "challenger"
 
-    def _require_consent(self, contact_id: uuid.UUID) -> None:
-        """Refuse (403) contacts that did not consent to AI processing."""
-        if contact_consent(self.config.database_url, contact_id) is False:
+    def _require_consent(self, contact_id: uuid.UUID) -> bool | None:
+        """Refuse (403) contacts that did not consent to AI processing.
+
+        Returns:
+            The contact's consent flag: True, or None when the CRM does not hold the contact.
+        """
+        consent = contact_consent(self.config.database_url, contact_id)
+        if consent is False:
             raise HTTPException(
                 status_code=403,
                 detail=f"contact {contact_id} has not consented to AI processing (ai_consent)",
             )
+        return consent
 
     @api.get("/api/ai/health", response_model=HealthResponse)
     def health(self) -> HealthResponse:
@@ -169,8 +175,7 @@ class AIGateway:
                 detail=f"contact {key} not found in the online feature store or lead profiles",
             )
         model, variant = self._variant(found, key)
-        records = found.records[model.scorer.feature_columns]
-        score = model.scorer.score(records, [key])[0]
+        records, score = model.score_contact(found.records, key)
         payload = score.to_dict(include_explanation=True)
         payload["variant"] = variant
         audit = InteractionRecord(
@@ -201,9 +206,9 @@ class AIGateway:
         """Rank next best actions from activity rules and the lead model's explanation."""
         context = request.context
         key = str(context.contact_id)
-        self._require_consent(context.contact_id)
+        consent = self._require_consent(context.contact_id)
         found = self.lookup.find(key)
-        if found is None and not contact_exists(self.config.database_url, context.contact_id):
+        if found is None and consent is None:  # in no feature source and not in the CRM
             raise HTTPException(status_code=404, detail=f"contact {key} not found in the CRM")
         activities = [
             Activity(a.type, a.occurred_at, a.direction, a.replied)
@@ -217,11 +222,10 @@ class AIGateway:
             "deal_stage": context.deal_stage,
         }
         if found is not None:
-            columns = found.model.scorer.feature_columns
-            score = found.model.scorer.score(found.records[columns], [key])[0]
+            records, score = found.model.score_contact(found.records, key)
             lead_score = score.score
             suggestions += suggest_from_score(score.score, score.contributions)
-            inputs["features"] = feature_snapshot(found.records[columns])
+            inputs["features"] = feature_snapshot(records)
         ranked = [action.to_dict() for action in rank_actions(suggestions, request.limit)]
         record_prediction(
             self.config.database_url,

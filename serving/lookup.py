@@ -20,7 +20,7 @@ import pandas as pd
 
 from training.explain import json_value
 from training.registry import NoChampionError, load_alias_model
-from training.scoring import LeadScorer
+from training.scoring import LeadScore, LeadScorer
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -40,6 +40,13 @@ class ServedModel:
     def ref(self) -> str:
         """Return ``name@vN`` (how the audit trail names the model)."""
         return f"{self.name}@v{self.version}"
+
+    def score_contact(
+        self, records: pd.DataFrame, contact_id: str
+    ) -> tuple[pd.DataFrame, LeadScore]:
+        """Score one contact's stored row: return the model's input columns and the score."""
+        inputs = records[self.scorer.feature_columns]
+        return inputs, self.scorer.score(inputs, [contact_id])[0]
 
 
 @dataclass(frozen=True)

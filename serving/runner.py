@@ -74,6 +74,24 @@ def start_serving(
                 object_store_memory=200 * 1024 * 1024,
             )
     serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
+    url = deploy_app(settings, model_name, user_config)
+    logger.info("Ray Serve app %s ready at %s", APP_NAME, url)
+    return url
+
+
+def deploy_app(
+    settings: Settings, model_name: str, user_config: dict[str, Any] | None = None
+) -> str:
+    """Deploy (or update) the app with ``configs/serve.yaml``'s options; wait until healthy.
+
+    Args:
+        settings: Platform settings.
+        model_name: Model to serve.
+        user_config: Overrides the file's ``user_config`` when given.
+
+    Returns:
+        The base URL of the API.
+    """
     options = load_deployment_options()
     if user_config is not None:
         options["user_config"] = user_config
@@ -84,7 +102,6 @@ def start_serving(
     )
     url = base_url(settings)
     wait_until_healthy(url)
-    logger.info("Ray Serve app %s ready at %s", APP_NAME, url)
     return url
 
 
@@ -92,14 +109,7 @@ def update_user_config(
     settings: Settings, user_config: dict[str, Any], model_name: str = "lead_scoring"
 ) -> None:
     """Redeploy with a new ``user_config``: running replicas reconfigure, nothing restarts."""
-    options = load_deployment_options()
-    options["user_config"] = user_config
-    serve.run(
-        build_app(serve_config_from_settings(settings, model_name), options),
-        name=APP_NAME,
-        route_prefix="/",
-    )
-    wait_until_healthy(base_url(settings))
+    deploy_app(settings, model_name, user_config)
 
 
 def wait_until_healthy(url: str, timeout_s: float = 60.0) -> None:
