@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +27,13 @@ class InteractionRecord:
     user_id: uuid.UUID | None = None
     tokens_used: int | None = None
     error_message: str | None = None
+    team_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    feature: str | None = None
+    provider: str | None = None
+    variant: str | None = None
+    request_id: str | None = None
+    cost_usd: Decimal | float | None = None
 
     def to_row(self) -> AIInteraction:
         """Return the ORM row."""
@@ -38,7 +46,46 @@ class InteractionRecord:
             tokens_used=self.tokens_used,
             response_time_ms=self.response_time_ms,
             error_message=self.error_message,
+            team_id=self.team_id,
+            api_key_id=self.api_key_id,
+            feature=self.feature or self.interaction_type,
+            provider=self.provider,
+            variant=self.variant,
+            request_id=self.request_id,
+            cost_usd=None if self.cost_usd is None else Decimal(str(round(self.cost_usd, 6))),
         )
+
+
+def record_interactions(url: str, interactions: Sequence[InteractionRecord]) -> int:
+    """Store calls in the audit trail in one transaction.
+
+    Args:
+        url: Database URL.
+        interactions: The calls.
+
+    Returns:
+        Rows stored.
+    """
+    with session_scope(url) as session:
+        session.add_all([interaction.to_row() for interaction in interactions])
+    return len(interactions)
+
+
+def recorded_output(url: str, request_id: str) -> dict[str, Any] | None:
+    """Return the stored response of an already recorded request (idempotent replays).
+
+    Args:
+        url: Database URL.
+        request_id: The request's idempotency key.
+
+    Returns:
+        The recorded ``output_data`` or None when the request was never recorded.
+    """
+    with session_scope(url) as session:
+        row = session.scalar(
+            select(AIInteraction.output_data).where(AIInteraction.request_id == request_id)
+        )
+        return row
 
 
 def record_model_version(
@@ -109,6 +156,33 @@ def _prediction_row(
     )
 
 
+def _lead_score_rows(score: dict[str, Any], model_version: str) -> list[Any]:
+    """Return the ``lead_scores`` and ``predictions`` rows of one score."""
+    contact_id = uuid.UUID(str(score["contact_id"]))
+    return [
+        LeadScore(
+            contact_id=contact_id,
+            score=int(score["score"]),
+            score_components={"contributions": score.get("contributions", [])},
+            model_version=model_version,
+            explanation=score.get("explanation"),
+        ),
+        _prediction_row(
+            "contact",
+            contact_id,
+            "lead_score",
+            {
+                "score": score["score"],
+                "probability": score["probability"],
+                "band": score["band"],
+                "variant": score.get("variant", "champion"),
+            },
+            float(score["confidence"]),
+            model_version,
+        ),
+    ]
+
+
 def record_lead_scores(
     url: str,
     scores: Sequence[dict[str, Any]],
@@ -127,36 +201,50 @@ def record_lead_scores(
         Number of scores stored.
 
     """
+    return record_scoring_batch(
+        url, [(score, model_version) for score in scores], [interaction] if interaction else []
+    )
+
+
+def record_scoring_batch(
+    url: str,
+    scores: Sequence[tuple[dict[str, Any], str]],
+    interactions: Sequence[InteractionRecord],
+) -> int:
+    """Store a batch of scores (each with its model version) and calls in one transaction.
+
+    Args:
+        url: Database URL.
+        scores: (score document, model version) pairs.
+        interactions: Calls for the audit trail (one per request, errors included).
+
+    Returns:
+        Number of scores stored.
+    """
     with session_scope(url) as session:
-        for score in scores:
-            contact_id = uuid.UUID(str(score["contact_id"]))
-            session.add(
-                LeadScore(
-                    contact_id=contact_id,
-                    score=int(score["score"]),
-                    score_components={"contributions": score.get("contributions", [])},
-                    model_version=model_version,
-                    explanation=score.get("explanation"),
-                )
-            )
-            session.add(
-                _prediction_row(
-                    "contact",
-                    contact_id,
-                    "lead_score",
-                    {
-                        "score": score["score"],
-                        "probability": score["probability"],
-                        "band": score["band"],
-                        "variant": score.get("variant", "champion"),
-                    },
-                    float(score["confidence"]),
-                    model_version,
-                )
-            )
-        if interaction is not None:
-            session.add(interaction.to_row())
+        for score, version in scores:
+            session.add_all(_lead_score_rows(score, version))
+        session.add_all([interaction.to_row() for interaction in interactions])
     return len(scores)
+
+
+def contact_consents(url: str, contact_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool]:
+    """Return the ``ai_consent`` flag of each contact held by the CRM (one query).
+
+    Args:
+        url: Database URL.
+        contact_ids: Contacts to look up.
+
+    Returns:
+        Contact id -> consent; contacts the CRM does not hold are absent.
+    """
+    if not contact_ids:
+        return {}
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Contact.id, Contact.ai_consent).where(Contact.id.in_(set(contact_ids)))
+        )
+        return {row[0]: bool(row[1]) for row in rows}
 
 
 def record_prediction(

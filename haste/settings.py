@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         redis_url: Redis URL used when ``online_store`` is ``redis`` and for caches.
         experiment_name: MLflow experiment that training runs log to.
         log_level: Python log level for the platform's loggers.
+        auth_required: Whether the AI gateway requires an API key (``X-API-Key``).
+        default_rate_limit_per_minute: Requests per minute of a key without its own limit.
+        rate_limit_backend: ``memory`` (per replica) or ``redis`` (shared by every replica).
+        gateway_cache: ``off`` or ``redis`` (features and recent scores cached in Redis).
+        gateway_cache_ttl_s: Lifetime of a cached score.
 
     """
 
@@ -65,6 +70,11 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     experiment_name: str = "hastecrm"
     log_level: str = "INFO"
+    auth_required: bool = True
+    default_rate_limit_per_minute: int = Field(default=600, gt=0)
+    rate_limit_backend: Literal["memory", "redis"] = "memory"
+    gateway_cache: Literal["off", "redis"] = "off"
+    gateway_cache_ttl_s: int = Field(default=300, gt=0)
 
     @classmethod
     def settings_customise_sources(

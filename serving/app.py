@@ -1,18 +1,19 @@
-"""Ray Serve application: a FastAPI ingress serving the champion lead-scoring models.
+"""Ray Serve application: the FastAPI ingress of the hasteCRM AI API.
 
 Ray Serve ships the deployment class by value, capturing the module globals its methods use
 when the class is decorated: every helper the methods call must be defined above the class or
 imported from another module.
 
-The deployment loads each model's ``champion`` (and ``challenger``) alias from MLflow, finds a
-contact's features in the Feast online store or the lead-profile table (:mod:`serving.lookup`),
-explains every score with SHAP and records it in ``lead_scores``/``predictions`` and the audit
-trail (``ai_interactions``).
+Every endpoint is admitted by :func:`serving.gateway.admit_call` (API key -> user/team/role,
+per-key rate limit) and recorded in ``ai_interactions`` (latency, model, variant, user, team,
+tokens, cost, request id); errors after admission are recorded too. Lead scores are computed in
+dynamic batches (``@serve.batch``): one vectorised XGBoost + SHAP call and one database
+transaction per batch.
 """
 
+import asyncio
 import datetime as dt
 import logging
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +21,23 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from ray import serve
 
 from haste.records import (
     InteractionRecord,
-    contact_consent,
-    record_lead_scores,
+    contact_consents,
+    record_interactions,
     record_prediction,
+    record_scoring_batch,
+    recorded_output,
 )
 from haste.settings import Settings
+from serving.auth import Authenticator
+from serving.gateway import CallContext, GatewayError, admit_call
 from serving.lookup import (
     ContactFeatureLookup,
     FoundContact,
@@ -37,14 +45,19 @@ from serving.lookup import (
     feature_snapshot,
     load_served_model,
 )
+from serving.predictions import AccountChurnPredictor, DealPredictor
+from serving.rate_limit import build_rate_limiter
 from serving.routing import choose_variant, parse_rollouts, store_rollouts
 from serving.schemas import (
+    ChurnRiskResponse,
+    DealPredictionResponse,
     HealthResponse,
     LeadScoreRequest,
     LeadScoreResponse,
     NextActionsRequest,
     NextActionsResponse,
 )
+from serving.score_cache import build_score_cache, score_key
 from training.next_actions import (
     Activity,
     rank_actions,
@@ -57,9 +70,29 @@ logger = logging.getLogger("ray.serve")
 
 api = FastAPI(
     title="hasteCRM AI API",
-    version="0.1.0",
-    description="Lead scoring with SHAP explanations, served by Ray Serve from MLflow.",
+    version="0.2.0",
+    description=(
+        "Lead scoring with SHAP explanations, deal and churn predictions, next best actions, "
+        "email and conversation AI and semantic search, served by Ray Serve from MLflow. "
+        "Authenticate with an API key in the `X-API-Key` header (`haste keys create`)."
+    ),
 )
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """Answer invalid input with a 422 whose ``detail`` names each bad field."""
+    problems = [
+        {
+            "field": ".".join(str(part) for part in issue["loc"][1:]) or "body",
+            "message": issue["msg"],
+        }
+        for issue in error.errors()
+    ]
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+    return JSONResponse(
+        status_code=422, content={"detail": f"invalid request: {summary}", "errors": problems}
+    )
 
 
 @dataclass(frozen=True)
@@ -75,6 +108,30 @@ class ServeConfig:
     crm_model_name: str | None = "lead_scoring_crm"
     alias: str = CHAMPION
     top_k: int = 5
+    churn_features_path: str = ""
+
+
+@dataclass
+class ScoreJob:
+    """One lead-score request waiting in a batch."""
+
+    contact_id: uuid.UUID
+    include_explanation: bool
+    context: CallContext
+
+
+def _http_error(error: GatewayError) -> HTTPException:
+    """Turn a refused call into the HTTP error."""
+    return HTTPException(error.status_code, detail=error.message, headers=error.headers)
+
+
+def _load_optional(what: str, loader: Any, *args: Any) -> Any:
+    """Load an optional predictor; log and return None when its model is missing."""
+    try:
+        return loader(*args)
+    except (NoChampionError, FileNotFoundError) as error:
+        logger.warning("not serving %s: %s", what, error)
+        return None
 
 
 @serve.deployment(name="AIGateway", ray_actor_options={"num_cpus": 0.5})
@@ -84,11 +141,23 @@ class AIGateway:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
+        self.settings = Settings(**config.settings)
         self.rollouts: dict[str, int] = {}
         self.generation: object = None
+        self.authenticator = (
+            Authenticator(config.database_url) if self.settings.auth_required else None
+        )
+        self.limiter = build_rate_limiter(
+            self.settings.rate_limit_backend, self.settings.redis_url
+        )
+        self.cache = build_score_cache(
+            self.settings.gateway_cache, self.settings.redis_url, self.settings.gateway_cache_ttl_s
+        )
         mlflow.set_tracking_uri(config.tracking_uri)
         mlflow.set_registry_uri(config.tracking_uri)
         self._load_models()
+
+    # ------------------------------------------------------------------ models
 
     def _load_models(self) -> None:
         """Load the champions (and challengers) from MLflow and open the feature sources."""
@@ -109,10 +178,16 @@ class AIGateway:
         if crm_model is not None:
             from features.store import get_store
 
-            store = get_store(Settings(**config.settings))
+            store = get_store(self.settings)
         self.lookup = ContactFeatureLookup(profile, profile_model, store, crm_model)
         self.challengers = self._load_challengers()
-        logger.info("serving %s over %d profiles", self.lookup.models, len(profile))
+        self.deals = _load_optional(
+            "deal predictions", DealPredictor.load, self.settings.datasets_dir
+        )
+        self.churn = _load_optional(
+            "churn risk", AccountChurnPredictor.load, Path(config.churn_features_path)
+        )
+        logger.info("serving %s over %d profiles", self.served_models(), len(profile))
 
     def _load_challengers(self) -> dict[str, ServedModel]:
         """Load the ``challenger`` alias of every served model that has one."""
@@ -122,6 +197,15 @@ class AIGateway:
             if model is not None:
                 challengers[name] = model
         return challengers
+
+    def served_models(self) -> dict[str, str]:
+        """Return every served model name -> champion version."""
+        models = dict(self.lookup.models)
+        if self.deals is not None:
+            models.update(self.deals.versions)
+        if self.churn is not None:
+            models[self.churn.model.name] = self.churn.model.version
+        return models
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Apply a new A/B split (and reload models on a new generation) without a restart."""
@@ -143,83 +227,189 @@ class AIGateway:
             return found.model, "champion"
         return challenger, "challenger"
 
-    def _require_consent(self, contact_id: uuid.UUID) -> bool | None:
+    # ------------------------------------------------------------------ admission
+
+    def _admit(self, http: Request, permission: str) -> CallContext:
+        """Authenticate, authorise and rate-limit a call (401/403/429 otherwise)."""
+        try:
+            return admit_call(
+                http.headers,
+                permission,
+                self.authenticator,
+                self.limiter,
+                self.settings.default_rate_limit_per_minute,
+            )
+        except GatewayError as error:
+            raise _http_error(error) from error
+
+    def _refuse(
+        self, context: CallContext, feature: str, status: int, message: str, inputs: dict
+    ) -> HTTPException:
+        """Record a refused call in the audit trail and return the HTTP error to raise."""
+        record_interactions(
+            self.config.database_url,
+            [
+                context.interaction(
+                    feature,
+                    inputs,
+                    {"status": status},
+                    None,
+                    error_message=f"{status}: {message}",
+                )
+            ],
+        )
+        return HTTPException(status_code=status, detail=message)
+
+    def _require_consent(self, context: CallContext, feature: str, contact_id: uuid.UUID) -> bool:
         """Refuse (403) contacts that did not consent to AI processing.
 
         Returns:
-            The contact's consent flag: True, or None when the CRM does not hold the contact.
+            Whether the CRM holds the contact.
         """
-        consent = contact_consent(self.config.database_url, contact_id)
+        consent = contact_consents(self.config.database_url, [contact_id]).get(contact_id)
         if consent is False:
-            raise HTTPException(
-                status_code=403,
-                detail=f"contact {contact_id} has not consented to AI processing (ai_consent)",
+            raise self._refuse(
+                context,
+                feature,
+                403,
+                f"contact {contact_id} has not consented to AI processing (ai_consent)",
+                {"contact_id": str(contact_id)},
             )
-        return consent
+        return consent is not None
+
+    # ------------------------------------------------------------------ lead scoring
+
+    def _score_jobs(self, jobs: list[ScoreJob]) -> list[dict[str, Any] | HTTPException]:
+        """Score a batch: one consent query, vectorised scoring per model, one transaction."""
+        consents = contact_consents(self.config.database_url, [j.contact_id for j in jobs])
+        results: list[dict[str, Any] | HTTPException | None] = [None] * len(jobs)
+        interactions: list[InteractionRecord] = []
+        pending: dict[str, list[tuple[int, ServedModel, str, FoundContact]]] = {}
+        for index, job in enumerate(jobs):
+            key = str(job.contact_id)
+            if consents.get(job.contact_id) is False:
+                status, message = 403, f"contact {key} has not consented to AI processing"
+            else:
+                found = self.lookup.find(key)
+                if found is not None:
+                    model, variant = self._variant(found, key)
+                    cached = self.cache.get(score_key(model.name, model.version, key))
+                    if cached is not None:
+                        results[index] = {**cached, "cached": True}
+                        interactions.append(
+                            job.context.interaction(
+                                "lead_score",
+                                {"contact_id": key, "cached": True},
+                                cached,
+                                model.ref,
+                                variant=variant,
+                                provider="xgboost",
+                            )
+                        )
+                        continue
+                    pending.setdefault(model.ref, []).append((index, model, variant, found))
+                    continue
+                status = 404
+                message = f"contact {key} not found in the online feature store or lead profiles"
+            results[index] = HTTPException(status_code=status, detail=message)
+            interactions.append(
+                job.context.interaction(
+                    "lead_score",
+                    {"contact_id": key},
+                    {"status": status},
+                    None,
+                    error_message=f"{status}: {message}",
+                )
+            )
+        fresh: list[tuple[dict[str, Any], str]] = []
+        for group in pending.values():
+            model = group[0][1]
+            ids = [str(jobs[index].contact_id) for index, *_ in group]
+            inputs, scores = model.score_many([found.records for *_, found in group], ids)
+            for (index, _, variant, found), records, score in zip(
+                group, inputs, scores, strict=True
+            ):
+                payload = score.to_dict(include_explanation=True)
+                payload.update(
+                    variant=variant, model_name=model.name, model_version=model.version
+                )
+                self.cache.set(score_key(model.name, model.version, payload["contact_id"]), payload)
+                results[index] = payload
+                fresh.append((payload, model.version))
+                interactions.append(
+                    jobs[index].context.interaction(
+                        "lead_score",
+                        {
+                            "contact_id": payload["contact_id"],
+                            "feature_source": found.source,
+                            "variant": variant,
+                            "features": feature_snapshot(records),
+                        },
+                        payload,
+                        model.ref,
+                        variant=variant,
+                        provider="xgboost",
+                    )
+                )
+        record_scoring_batch(self.config.database_url, fresh, interactions)
+        return results  # type: ignore[return-value]
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.004)
+    async def _score_batch(self, jobs: list[ScoreJob]) -> list[dict[str, Any] | HTTPException]:
+        """Dynamic batching: concurrent lead-score requests are scored together."""
+        return await asyncio.to_thread(self._score_jobs, jobs)
 
     @api.get("/api/ai/health", response_model=HealthResponse)
     def health(self) -> HealthResponse:
-        """Report liveness and the served model versions."""
-        return HealthResponse(status="ok", models=self.lookup.models)
+        """Report liveness and the served model versions (no API key needed)."""
+        return HealthResponse(status="ok", models=self.served_models())
 
     @api.post("/api/ai/lead-score", response_model=LeadScoreResponse)
-    def lead_score(self, request: LeadScoreRequest) -> LeadScoreResponse:
+    async def lead_score(self, request: LeadScoreRequest, http: Request) -> LeadScoreResponse:
         """Score a contact from its stored features, explain it and record it."""
-        started = time.perf_counter()
-        key = str(request.contact_id)
-        self._require_consent(request.contact_id)
-        found = self.lookup.find(key)
-        if found is None:
-            raise HTTPException(
-                status_code=404,
-                detail=f"contact {key} not found in the online feature store or lead profiles",
+        context = self._admit(http, "predict")
+        payload = None
+        if context.client_request_id:  # idempotent replay of an already answered request
+            payload = await asyncio.to_thread(
+                recorded_output, self.config.database_url, context.request_id
             )
-        model, variant = self._variant(found, key)
-        records, score = model.score_contact(found.records, key)
-        payload = score.to_dict(include_explanation=True)
-        payload["variant"] = variant
-        audit = InteractionRecord(
-            interaction_type="lead_score",
-            input_data={
-                "contact_id": key,
-                "feature_source": found.source,
-                "variant": variant,
-                "features": feature_snapshot(records),
-            },
-            output_data=payload,
-            model_used=model.ref,
-            response_time_ms=round((time.perf_counter() - started) * 1000),
-        )
-        record_lead_scores(self.config.database_url, [payload], model.version, audit)
+        if payload is None:
+            result = await self._score_batch(
+                ScoreJob(request.contact_id, request.include_explanation, context)
+            )
+            if isinstance(result, HTTPException):
+                raise result
+            payload = dict(result)
         if not request.include_explanation:
-            payload.pop("contributions")
-            payload.pop("explanation")
-        return LeadScoreResponse(
-            **payload,
-            model_name=model.name,
-            model_version=model.version,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+            payload.pop("contributions", None)
+            payload.pop("explanation", None)
+        payload.pop("cached", None)
+        return LeadScoreResponse(**payload, latency_ms=context.elapsed_ms())
+
+    # ------------------------------------------------------------------ predictions
 
     @api.post("/api/ai/predictions/next-actions", response_model=NextActionsResponse)
-    def next_actions(self, request: NextActionsRequest) -> NextActionsResponse:
+    def next_actions(self, request: NextActionsRequest, http: Request) -> NextActionsResponse:
         """Rank next best actions from activity rules and the lead model's explanation."""
-        context = request.context
-        key = str(context.contact_id)
-        consent = self._require_consent(context.contact_id)
+        context = self._admit(http, "predict")
+        sales = request.context
+        key = str(sales.contact_id)
+        in_crm = self._require_consent(context, "next_actions", sales.contact_id)
         found = self.lookup.find(key)
-        if found is None and consent is None:  # in no feature source and not in the CRM
-            raise HTTPException(status_code=404, detail=f"contact {key} not found in the CRM")
+        if found is None and not in_crm:  # in no feature source and not in the CRM
+            raise self._refuse(
+                context, "next_actions", 404, f"contact {key} not found in the CRM", {"id": key}
+            )
         activities = [
             Activity(a.type, a.occurred_at, a.direction, a.replied)
-            for a in context.recent_activities
+            for a in sales.recent_activities
         ]
-        suggestions = suggest_from_activity(activities, dt.datetime.now(dt.UTC), context.deal_stage)
+        suggestions = suggest_from_activity(activities, dt.datetime.now(dt.UTC), sales.deal_stage)
         lead_score = None
         inputs: dict[str, Any] = {
             "contact_id": key,
-            "recent_activities": [a.model_dump(mode="json") for a in context.recent_activities],
-            "deal_stage": context.deal_stage,
+            "recent_activities": [a.model_dump(mode="json") for a in sales.recent_activities],
+            "deal_stage": sales.deal_stage,
         }
         if found is not None:
             records, score = found.model.score_contact(found.records, key)
@@ -227,19 +417,21 @@ class AIGateway:
             suggestions += suggest_from_score(score.score, score.contributions)
             inputs["features"] = feature_snapshot(records)
         ranked = [action.to_dict() for action in rank_actions(suggestions, request.limit)]
+        output = {"actions": ranked, "lead_score": lead_score}
         record_prediction(
             self.config.database_url,
             entity_type="contact",
-            entity_id=context.contact_id,
+            entity_id=sales.contact_id,
             prediction_type="next_actions",
-            value={"actions": ranked, "lead_score": lead_score},
+            value=output,
             confidence=ranked[0]["priority"] if ranked else None,
             model_version=found.model.version if found else None,
-            interaction=InteractionRecord(
-                interaction_type="next_actions",
-                input_data=inputs,
-                output_data={"actions": ranked, "lead_score": lead_score},
-                model_used=found.model.ref if found else "rules",
+            interaction=context.interaction(
+                "next_actions",
+                inputs,
+                output,
+                found.model.ref if found else "rules",
+                provider="rules+xgboost" if found else "rules",
             ),
         )
         return NextActionsResponse(
@@ -247,6 +439,105 @@ class AIGateway:
             actions=ranked,
             lead_score=lead_score,
             model_version=found.model.version if found else None,
+        )
+
+    @api.get("/api/ai/predictions/deal/{deal_id}", response_model=DealPredictionResponse)
+    def deal_prediction(
+        self,
+        http: Request,
+        deal_id: str = PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"),
+    ) -> DealPredictionResponse:
+        """Predict a deal's days to close, expected close date and win probability (SHAP)."""
+        context = self._admit(http, "predict")
+        if self.deals is None:
+            raise self._refuse(
+                context,
+                "deal_prediction",
+                503,
+                "deal models are not trained yet: run `haste train-deals`",
+                {"deal_id": deal_id},
+            )
+        prediction = self.deals.predict(deal_id)
+        if prediction is None:
+            raise self._refuse(
+                context, "deal_prediction", 404, f"deal {deal_id} not found", {"deal_id": deal_id}
+            )
+        from haste.records import entity_uuid
+
+        record_prediction(
+            self.config.database_url,
+            entity_type="deal",
+            entity_id=entity_uuid("maven", deal_id.upper()),
+            prediction_type="deal_velocity",
+            value=prediction,
+            confidence=max(prediction["win_probability"], 1 - prediction["win_probability"]),
+            model_version=self.deals.model_ref,
+            interaction=context.interaction(
+                "deal_prediction",
+                {"deal_id": deal_id},
+                prediction,
+                self.deals.model_ref,
+                provider="xgboost",
+            ),
+        )
+        return DealPredictionResponse(
+            deal_id=deal_id,
+            model_versions=self.deals.versions,
+            latency_ms=context.elapsed_ms(),
+            **prediction,
+        )
+
+    @api.get(
+        "/api/ai/predictions/account/{account_id}/churn-risk", response_model=ChurnRiskResponse
+    )
+    def churn_risk(
+        self,
+        http: Request,
+        account_id: str = PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"),
+    ) -> ChurnRiskResponse:
+        """Score an account's churn risk with SHAP factors and retention actions."""
+        context = self._admit(http, "predict")
+        if self.churn is None:
+            raise self._refuse(
+                context,
+                "churn_risk",
+                503,
+                "churn model is not trained yet: run `haste train --model churn`",
+                {"account_id": account_id},
+            )
+        scored = self.churn.predict(account_id)
+        if scored is None:
+            raise self._refuse(
+                context,
+                "churn_risk",
+                404,
+                f"account {account_id} not found",
+                {"account_id": account_id},
+            )
+        payload, features = scored
+        from haste.records import entity_uuid
+
+        record_prediction(
+            self.config.database_url,
+            entity_type="account",
+            entity_id=entity_uuid("telco", account_id),
+            prediction_type="churn",
+            value=payload,
+            confidence=payload["confidence"],
+            model_version=self.churn.model.version,
+            interaction=context.interaction(
+                "churn_risk",
+                {"account_id": account_id, "features": features},
+                payload,
+                self.churn.model.ref,
+                provider="xgboost",
+            ),
+        )
+        return ChurnRiskResponse(
+            **payload,
+            model_name=self.churn.model.name,
+            model_version=self.churn.model.version,
+            latency_ms=context.elapsed_ms(),
         )
 
 
@@ -265,3 +556,6 @@ def app_builder(args: dict[str, str]) -> serve.Application:
     return build_app(
         serve_config_from_settings(get_settings(), args.get("model_name", "lead_scoring"))
     )
+
+
+__all__ = ["AIGateway", "ServeConfig", "app_builder", "build_app"]

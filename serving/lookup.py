@@ -48,6 +48,22 @@ class ServedModel:
         inputs = records[self.scorer.feature_columns]
         return inputs, self.scorer.score(inputs, [contact_id])[0]
 
+    def score_many(
+        self, records: list[pd.DataFrame], contact_ids: list[str]
+    ) -> tuple[list[pd.DataFrame], list[LeadScore]]:
+        """Score several contacts in one vectorised call (dynamic batching).
+
+        Args:
+            records: One stored row per contact.
+            contact_ids: The contacts, in the same order.
+
+        Returns:
+            Each contact's model inputs and scores, in order.
+        """
+        inputs = [frame[self.scorer.feature_columns] for frame in records]
+        batch = pd.concat(inputs, ignore_index=True)
+        return inputs, self.scorer.score(batch, contact_ids)
+
 
 @dataclass(frozen=True)
 class FoundContact:

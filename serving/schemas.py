@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -107,3 +107,41 @@ class NextActionsResponse(BaseModel):
     actions: list[NextActionOut]
     lead_score: int | None = None
     model_version: str | None = None
+
+
+class DealPredictionResponse(BaseModel):
+    """``GET /api/ai/predictions/deal/{id}``: velocity and win probability of a deal."""
+
+    deal_id: str
+    opportunity_id: str | None = None
+    deal_stage: str | None = None
+    sales_agent: str | None = None
+    product: str | None = None
+    account: str | None = None
+    days_to_close: float
+    engage_date: str | None = None
+    engage_date_assumed: bool
+    expected_close_date: str | None = None
+    overdue: bool | None = None
+    win_probability: float = Field(ge=0.0, le=1.0)
+    top_factors: dict[str, list[dict[str, Any]]]
+    factor_units: dict[str, str]
+    as_of: str
+    model_versions: dict[str, str]
+    latency_ms: float
+
+
+class ChurnRiskResponse(BaseModel):
+    """``GET /api/ai/predictions/account/{id}/churn-risk``: churn risk with its reasons."""
+
+    account_id: str
+    score: int = Field(ge=0, le=100)
+    probability: float
+    confidence: float
+    risk_band: str
+    recommended_actions: list[str]
+    contributions: list[Contribution] = Field(default_factory=list)
+    explanation: str | None = None
+    model_name: str
+    model_version: str
+    latency_ms: float

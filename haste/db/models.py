@@ -43,6 +43,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     false,
     func,
@@ -66,6 +67,8 @@ NAMING_CONVENTION: dict[str, str] = {
 
 USER_ROLES: tuple[str, ...] = ("admin", "manager", "rep")
 ACTIVITY_TYPES: tuple[str, ...] = ("email", "call", "meeting", "note", "task")
+API_KEY_ROLES: tuple[str, ...] = ("admin", "manager", "rep", "service")
+BUDGET_SCOPES: tuple[str, ...] = ("user", "team", "feature", "global")
 
 
 def utcnow() -> dt.datetime:
@@ -442,6 +445,7 @@ class AIPrompt(Base):
     Attributes:
         id: Primary key.
         name: Prompt name.
+        version: Version number of the prompt (``name`` + ``version`` is unique).
         category: Category (email, summary, scoring...).
         prompt_template: Template text.
         variables: Template variables.
@@ -453,9 +457,13 @@ class AIPrompt(Base):
     """
 
     __tablename__ = "ai_prompts"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_ai_prompts_name_version"),)
 
     id: Mapped[uuid.UUID] = _pk()
     name: Mapped[str] = mapped_column(String(255), nullable=False)
+    version: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=1, server_default=text("1")
+    )
     category: Mapped[str | None] = mapped_column(String(100))
     prompt_template: Mapped[str] = mapped_column(Text, nullable=False)
     variables: Mapped[Any | None] = mapped_column(JSONType)
@@ -483,6 +491,13 @@ class AIInteraction(Base):
         feedback_score: User feedback.
         error_message: Error, if the call failed.
         created_at: Time of the interaction.
+        team_id: Team of the requesting user at call time (cost roll-ups per team).
+        api_key_id: API key the call was authenticated with.
+        feature: Product feature (``lead_score``, ``email_compose``...), for roll-ups.
+        provider: Model or LLM provider that answered (``xgboost``, ``openai``, ``offline``...).
+        variant: A/B variant (``champion``/``challenger`` or a prompt version).
+        request_id: Idempotency key of the HTTP request (unique; a retried request is not
+            recorded twice).
 
     """
 
@@ -508,6 +523,16 @@ class AIInteraction(Base):
         server_default=func.now(),
         index=True,
     )
+    team_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid(), ForeignKey("teams.id", ondelete="SET NULL"), index=True
+    )
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid(), ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    feature: Mapped[str | None] = mapped_column(String(50), index=True)
+    provider: Mapped[str | None] = mapped_column(String(50))
+    variant: Mapped[str | None] = mapped_column(String(50))
+    request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AIFeatureFlag(Base):
@@ -612,17 +637,138 @@ class Prediction(Base):
 
 
 #: Every table in creation order (parents before children).
+class APIKey(Base):
+    """An API key of the AI gateway, owned by a user (and through them a team and a role).
+
+    Only the SHA-256 of the key is stored; the clear key is shown once, at creation.
+
+    Attributes:
+        id: Primary key.
+        user_id: Owner (``CASCADE``: a key is meaningless without its user).
+        name: Label of the key.
+        key_prefix: First characters of the key, to recognise it in listings.
+        key_hash: SHA-256 hex digest of the key (unique).
+        role: Role granted to the key (``admin``, ``manager``, ``rep`` or ``service``).
+        rate_limit_per_minute: Requests per minute allowed (``NULL``: the configured default).
+        is_active: Revoked keys are kept, inactive.
+        created_at: Creation time.
+        expires_at: Optional expiry.
+
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(_in_list("role", API_KEY_ROLES), name="role"),)
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    key_prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=true()
+    )
+    created_at: Mapped[dt.datetime] = _created_at()
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AIBudget(Base):
+    """A spending budget for AI calls (per user, team, feature or globally, per period).
+
+    ``spent_usd`` is only changed by one atomic conditional ``UPDATE`` (reserve, then settle),
+    so concurrent calls can never push it above ``limit_usd``.
+
+    Attributes:
+        id: Primary key.
+        scope_type: ``user``, ``team``, ``feature`` or ``global``.
+        scope_id: Id of the user/team, feature name, or ``*``.
+        period_start: First day of the budget period (a month).
+        limit_usd: Hard limit.
+        spent_usd: Reserved and settled spend so far.
+        alerts_sent: Alert thresholds (fractions of the limit) already notified.
+        updated_at: Last change.
+
+    """
+
+    __tablename__ = "ai_budgets"
+    __table_args__ = (
+        UniqueConstraint("scope_type", "scope_id", "period_start", name="uq_ai_budgets_scope"),
+        CheckConstraint(_in_list("scope_type", BUDGET_SCOPES), name="scope_type"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    scope_type: Mapped[str] = mapped_column(String(20), nullable=False)
+    scope_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    period_start: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    limit_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False)
+    spent_usd: Mapped[Decimal] = mapped_column(
+        Numeric(12, 6), nullable=False, default=Decimal(0), server_default=text("0")
+    )
+    alerts_sent: Mapped[Any | None] = mapped_column(JSONType)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True),
+        nullable=False,
+        default=utcnow,
+        onupdate=utcnow,
+        server_default=func.now(),
+    )
+
+
+class PromptTestResult(Base):
+    """One test case of a prompt version run against one provider.
+
+    Attributes:
+        id: Primary key.
+        prompt_id: Prompt version tested (``CASCADE``).
+        run_id: Groups the cases of one test run.
+        case_name: Name of the test case.
+        provider: Provider that answered.
+        model: Model that answered.
+        passed: Whether every assertion held.
+        assertions: Each assertion with its outcome.
+        output: The generated text.
+        latency_ms: Latency of the call.
+        tokens_used: Input + output tokens.
+        created_at: Run time.
+
+    """
+
+    __tablename__ = "prompt_test_results"
+
+    id: Mapped[uuid.UUID] = _pk()
+    prompt_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("ai_prompts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    run_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    case_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    provider: Mapped[str | None] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(100))
+    passed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    assertions: Mapped[Any | None] = mapped_column(JSONType)
+    output: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    tokens_used: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
 TABLE_NAMES: tuple[str, ...] = tuple(table.name for table in Base.metadata.sorted_tables)
 
 __all__ = [
     "ACTIVITY_TYPES",
+    "API_KEY_ROLES",
+    "BUDGET_SCOPES",
     "NAMING_CONVENTION",
     "TABLE_NAMES",
     "USER_ROLES",
+    "AIBudget",
     "AIFeatureFlag",
     "AIInteraction",
     "AIModel",
     "AIPrompt",
+    "APIKey",
     "Account",
     "Activity",
     "Base",
@@ -633,6 +779,7 @@ __all__ = [
     "JSONType",
     "LeadScore",
     "Prediction",
+    "PromptTestResult",
     "Team",
     "User",
     "utcnow",

@@ -45,6 +45,22 @@ from haste.db import (
 pytestmark = pytest.mark.unit
 
 #: Column names of the product spec, table by table (the models must keep exactly these).
+#: Tables the platform adds to the spec's schema (migration 0002).
+PLATFORM_COLUMNS: dict[str, set[str]] = {
+    "api_keys": {
+        "id", "user_id", "name", "key_prefix", "key_hash", "role", "rate_limit_per_minute",
+        "is_active", "created_at", "expires_at",
+    },
+    "ai_budgets": {
+        "id", "scope_type", "scope_id", "period_start", "limit_usd", "spent_usd", "alerts_sent",
+        "updated_at",
+    },
+    "prompt_test_results": {
+        "id", "prompt_id", "run_id", "case_name", "provider", "model", "passed", "assertions",
+        "output", "latency_ms", "tokens_used", "created_at",
+    },
+}
+
 SPEC_COLUMNS: dict[str, set[str]] = {
     "ai_models": {
         "id", "name", "type", "version", "provider", "config", "performance_metrics",
@@ -58,11 +74,14 @@ SPEC_COLUMNS: dict[str, set[str]] = {
     "ai_prompts": {
         "id", "name", "category", "prompt_template", "variables", "model_config",
         "performance_stats", "is_active", "created_at",
+        "version",  # 0002: prompt versions
     },
     "ai_interactions": {
         "id", "user_id", "interaction_type", "input_data", "output_data", "model_used",
         "tokens_used", "response_time_ms", "cost_usd", "feedback_score", "error_message",
         "created_at",
+        # 0002: roll-ups per team/feature, A/B variant, idempotent recording
+        "team_id", "api_key_id", "feature", "provider", "variant", "request_id",
     },
     "ai_feature_flags": {
         "id", "feature_name", "is_enabled", "rollout_percentage", "user_segments", "config",
@@ -189,8 +208,10 @@ def _seed(url: str) -> dict[str, uuid.UUID]:
 
 
 def test_models_cover_the_spec_tables_and_columns() -> None:
-    assert set(TABLE_NAMES) == set(SPEC_COLUMNS)
-    assert len(TABLE_NAMES) == 14
+    assert set(TABLE_NAMES) == set(SPEC_COLUMNS) | set(PLATFORM_COLUMNS)
+    assert len(TABLE_NAMES) == 17
+    for name, columns in PLATFORM_COLUMNS.items():
+        assert set(Base.metadata.tables[name].columns.keys()) == columns, name
     for name, columns in SPEC_COLUMNS.items():
         assert set(Base.metadata.tables[name].columns.keys()) == columns, name
 
@@ -365,11 +386,11 @@ def test_alembic_config_is_built_in_code() -> None:
     assert config.config_file_name is None
     assert Path(config.get_main_option("script_location"), "env.py").is_file()
     assert config.get_main_option("sqlalchemy.url") == "sqlite:///x%20y.db"
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 def test_migration_matches_models(db_url: str) -> None:
-    """The hand-written 0001 migration produces exactly ``Base.metadata`` (no noise ignored)."""
+    """The hand-written migrations produce exactly ``Base.metadata`` (no noise ignored)."""
     assert current_revision(db_url) == head_revision()
     with create_db_engine(db_url).connect() as connection:
         context = MigrationContext.configure(
@@ -389,7 +410,7 @@ def test_downgrade_to_base_drops_everything(db_url: str) -> None:
     with create_db_engine(db_url).connect() as connection:
         assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
     upgrade_database(db_url)
-    assert current_revision(db_url) == "0001"
+    assert current_revision(db_url) == "0002"
     with create_db_engine(db_url).connect() as connection:
         assert set(TABLE_NAMES) <= set(inspect(connection).get_table_names())
         # Migrations leave SQLite foreign-key enforcement switched on for pooled connections.
