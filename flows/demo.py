@@ -18,6 +18,7 @@ from haste.db.session import session_scope
 from haste.settings import get_settings
 from pipelines.stages import PipelinePaths
 from pipelines.synthetic import read_crm
+from serving.auth import create_api_key, ensure_user
 from serving.runner import start_serving, stop_serving
 
 
@@ -59,12 +60,15 @@ def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
     )
 
     console.rule("[bold]2/3 Ray Serve: deploy the champions from MLflow")
+    user_id = ensure_user(settings.database_url, "demo@hastecrm.example", "admin", "Demo team")
+    api_key, _ = create_api_key(settings.database_url, user_id, "demo", "admin")
+    console.print(f"API key for this demo (role admin): {api_key[:10]}...")
     phase = time.perf_counter()
     url = start_serving(settings)
     timings["serve_start_s"] = time.perf_counter() - phase
     try:
         console.rule("[bold]3/3 Real requests to the API")
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": api_key}) as client:
             for contact_id in result["held_out_contacts"][:n_contacts]:
                 response = client.post(
                     "/api/ai/lead-score",

@@ -30,6 +30,11 @@ pipeline_app = typer.Typer(
     no_args_is_help=True,
 )
 models_app = typer.Typer(help="Inspect, promote and roll back registered models.")
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys of the AI gateway (X-API-Key header).",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(models_app, name="models")
@@ -367,6 +372,80 @@ def forget(
     console.print(f"model versions marked needs_retraining: {marked}")
 
 
+# --------------------------------------------------------------------------- API keys
+@keys_app.command("create")
+def keys_create(
+    email: Annotated[str, typer.Option(help="Owner's email (the user is created if new).")],
+    role: Annotated[
+        str, typer.Option(help="admin, manager, rep or service (what the key may call).")
+    ] = "rep",
+    team: Annotated[str | None, typer.Option(help="Team of a new user.")] = None,
+    name: Annotated[str, typer.Option(help="Label of the key.")] = "default",
+    rate_limit: Annotated[
+        int | None, typer.Option(help="Requests per minute (default: settings).")
+    ] = None,
+) -> None:
+    """Create an API key; the key is printed once and only its hash is stored."""
+    from haste.db import upgrade_database
+    from serving.auth import create_api_key, ensure_user
+
+    settings = get_settings()
+    settings.ensure_home()
+    upgrade_database(settings.database_url)
+    user_role = role if role in ("admin", "manager", "rep") else "rep"
+    try:
+        user_id = ensure_user(settings.database_url, email, user_role, team)
+        key, key_id = create_api_key(settings.database_url, user_id, name, role, rate_limit)
+    except ValueError as error:
+        _fail(str(error))
+    console.print(f"API key {key_id} for {email} (role {role}); store it now, it is not kept:")
+    console.print(key, highlight=False)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (prefix, owner, role, limit, state); never the keys themselves."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from haste.db import APIKey, User, session_scope
+
+    table = Table("id", "prefix", "owner", "role", "limit/min", "active", "created")
+    with session_scope(get_settings().database_url) as session:
+        rows = session.execute(
+            select(APIKey, User.email).join(User).order_by(APIKey.created_at)
+        ).all()
+        for key, email in rows:
+            table.add_row(
+                str(key.id),
+                key.key_prefix + "...",
+                email,
+                key.role,
+                str(key.rate_limit_per_minute or "default"),
+                "yes" if key.is_active else "revoked",
+                key.created_at.isoformat(timespec="seconds"),
+            )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="Key id from `haste keys list`.")],
+) -> None:
+    """Revoke a key (kept for the audit trail; refused by the gateway within 10 s)."""
+    import uuid
+
+    from serving.auth import revoke_api_key
+
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError:
+        _fail(f"not a key id: {key_id!r} (see `haste keys list`)")
+    if not revoke_api_key(get_settings().database_url, parsed):
+        _fail(f"no active key {key_id}")
+    console.print(f"revoked {key_id}")
+
+
 # --------------------------------------------------------------------------- serving
 @app.command("serve")
 def serve_command(model: ModelOption = "lead_scoring") -> None:
@@ -390,6 +469,9 @@ def serve_command(model: ModelOption = "lead_scoring") -> None:
 def score(
     contact_id: Annotated[str, typer.Argument(help="Contact id to score.")],
     url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="HASTE_API_KEY", help="API key (`haste keys create`).")
+    ] = None,
 ) -> None:
     """Ask a running API for a contact's lead score and print the JSON."""
     import httpx
@@ -399,6 +481,7 @@ def score(
     response = httpx.post(
         f"{url or base_url(get_settings())}/api/ai/lead-score",
         json={"contact_id": contact_id, "include_explanation": True},
+        headers={"X-API-Key": api_key or ""},
         timeout=30,
     )
     console.print_json(response.text)

@@ -39,6 +39,7 @@ def serve_config_from_settings(settings: Settings, model_name: str = "lead_scori
         features_path=str(PipelinePaths(settings.data_dir).features(model_name)),
         settings=settings.model_dump(mode="json"),
         model_name=model_name,
+        churn_features_path=str(PipelinePaths(settings.data_dir).features("churn")),
     )
 
 
@@ -51,6 +52,7 @@ def start_serving(
     settings: Settings,
     model_name: str = "lead_scoring",
     user_config: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> str:
     """Start Ray (local unless ``ray_address``), deploy the app and wait until it answers.
 
@@ -58,6 +60,7 @@ def start_serving(
         settings: Platform settings.
         model_name: Model to serve.
         user_config: Overrides the ``user_config`` of ``configs/serve.yaml`` (A/B split...).
+        overrides: Other deployment options replacing the file's (``num_replicas``...).
 
     Returns:
         The base URL of the API.
@@ -74,13 +77,16 @@ def start_serving(
                 object_store_memory=200 * 1024 * 1024,
             )
     serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
-    url = deploy_app(settings, model_name, user_config)
+    url = deploy_app(settings, model_name, user_config, overrides)
     logger.info("Ray Serve app %s ready at %s", APP_NAME, url)
     return url
 
 
 def deploy_app(
-    settings: Settings, model_name: str, user_config: dict[str, Any] | None = None
+    settings: Settings,
+    model_name: str,
+    user_config: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> str:
     """Deploy (or update) the app with ``configs/serve.yaml``'s options; wait until healthy.
 
@@ -88,6 +94,7 @@ def deploy_app(
         settings: Platform settings.
         model_name: Model to serve.
         user_config: Overrides the file's ``user_config`` when given.
+        overrides: Other deployment options; a fixed ``num_replicas`` replaces autoscaling.
 
     Returns:
         The base URL of the API.
@@ -95,6 +102,10 @@ def deploy_app(
     options = load_deployment_options()
     if user_config is not None:
         options["user_config"] = user_config
+    if overrides:
+        if "num_replicas" in overrides:
+            options.pop("autoscaling_config", None)
+        options.update(overrides)
     serve.run(
         build_app(serve_config_from_settings(settings, model_name), options),
         name=APP_NAME,
