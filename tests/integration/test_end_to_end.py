@@ -22,7 +22,9 @@ from sqlalchemy import func, select
 from haste.audit import query_audit_trail
 from haste.db.models import (
     AIFeatureFlag,
+    AIInteraction,
     AIModel,
+    APIKey,
     Company,
     Contact,
     Deal,
@@ -32,6 +34,7 @@ from haste.db.models import (
 from haste.db.session import dispose_all_engines, session_scope
 from haste.settings import Settings, get_settings
 from pipelines.synthetic import read_crm
+from serving.auth import create_api_key, ensure_user
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -52,6 +55,7 @@ def platform(
         for key in ("HASTE_DATABASE_URL", "HASTE_MLFLOW_TRACKING_URI"):
             patch.delenv(key, raising=False)
         get_settings.cache_clear()
+        from flows.deal_velocity import deal_velocity_training
         from flows.features import feature_pipeline
         from flows.training import model_training
 
@@ -59,6 +63,8 @@ def platform(
             results = [model_training(), model_training()]
             feature_pipeline()
             results.append(model_training("lead_scoring_crm"))
+            results.append(model_training("churn"))
+            deal_velocity_training()
         yield get_settings(), results
     get_settings.cache_clear()
     dispose_all_engines()
@@ -70,16 +76,18 @@ def api(platform: tuple[Settings, list[dict[str, Any]]]) -> Iterator[httpx.Clien
     from serving.runner import start_serving, stop_serving
 
     settings, _ = platform
+    user_id = ensure_user(settings.database_url, "e2e@hastecrm.example", "admin", "E2E")
+    key, _ = create_api_key(settings.database_url, user_id, "e2e", "admin")
     url = start_serving(settings, user_config=NO_AB)  # deterministic: champions only
     try:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key}) as client:
             yield client
     finally:
         stop_serving()
 
 
 def test_first_run_becomes_champion_and_equal_rerun_stays_challenger(platform) -> None:
-    settings, (first, second, _) = platform
+    settings, (first, second, *_) = platform
     assert first["fairness_passed"]
     assert first["registration"]["version"] == "1"
     assert first["registration"]["decision"]["promoted"] is True
@@ -133,7 +141,13 @@ def test_health_reports_served_version(api: httpx.Client) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "models": {"lead_scoring": "1", "lead_scoring_crm": "1"},
+        "models": {
+            "lead_scoring": "1",
+            "lead_scoring_crm": "1",
+            "deal_velocity": "1",
+            "win_probability": "1",
+            "churn": "1",
+        },
     }
 
 
@@ -207,7 +221,9 @@ def test_unknown_contact_is_404_with_message(api) -> None:
 def test_invalid_body_is_422_with_message(api, body) -> None:
     response = api.post("/api/ai/lead-score", json=body)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["msg"]
+    payload = response.json()
+    assert payload["detail"].startswith("invalid request: ")
+    assert payload["errors"][0]["field"] and payload["errors"][0]["message"]
 
 
 def test_next_actions_merge_rules_and_model_for_a_lead(api, platform) -> None:
@@ -279,8 +295,7 @@ def test_next_actions_for_a_crm_contact_without_lead_features(api, platform) -> 
 def test_next_actions_rejects_bad_input(api, context, status) -> None:
     response = api.post("/api/ai/predictions/next-actions", json={"context": context})
     assert response.status_code == status
-    detail = response.json()["detail"]
-    assert detail if isinstance(detail, str) else detail[0]["msg"]
+    assert response.json()["detail"]
 
 
 def test_crm_contact_is_scored_from_the_feast_online_store(api, platform) -> None:
@@ -344,3 +359,127 @@ def test_ab_split_is_sticky_recorded_and_changes_without_restart(api, platform) 
         update_user_config(settings, NO_AB)
     body = api.post("/api/ai/lead-score", json={"contact_id": challenger_id}).json()
     assert body["variant"] == "champion"
+
+
+# --------------------------------------------------------------------------- gateway
+def _new_key(settings: Settings, role: str, rate_limit: int | None = None) -> str:
+    user_id = ensure_user(
+        settings.database_url, f"{role}-{uuid.uuid4().hex[:6]}@hastecrm.example", "rep", "Sales"
+    )
+    key, _ = create_api_key(settings.database_url, user_id, f"{role} key", role, rate_limit)
+    return key
+
+
+def _interactions(settings: Settings, **where: Any) -> list[AIInteraction]:
+    with session_scope(settings.database_url) as session:
+        query = select(AIInteraction)
+        for column, value in where.items():
+            query = query.where(getattr(AIInteraction, column) == value)
+        return list(session.scalars(query))
+
+
+def test_deal_prediction_round_trip(api, platform, datasets_dir) -> None:
+    from pipelines.datasets import load_maven_crm
+
+    settings, *_ = platform
+    pipeline = load_maven_crm(datasets_dir).pipeline
+    deal_id = str(pipeline.loc[pipeline["deal_stage"] == "Engaging", "opportunity_id"].iloc[0])
+    response = api.get(f"/api/ai/predictions/deal/{deal_id}", headers={"X-Request-ID": deal_id})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["deal_stage"] == "Engaging"
+    assert 0 <= body["win_probability"] <= 1 and body["days_to_close"] >= 0
+    assert body["expected_close_date"] and body["top_factors"]["win_probability"]
+    assert body["model_versions"] == {"deal_velocity": "1", "win_probability": "1"}
+    (row,) = _interactions(settings, request_id=deal_id)
+    assert row.feature == "deal_prediction" and row.user_id is not None
+    assert row.team_id is not None and row.response_time_ms is not None
+    assert api.get("/api/ai/predictions/deal/NOSUCHDEAL").status_code == 404
+    assert api.get("/api/ai/predictions/deal/bad%20id!").status_code == 422
+
+
+def test_churn_risk_round_trip(api, platform) -> None:
+    from pipelines.stages import PipelinePaths
+
+    settings, *_ = platform
+    table = pd.read_parquet(PipelinePaths(settings.data_dir).features("churn"))
+    account = str(table["customerID"].iloc[0])
+    response = api.get(f"/api/ai/predictions/account/{account}/churn-risk")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["account_id"] == account and body["model_name"] == "churn"
+    assert body["score"] == round(body["probability"] * 100)
+    assert body["contributions"] and body["recommended_actions"]
+    with session_scope(settings.database_url) as session:
+        stored = session.scalars(
+            select(Prediction).where(
+                Prediction.prediction_type == "churn", Prediction.model_version == "1"
+            )
+        ).all()
+    assert any(p.prediction_value.get("account_id") == account for p in stored)
+    missing = api.get("/api/ai/predictions/account/0000-NOPE/churn-risk")
+    assert missing.status_code == 404 and "0000-NOPE" in missing.json()["detail"]
+
+
+def test_calls_without_a_valid_key_are_refused(api, platform) -> None:
+    settings, *_ = platform
+    path, body = "/api/ai/lead-score", {"contact_id": str(uuid.uuid4())}
+    no_key = httpx.post(f"{api.base_url}{path}", json=body)
+    assert no_key.status_code == 401 and "X-API-Key" in no_key.json()["detail"]
+    assert no_key.headers["WWW-Authenticate"] == "ApiKey"
+    wrong = httpx.post(f"{api.base_url}{path}", json=body, headers={"X-API-Key": "hk_nope"})
+    assert wrong.status_code == 401 and "unknown" in wrong.json()["detail"]
+    key = _new_key(settings, "rep")
+    from serving.auth import hash_api_key, revoke_api_key
+
+    with session_scope(settings.database_url) as session:
+        key_id = session.scalar(select(APIKey.id).where(APIKey.key_hash == hash_api_key(key)))
+    assert revoke_api_key(settings.database_url, key_id)
+    revoked = httpx.post(f"{api.base_url}{path}", json=body, headers={"X-API-Key": key})
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    # A bearer token works as well as the X-API-Key header.
+    bearer = httpx.get(
+        f"{api.base_url}/api/ai/predictions/deal/NOSUCHDEAL",
+        headers={"Authorization": f"Bearer {_new_key(settings, 'service')}"},
+    )
+    assert bearer.status_code == 404
+
+
+def test_rate_limit_answers_429_with_retry_after(api, platform) -> None:
+    import time
+
+    settings, (first, *_) = platform
+    if time.time() % 60 > 45:  # stay inside one fixed window
+        time.sleep(61 - time.time() % 60)
+    key = _new_key(settings, "rep", rate_limit=3)
+    headers = {"X-API-Key": key}
+    body = {"contact_id": first["held_out_contacts"][4]}
+    codes = [
+        httpx.post(f"{api.base_url}/api/ai/lead-score", json=body, headers=headers).status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 200, 200]
+    refused = httpx.post(f"{api.base_url}/api/ai/lead-score", json=body, headers=headers)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "3 requests per minute" in refused.json()["detail"]
+    other = httpx.post(
+        f"{api.base_url}/api/ai/lead-score",
+        json=body,
+        headers={"X-API-Key": _new_key(settings, "rep")},
+    )
+    assert other.status_code == 200  # limits are per key
+
+
+def test_replayed_request_id_is_answered_once_and_recorded_once(api, platform) -> None:
+    settings, (first, *_) = platform
+    request_id = uuid.uuid4().hex
+    body = {"contact_id": first["held_out_contacts"][5]}
+    answers = [
+        api.post("/api/ai/lead-score", json=body, headers={"X-Request-ID": request_id}).json()
+        for _ in range(2)
+    ]
+    assert answers[0]["score"] == answers[1]["score"]
+    assert len(_interactions(settings, request_id=request_id)) == 1
+    too_long = api.post("/api/ai/lead-score", json=body, headers={"X-Request-ID": "x" * 65})
+    assert too_long.status_code == 422
