@@ -483,3 +483,65 @@ def test_replayed_request_id_is_answered_once_and_recorded_once(api, platform) -
     assert len(_interactions(settings, request_id=request_id)) == 1
     too_long = api.post("/api/ai/lead-score", json=body, headers={"X-Request-ID": "x" * 65})
     assert too_long.status_code == 422
+
+
+def test_a_replica_killed_mid_load_loses_no_interaction_record(api, platform) -> None:
+    """Two replicas under load; one is killed. Clients retry failures with the same request id:
+    every request ends up answered and recorded exactly once (last test: it redeploys)."""
+    import threading
+    import time
+
+    import ray
+
+    from serving.runner import deploy_app
+
+    settings, (first, *_) = platform
+    deploy_app(settings, "lead_scoring", NO_AB, {"num_replicas": 2})
+    contacts = first["held_out_contacts"][:10]
+    request_ids = [f"kill-{uuid.uuid4().hex[:12]}" for _ in range(120)]
+    answered: dict[str, int] = {}
+    failures: list[int] = []
+
+    def client(ids: list[str]) -> None:
+        with httpx.Client(base_url=str(api.base_url), headers=api.headers, timeout=30) as http:
+            for n, request_id in enumerate(ids):
+                for _attempt in range(20):
+                    try:
+                        response = http.post(
+                            "/api/ai/lead-score",
+                            json={"contact_id": contacts[n % len(contacts)]},
+                            headers={"X-Request-ID": request_id},
+                        )
+                    except httpx.HTTPError:
+                        failures.append(-1)
+                        time.sleep(0.2)
+                        continue
+                    if response.status_code == 200:
+                        answered[request_id] = response.json()["score"]
+                        break
+                    failures.append(response.status_code)
+                    time.sleep(0.2)
+
+    threads = [threading.Thread(target=client, args=(request_ids[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    replicas = [
+        actor
+        for actor in ray.util.list_named_actors(all_namespaces=True)
+        if "SERVE_REPLICA" in actor["name"] and "AIGateway" in actor["name"]
+    ]
+    assert len(replicas) == 2, replicas
+    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]))
+    for thread in threads:
+        thread.join(timeout=240)
+    assert set(answered) == set(request_ids), f"unanswered after retries; failures {failures}"
+    with session_scope(settings.database_url) as session:
+        recorded = session.execute(
+            select(AIInteraction.request_id, func.count())
+            .where(AIInteraction.request_id.in_(request_ids))
+            .group_by(AIInteraction.request_id)
+        ).all()
+    counts = dict(recorded)
+    assert set(counts) == set(request_ids)  # nothing lost
+    assert set(counts.values()) == {1}  # nothing recorded twice
