@@ -23,6 +23,7 @@ import mlflow
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray import serve
@@ -50,14 +51,21 @@ from serving.rate_limit import build_rate_limiter
 from serving.routing import choose_variant, parse_rollouts, store_rollouts
 from serving.schemas import (
     ChurnRiskResponse,
+    ConversationAnalyzeRequest,
     DealPredictionResponse,
+    EmailComposeRequest,
+    EmailReplyRequest,
+    FeedbackRequest,
     HealthResponse,
     LeadScoreRequest,
     LeadScoreResponse,
     NextActionsRequest,
     NextActionsResponse,
+    SearchRequest,
+    SubjectOptimizeRequest,
 )
 from serving.score_cache import build_score_cache, score_key
+from serving.text_app import TextAIError
 from training.next_actions import (
     Activity,
     rank_actions,
@@ -139,17 +147,16 @@ def _load_optional(what: str, loader: Any, *args: Any) -> Any:
 class AIGateway:
     """HTTP ingress of the AI endpoints."""
 
-    def __init__(self, config: ServeConfig) -> None:
+    def __init__(self, config: ServeConfig, text: Any = None) -> None:
         self.config = config
+        self.text = text  # handle of the TextAI deployment (None: text endpoints answer 503)
         self.settings = Settings(**config.settings)
         self.rollouts: dict[str, int] = {}
         self.generation: object = None
         self.authenticator = (
             Authenticator(config.database_url) if self.settings.auth_required else None
         )
-        self.limiter = build_rate_limiter(
-            self.settings.rate_limit_backend, self.settings.redis_url
-        )
+        self.limiter = build_rate_limiter(self.settings.rate_limit_backend, self.settings.redis_url)
         self.cache = build_score_cache(
             self.settings.gateway_cache, self.settings.redis_url, self.settings.gateway_cache_ttl_s
         )
@@ -330,9 +337,7 @@ class AIGateway:
                 group, inputs, scores, strict=True
             ):
                 payload = score.to_dict(include_explanation=True)
-                payload.update(
-                    variant=variant, model_name=model.name, model_version=model.version
-                )
+                payload.update(variant=variant, model_name=model.name, model_version=model.version)
                 self.cache.set(score_key(model.name, model.version, payload["contact_id"]), payload)
                 results[index] = payload
                 fresh.append((payload, model.version))
@@ -401,8 +406,7 @@ class AIGateway:
                 context, "next_actions", 404, f"contact {key} not found in the CRM", {"id": key}
             )
         activities = [
-            Activity(a.type, a.occurred_at, a.direction, a.replied)
-            for a in sales.recent_activities
+            Activity(a.type, a.occurred_at, a.direction, a.replied) for a in sales.recent_activities
         ]
         suggestions = suggest_from_activity(activities, dt.datetime.now(dt.UTC), sales.deal_stage)
         lead_score = None
@@ -540,12 +544,181 @@ class AIGateway:
             latency_ms=context.elapsed_ms(),
         )
 
+    # ------------------------------------------------------------------ text AI and LLM
+
+    async def _record(self, records: list[InteractionRecord]) -> None:
+        """Write audit records without blocking the event loop."""
+        await asyncio.to_thread(record_interactions, self.config.database_url, records)
+
+    async def _call_text(
+        self, context: CallContext, feature: str, inputs: dict[str, Any], method: str, *args: Any
+    ) -> dict[str, Any]:
+        """Call the TextAI deployment; refused calls are recorded and answered with 4xx/5xx."""
+        if self.text is None:
+            raise await asyncio.to_thread(
+                self._refuse, context, feature, 503, "the TextAI deployment is not running", inputs
+            )
+        try:
+            return await getattr(self.text, method).remote(*args)
+        except TextAIError as error:
+            raise await asyncio.to_thread(
+                self._refuse, context, feature, error.status_code, error.message, inputs
+            ) from error
+
+    @staticmethod
+    def _usage(context: CallContext) -> dict[str, Any]:
+        """Return the caller identity passed to the LLM layer (for costs and budgets)."""
+        principal = context.principal
+        return {
+            "user_id": str(principal.user_id) if principal.user_id else None,
+            "team_id": str(principal.team_id) if principal.team_id else None,
+            "api_key_id": str(principal.api_key_id) if principal.api_key_id else None,
+            "request_id": context.request_id,
+        }
+
+    async def _consent(self, context: CallContext, feature: str, contact_id: Any) -> None:
+        """Refuse (403) a contact without AI consent before any text work."""
+        if contact_id:
+            await asyncio.to_thread(
+                self._require_consent, context, feature, uuid.UUID(str(contact_id))
+            )
+
+    @api.post("/api/ai/conversation/analyze")
+    async def analyze_conversation(
+        self, request: ConversationAnalyzeRequest, http: Request
+    ) -> dict[str, Any]:
+        """Summary, topics, sentiment per speaker, action items, key moments, coaching."""
+        context = self._admit(http, "llm")
+        feature = "conversation_analyze"
+        await self._consent(context, feature, request.contact_id)
+        body = request.model_dump(mode="json")
+        inputs = {"contact_id": body["contact_id"], "meeting_type": body["meeting_type"]}
+        result = await self._call_text(
+            context, feature, inputs, "analyze_conversation", body, self._usage(context)
+        )
+        await self._record(
+            [
+                context.interaction(
+                    feature,
+                    {**inputs, "turns": result.get("n_turns")},
+                    {
+                        "insight_id": result["insight_id"],
+                        "summary": result["summary"],
+                        "action_items": len(result["action_items"]),
+                        "alerts": result["alerts"],
+                    },
+                    "minilm+sentiment+action_items",
+                    provider="local",
+                )
+            ]
+        )
+        return result
+
+    @api.post("/api/ai/search")
+    async def search(self, request: SearchRequest, http: Request) -> dict[str, Any]:
+        """Hybrid semantic + keyword search with natural-language filters and suggestions."""
+        context = self._admit(http, "search")
+        body = {
+            "query": request.query,
+            "limit": request.limit,
+            "entity_types": request.context.entity_types if request.context else None,
+            "mode": request.context.mode if request.context else "hybrid",
+        }
+        result = await self._call_text(context, "search", {"query": request.query}, "search", body)
+        await self._record(
+            [
+                context.interaction(
+                    "search",
+                    body,
+                    {
+                        "intent": result["intent"],
+                        "hits": [hit["doc_id"] for hit in result["results"]],
+                    },
+                    "minilm+bm25",
+                    provider="local",
+                )
+            ]
+        )
+        return result
+
+    async def _llm_endpoint(
+        self, http: Request, feature: str, method: str, body: dict[str, Any], contact_id: Any
+    ) -> dict[str, Any]:
+        """Shared path of the LLM endpoints (the LLM service records its own calls)."""
+        context = self._admit(http, "llm")
+        await self._consent(context, feature, contact_id)
+        inputs = {"contact_id": str(contact_id) if contact_id else None}
+        result = await self._call_text(context, feature, inputs, method, body, self._usage(context))
+        if not result.get("llm"):  # no LLM call was made: record the call here
+            await self._record(
+                [context.interaction(feature, inputs, {"keys": sorted(result)}, "rules")]
+            )
+        result["request_id"] = context.request_id
+        return result
+
+    @api.post("/api/ai/email/compose")
+    async def compose_email(self, request: EmailComposeRequest, http: Request) -> dict[str, Any]:
+        """Compose an email with a tone and CRM personalisation (PII redacted for providers)."""
+        body = request.model_dump(mode="json")
+        contact_id = request.context.recipient.contact_id
+        return await self._llm_endpoint(http, "email_compose", "compose_email", body, contact_id)
+
+    @api.post("/api/ai/email/optimize-subject")
+    async def optimize_subject(
+        self, request: SubjectOptimizeRequest, http: Request
+    ) -> dict[str, Any]:
+        """Score a subject line and propose better-scoring variants."""
+        body = request.model_dump(mode="json")
+        return await self._llm_endpoint(
+            http, "email_subject", "optimize_subject", body, request.contact_id
+        )
+
+    @api.post("/api/ai/email/reply-suggestions")
+    async def reply_suggestions(self, request: EmailReplyRequest, http: Request) -> dict[str, Any]:
+        """Suggest replies to an incoming email, adapted to its sentiment."""
+        body = request.model_dump(mode="json")
+        return await self._llm_endpoint(
+            http, "email_reply", "suggest_replies", body, request.contact_id
+        )
+
+    @api.get("/api/ai/usage")
+    def usage(self, http: Request, by: str = "team", days: int = 30) -> dict[str, Any]:
+        """AI usage and cost rolled up per user, team, feature, provider or model."""
+        self._admit(http, "usage")
+        from serving.llm.usage import usage_rollup
+
+        if not 1 <= days <= 366:
+            raise HTTPException(422, detail="days must be between 1 and 366")
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        try:
+            rows = usage_rollup(self.config.database_url, by=by, since=since)
+        except ValueError as error:
+            raise HTTPException(422, detail=str(error)) from error
+        return {"by": by, "days": days, "rows": jsonable_encoder(rows)}
+
+    @api.post("/api/ai/feedback")
+    def feedback(self, request: FeedbackRequest, http: Request) -> dict[str, Any]:
+        """Rate an earlier AI answer (1-5); feeds the prompt-version statistics."""
+        self._admit(http, "predict")
+        from serving.llm.prompts import InteractionNotFoundError, record_feedback
+
+        try:
+            record_feedback(self.config.database_url, request.request_id, request.score)
+        except InteractionNotFoundError as error:
+            raise HTTPException(404, detail=str(error)) from error
+        return {"request_id": request.request_id, "score": request.score}
+
 
 def build_app(
-    config: ServeConfig, deployment_options: dict[str, Any] | None = None
+    config: ServeConfig,
+    deployment_options: dict[str, Any] | None = None,
+    text_options: dict[str, Any] | None = None,
 ) -> serve.Application:
-    """Bind the application graph for ``serve.run`` with options from ``configs/serve.yaml``."""
-    return AIGateway.options(**(deployment_options or {})).bind(config)
+    """Bind the application graph (gateway + TextAI) with options from ``configs/serve.yaml``."""
+    from serving.text_app import TextAI
+
+    text = TextAI.options(**(text_options or {})).bind(config.settings)
+    return AIGateway.options(**(deployment_options or {})).bind(config, text)
 
 
 def app_builder(args: dict[str, str]) -> serve.Application:

@@ -20,14 +20,17 @@ logger = logging.getLogger(__name__)
 
 APP_NAME = "hastecrm-ai"
 DEPLOYMENT = "AIGateway"
+TEXT_DEPLOYMENT = "TextAI"
 
 
-def load_deployment_options(path: Path | None = None) -> dict[str, Any]:
-    """Return the AIGateway options of ``configs/serve.yaml`` (autoscaling, actor options...)."""
+def load_deployment_options(
+    path: Path | None = None, deployment: str = DEPLOYMENT
+) -> dict[str, Any]:
+    """Return a deployment's options in ``configs/serve.yaml`` (autoscaling, actor options...)."""
     with Path(path or CONFIG_DIR / "serve.yaml").open(encoding="utf-8") as handle:
         config = yaml.safe_load(handle)
     app = next(a for a in config["applications"] if a["name"] == APP_NAME)
-    options = next(d for d in app["deployments"] if d["name"] == DEPLOYMENT)
+    options = next((d for d in app["deployments"] if d["name"] == deployment), {})
     return {key: value for key, value in options.items() if key != "name"}
 
 
@@ -107,7 +110,11 @@ def deploy_app(
             options.pop("autoscaling_config", None)
         options.update(overrides)
     serve.run(
-        build_app(serve_config_from_settings(settings, model_name), options),
+        build_app(
+            serve_config_from_settings(settings, model_name),
+            options,
+            load_deployment_options(deployment=TEXT_DEPLOYMENT),
+        ),
         name=APP_NAME,
         route_prefix="/",
     )

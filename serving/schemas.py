@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serving.email_ai.compose import EmailContext
+from serving.email_ai.subjects import SubjectContext
+
 
 class LeadScoreRequest(BaseModel):
     """Body of ``POST /api/ai/lead-score`` (as in the product spec)."""
@@ -145,3 +148,107 @@ class ChurnRiskResponse(BaseModel):
     model_name: str
     model_version: str
     latency_ms: float
+
+
+class TranscriptTurn(BaseModel):
+    """One turn of a structured transcript."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: str = Field(min_length=1, max_length=100)
+    content: str = Field(min_length=1, max_length=20_000)
+    timestamp: float | None = Field(None, ge=0)
+
+
+class Participant(BaseModel):
+    """A conversation participant (``role`` rep/customer marks who is coached)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    role: str | None = Field(None, max_length=50)
+    email: str | None = Field(None, max_length=320)
+
+
+class ConversationAnalyzeRequest(BaseModel):
+    """Body of ``POST /api/ai/conversation/analyze`` (as in the product spec)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transcript: str | list[TranscriptTurn] = Field(
+        description="Transcript text ('Speaker: text' lines) or a list of turns."
+    )
+    participants: list[Participant] = Field(default_factory=list, max_length=50)
+    meeting_type: str | None = Field(None, max_length=100)
+    contact_id: uuid.UUID | None = None
+    activity_id: uuid.UUID | None = None
+
+    @field_validator("transcript")
+    @classmethod
+    def _not_blank(cls, value: str | list[TranscriptTurn]) -> str | list[TranscriptTurn]:
+        """Refuse empty or oversized transcripts."""
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("transcript is empty")
+            if len(value) > 500_000:
+                raise ValueError("transcript is longer than 500,000 characters")
+        elif not value:
+            raise ValueError("transcript has no turns")
+        return value
+
+
+class SearchContext(BaseModel):
+    """Optional restrictions of a search."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity_types: list[Literal["contact", "company", "deal", "email", "transcript"]] | None = None
+    mode: Literal["hybrid", "semantic", "keyword"] = "hybrid"
+
+
+class SearchRequest(BaseModel):
+    """Body of ``POST /api/ai/search`` (as in the product spec)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=500)
+    context: SearchContext | None = None
+    limit: int = Field(10, ge=1, le=50)
+
+
+class FeedbackRequest(BaseModel):
+    """Body of ``POST /api/ai/feedback``: a 1-5 rating of an earlier AI answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=64)
+    score: int = Field(ge=1, le=5)
+
+
+class EmailComposeRequest(BaseModel):
+    """Body of ``POST /api/ai/email/compose`` (the spec's ``context``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context: EmailContext
+
+
+class SubjectOptimizeRequest(BaseModel):
+    """Body of ``POST /api/ai/email/optimize-subject``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=300)
+    context: SubjectContext = Field(default_factory=SubjectContext)
+    contact_id: uuid.UUID | None = None
+    n: int = Field(5, ge=1, le=10)
+
+
+class EmailReplyRequest(BaseModel):
+    """Body of ``POST /api/ai/email/reply-suggestions``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=1, max_length=20_000)
+    contact_id: uuid.UUID | None = None
+    sender_name: str | None = Field(None, max_length=200)
+    tone: Literal["formal", "casual", "friendly"] = "friendly"
+    n: int = Field(3, ge=1, le=5)

@@ -1,0 +1,59 @@
+"""Email AI: composition with tone and CRM personalisation, replies, subjects, templates.
+
+* :mod:`serving.email_ai.compose`: :func:`compose_email`, :func:`suggest_replies`,
+  :func:`build_personalisation`, :func:`load_crm_context`.
+* :mod:`serving.email_ai.subjects`: :func:`generate_subject_variants`,
+  :func:`optimize_subject`, :class:`SubjectScorer` (a hand-weighted heuristic unless fitted on
+  real outcomes; see the module docstring).
+* :mod:`serving.email_ai.sentiment`: :func:`analyze_email_sentiment`.
+* :mod:`serving.email_ai.templates`: :func:`mine_templates`.
+
+Every function that needs an LLM takes a ``generate(prompt_name, variables) -> str``
+dependency, so the LLM service, the offline provider and test doubles are interchangeable.
+Nothing is loaded at import time.
+"""
+
+from serving.email_ai.compose import (
+    EmailContext,
+    EmailDraft,
+    GenerateFn,
+    PersonalisationFact,
+    PreviousEmail,
+    Recipient,
+    ReplySuggestion,
+    build_personalisation,
+    compose_email,
+    load_crm_context,
+    suggest_replies,
+)
+from serving.email_ai.sentiment import analyze_email_sentiment
+from serving.email_ai.subjects import (
+    ScoredSubject,
+    SubjectScorer,
+    SubjectVariants,
+    generate_subject_variants,
+    optimize_subject,
+)
+from serving.email_ai.templates import EmailTemplate, mine_templates
+
+__all__ = [
+    "EmailContext",
+    "EmailDraft",
+    "EmailTemplate",
+    "GenerateFn",
+    "PersonalisationFact",
+    "PreviousEmail",
+    "Recipient",
+    "ReplySuggestion",
+    "ScoredSubject",
+    "SubjectScorer",
+    "SubjectVariants",
+    "analyze_email_sentiment",
+    "build_personalisation",
+    "compose_email",
+    "generate_subject_variants",
+    "load_crm_context",
+    "mine_templates",
+    "optimize_subject",
+    "suggest_replies",
+]

@@ -1,0 +1,7 @@
+"""LLM subsystem: provider adapters, fallback chain, response cache and offline model.
+
+``config.py`` reads ``configs/llm.yaml`` (providers, prices, the fallback chain, the cache),
+``providers.py`` adapts the OpenAI and Anthropic SDKs (and OpenAI-compatible servers such as
+vLLM or Ollama) to one request/response shape, and ``client.py`` adds retries with exponential
+backoff, the fallback chain and the response cache on top. Nothing here imports FastAPI or Ray.
+"""
