@@ -21,8 +21,9 @@ install: $(STAMP)  ## Create .venv and install the platform with its dev tools
 demo: install  ## Install, then run the main job end to end (train flow -> MLflow -> Ray Serve -> API calls)
 	$(BIN)/haste demo
 
-services:  ## Start PostgreSQL and Redis if they are down
+services:  ## Start PostgreSQL and Redis if they are down; install Chromium for browser tests
 	@bash scripts/start-services.sh
+	@bash scripts/install-browser.sh
 
 test: install services  ## Install, start services, lint and run every test (unit, data, model, integration)
 	$(BIN)/ruff check .

@@ -25,7 +25,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from ray import serve
 
 from haste.records import (
@@ -75,6 +75,7 @@ from training.next_actions import (
 from training.registry import CHALLENGER, CHAMPION, NoChampionError
 
 logger = logging.getLogger("ray.serve")
+DASHBOARD_COOKIE = "haste_api_key"
 
 api = FastAPI(
     title="hasteCRM AI API",
@@ -695,6 +696,61 @@ class AIGateway:
         except ValueError as error:
             raise HTTPException(422, detail=str(error)) from error
         return {"by": by, "days": days, "rows": jsonable_encoder(rows)}
+
+    def _admit_dashboard(self, http: Request) -> None:
+        """Admit a dashboard view: the key may come as ``?api_key=`` (browsers)."""
+        headers = dict(http.headers)
+        key = http.query_params.get("api_key") or http.cookies.get(DASHBOARD_COOKIE)
+        if key and "x-api-key" not in headers:
+            headers["x-api-key"] = key
+        try:
+            admit_call(
+                headers,
+                "usage",
+                self.authenticator,
+                self.limiter,
+                self.settings.default_rate_limit_per_minute,
+            )
+        except GatewayError as error:
+            raise _http_error(error) from error
+
+    @api.get("/dashboard", response_class=HTMLResponse)
+    def dashboard(self, http: Request) -> HTMLResponse:
+        """The AI insights dashboard (scores, predictions, actions, drift, fairness, usage)."""
+        self._admit_dashboard(http)
+        from serving.dashboard.render import render_dashboard
+
+        reports = self.settings.data_dir / "reports"
+        page = HTMLResponse(render_dashboard(self.config.database_url, reports))
+        if "api_key" in http.query_params:  # keep the key for the report links (same site)
+            page.set_cookie(
+                DASHBOARD_COOKIE,
+                http.query_params["api_key"],
+                httponly=True,
+                samesite="strict",
+                max_age=3600,
+            )
+        return page
+
+    @api.get("/api/ai/dashboard")
+    def dashboard_data(self, http: Request) -> dict[str, Any]:
+        """The dashboard's data as JSON."""
+        self._admit_dashboard(http)
+        from serving.dashboard.data import build_dashboard, jsonable
+
+        reports = self.settings.data_dir / "reports"
+        return jsonable(build_dashboard(self.config.database_url, reports))
+
+    @api.get("/dashboard/reports/{path:path}")
+    def dashboard_report(self, path: str, http: Request) -> FileResponse:
+        """Serve a drift/fairness HTML or JSON report linked from the dashboard."""
+        self._admit_dashboard(http)
+        from serving.dashboard.data import resolve_report_file
+
+        file = resolve_report_file(self.settings.data_dir / "reports", path)
+        if file is None:
+            raise HTTPException(404, detail=f"no report {path!r}")
+        return FileResponse(file)
 
     @api.post("/api/ai/feedback")
     def feedback(self, request: FeedbackRequest, http: Request) -> dict[str, Any]:

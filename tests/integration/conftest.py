@@ -6,6 +6,8 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -63,3 +65,42 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    """Headless Debian Chromium driven through the system chromedriver (no Selenium Manager)."""
+    chromium, chromedriver = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+    missing = [str(p) for p in (chromium, chromedriver) if not p.exists()]
+    if missing:
+        message = (
+            f"{' and '.join(missing)} not found: install them with "
+            "`apt-get install -y chromium chromium-driver`"
+        )
+        if _in_ci():
+            pytest.fail(f"{message} (CI is set, so this fails instead of skipping)")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--disable-gpu",
+        "--no-first-run",
+        "--hide-scrollbars",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SE_OFFLINE", "true")  # never let Selenium Manager reach the network
+        browser = webdriver.Chrome(service=Service(str(chromedriver)), options=options)
+    browser.set_page_load_timeout(45)
+    try:
+        yield browser
+    finally:
+        browser.quit()

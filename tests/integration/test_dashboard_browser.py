@@ -1,0 +1,255 @@
+"""The dashboard end to end in headless Chromium (Debian chromium + chromedriver, Selenium 4).
+
+The standalone dashboard app runs under uvicorn in a background thread over a seeded SQLite
+database and sample drift/bias reports. Screenshots land in ``tests/artifacts/dashboard/``
+(and are copied to ``$PYTEST_ARTIFACTS_DIR`` when it is set).
+
+Needs ``apt-get install -y chromium chromium-driver`` (``/usr/bin/chromium``,
+``/usr/bin/chromedriver``); without them the test skips, or fails when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from haste.db import AIInteraction, LeadScore, Prediction, dispose_engine, session_scope
+from serving.dashboard.standalone import create_app
+from serving.llm.usage import to_usd
+from tests.support.dashboard_seed import seed_dashboard_data, write_sample_reports
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "dashboard"
+SECTION_IDS = (
+    "kpis",
+    "lead-scores",
+    "predictions",
+    "next-actions",
+    "models",
+    "monitoring",
+    "usage",
+)
+CHART_IDS = (
+    "chart-score-histogram",
+    "chart-score-trend",
+    "chart-cost-per-team",
+    "chart-calls-per-feature",
+    "chart-model-comparison",
+)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@dataclass
+class Site:
+    base_url: str
+    database_url: str
+    seeded: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The standalone dashboard app over a seeded SQLite database, served by uvicorn."""
+    import uvicorn
+
+    root = tmp_path_factory.mktemp("dashboard")
+    url = f"sqlite:///{root / 'haste.db'}"
+    seeded = seed_dashboard_data(url, seed=0)
+    reports = root / "reports"
+    write_sample_reports(reports)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(url, reports),
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="dashboard", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 15.0
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError("dashboard app did not start within 15 s")
+        time.sleep(0.02)
+    try:
+        yield Site(f"http://127.0.0.1:{port}", url, seeded)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10.0)
+        sock.close()
+        dispose_engine(url)
+
+
+def _db_kpis(url: str) -> dict[str, Any]:
+    """KPI values computed straight from the database, independently of the dashboard code."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    latest = (
+        select(LeadScore.contact_id, func.max(LeadScore.calculated_at).label("at"))
+        .group_by(LeadScore.contact_id)
+        .subquery()
+    )
+    with session_scope(url) as session:
+        scores = session.scalars(
+            select(LeadScore.score).join(
+                latest,
+                (LeadScore.contact_id == latest.c.contact_id)
+                & (LeadScore.calculated_at == latest.c.at),
+            )
+        ).all()
+        predictions = session.scalar(
+            select(func.count()).select_from(Prediction).where(Prediction.created_at >= since)
+        )
+        costs = session.scalars(
+            select(AIInteraction.cost_usd).where(AIInteraction.created_at >= since)
+        ).all()
+    return {
+        "contacts_scored": len(scores),
+        "mean_score": round(sum(scores) / len(scores), 1),
+        "predictions_30d": predictions,
+        "ai_cost_30d": sum((to_usd(c) for c in costs), Decimal(0)),
+    }
+
+
+def _full_page_png(browser: Any) -> bytes:
+    """Return a PNG of the whole page (Chrome DevTools beyond-viewport capture)."""
+    metrics = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size = metrics.get("cssContentSize") or metrics["contentSize"]
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
+    return base64.b64decode(shot["data"])
+
+
+def _save(name: str, png: bytes) -> Path:
+    """Write a screenshot to tests/artifacts/dashboard and copy it to $PYTEST_ARTIFACTS_DIR."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    path.write_bytes(png)
+    extra = os.environ.get("PYTEST_ARTIFACTS_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, Path(extra) / name)
+    return path
+
+
+def test_dashboard_in_headless_chromium(site: Site, driver: Any) -> None:
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{site.base_url}/dashboard")
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "usage"))
+    assert driver.title == "hasteCRM AI dashboard"
+    for section in SECTION_IDS:
+        assert driver.find_element(By.ID, section).is_displayed(), section
+
+    # KPI tiles show exactly the database's numbers
+    expected = _db_kpis(site.database_url)
+    tiles = {
+        "contacts_scored": driver.find_element(By.ID, "kpi-contacts-scored"),
+        "mean_score": driver.find_element(By.ID, "kpi-mean-score"),
+        "predictions_30d": driver.find_element(By.ID, "kpi-predictions"),
+        "ai_cost_30d": driver.find_element(By.ID, "kpi-ai-cost"),
+    }
+    shown = {key: tile.get_attribute("data-value") for key, tile in tiles.items()}
+    assert int(shown["contacts_scored"]) == expected["contacts_scored"] == 30
+    assert float(shown["mean_score"]) == expected["mean_score"]
+    assert int(shown["predictions_30d"]) == expected["predictions_30d"]
+    assert Decimal(shown["ai_cost_30d"]) == expected["ai_cost_30d"]
+    assert expected["ai_cost_30d"] == sum(site.seeded["cost_by_team"].values(), Decimal(0))
+    value_text = tiles["contacts_scored"].find_element(By.CLASS_NAME, "value").text
+    assert value_text == str(expected["contacts_scored"])
+    assert tiles["mean_score"].find_element(By.CLASS_NAME, "value").text == shown["mean_score"]
+
+    # charts are real, visible inline SVG elements
+    for chart_id in CHART_IDS:
+        svg = driver.find_element(By.CSS_SELECTOR, f"#{chart_id} svg")
+        assert svg.tag_name == "svg", chart_id
+        assert svg.size["width"] > 100 and svg.size["height"] > 50, (chart_id, svg.size)
+        assert "chart-empty" not in (svg.get_attribute("class") or ""), chart_id
+
+    # monitoring shows a red drift badge and a red fairness badge next to green ones
+    monitoring = driver.find_element(By.ID, "monitoring")
+    assert monitoring.find_elements(By.CSS_SELECTOR, ".drift-report .status-badge.fail")
+    assert monitoring.find_elements(By.CSS_SELECTOR, ".drift-report .status-badge.ok")
+    assert monitoring.find_elements(By.CSS_SELECTOR, ".fairness-report .status-badge.fail")
+    assert monitoring.find_elements(By.CSS_SELECTOR, ".fairness-report .status-badge.ok")
+    team_rows = driver.find_elements(By.CSS_SELECTOR, "#usage-team-table tbody tr")
+    costs = {row.get_attribute("data-team"): row.get_attribute("data-cost") for row in team_rows}
+    assert costs["Enterprise Sales"] == str(site.seeded["cost_by_team"]["Enterprise Sales"])
+
+    full_page = _save("dashboard-full-page.png", _full_page_png(driver))
+    assert full_page.stat().st_size > 50_000
+
+    # "Why?" reveals the explanation row with its contribution bars
+    button = driver.find_elements(By.CSS_SELECTOR, "button.why-btn")[0]
+    row = driver.find_element(By.ID, button.get_attribute("aria-controls"))
+    assert not row.is_displayed()
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+    WebDriverWait(driver, 5).until(lambda d: row.is_displayed())
+    assert button.get_attribute("aria-expanded") == "true"
+    bars = row.find_elements(By.CSS_SELECTOR, ".contribution-bar")
+    assert len(bars) >= 1
+    assert all(bar.size["width"] > 0 for bar in bars)
+    assert row.find_element(By.CLASS_NAME, "explanation-text").text.startswith("Score ")
+    _save("dashboard-why-expanded.png", driver.get_screenshot_as_png())
+
+    # no JavaScript errors in the console (when the driver exposes the browser log)
+    try:
+        logs = driver.get_log("browser")
+    except (AttributeError, WebDriverException):
+        logs = None
+    if logs is not None:
+        severe = [entry for entry in logs if entry.get("level") == "SEVERE"]
+        assert severe == [], severe
+
+    # the linked drift report is served
+    link = driver.find_element(By.CSS_SELECTOR, ".drift-report a").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=10) as response:
+        assert response.status == 200 and b"Evidently" in response.read()
+
+
+def test_dashboard_json_api(site: Site) -> None:
+    with urllib.request.urlopen(f"{site.base_url}/api/ai/dashboard", timeout=30) as response:
+        assert response.status == 200
+        payload = json.loads(response.read())
+    assert set(payload) >= {"kpis", "lead_scores", "predictions", "models", "monitoring", "usage"}
+    assert isinstance(payload["kpis"]["ai_cost_30d"], str)
+    teams = {row["team"]: row["cost_usd"] for row in payload["usage"]["by_team"]}
+    assert teams["SMB Growth"] == str(site.seeded["cost_by_team"]["SMB Growth"])
+    assert payload["kpis"]["contacts_scored"] == 30
