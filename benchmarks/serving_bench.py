@@ -150,7 +150,12 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
     results: dict[str, dict[str, float]] = {}
     procs: list[subprocess.Popen] = []
-    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        # mlflow models serve execs `uvicorn`: put the venv's bin first on PATH
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     try:
         # ---------------------------------------------------------------- bare FastAPI
         bare_port = _free_port()

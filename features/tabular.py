@@ -9,6 +9,7 @@ become floats. It is a scikit-learn transformer, so it travels inside the logged
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,7 @@ class TabularEncoder(BaseEstimator, TransformerMixin):
 
         """
         self._check_columns(frame)
-        out = pd.DataFrame(index=frame.index)
+        out: dict[str, Any] = {}
         for column in self.columns:
             series = frame[column]
             if column in self.categories_:
@@ -97,7 +98,7 @@ class TabularEncoder(BaseEstimator, TransformerMixin):
                 out[column] = _encode_flag(series)
             else:
                 out[column] = pd.to_numeric(series, errors="coerce").astype(float)
-        return out
+        return pd.DataFrame(out, index=frame.index)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Return the output feature names (identical to the input columns)."""
@@ -109,10 +110,25 @@ class TabularEncoder(BaseEstimator, TransformerMixin):
             raise MissingFeaturesError(f"records lack required feature columns: {missing}")
 
 
+#: Below this many rows, flags are mapped in plain Python (a served request has one row).
+SMALL_BATCH = 64
+
+
+def _is_missing(value: Any) -> bool:
+    """Return whether a scalar is missing (None or NaN)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def _encode_flag(series: pd.Series) -> pd.Series:
     """Map yes/no/true/false (any case) or booleans to 1.0/0.0, anything else to NaN."""
     if pd.api.types.is_bool_dtype(series):
         return series.astype(float)
+    if len(series) <= SMALL_BATCH:  # serving path: plain Python beats pandas' string methods
+        values = [
+            None if _is_missing(value) else _YES_NO.get(str(value).strip().lower())
+            for value in series.tolist()
+        ]
+        return pd.Series(values, index=series.index, dtype=float)
     mapped = series.astype(str).str.strip().str.lower().map(_YES_NO)
     return mapped.where(series.notna()).astype(float)
 

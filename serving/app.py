@@ -293,12 +293,15 @@ class AIGateway:
         results: list[dict[str, Any] | HTTPException | None] = [None] * len(jobs)
         interactions: list[InteractionRecord] = []
         pending: dict[str, list[tuple[int, ServedModel, str, FoundContact]]] = {}
+        lookups = self.lookup.find_many(
+            [str(j.contact_id) for j in jobs if consents.get(j.contact_id) is not False]
+        )
         for index, job in enumerate(jobs):
             key = str(job.contact_id)
             if consents.get(job.contact_id) is False:
                 status, message = 403, f"contact {key} has not consented to AI processing"
             else:
-                found = self.lookup.find(key)
+                found = lookups[key]
                 if found is not None:
                     model, variant = self._variant(found, key)
                     cached = self.cache.get(score_key(model.name, model.version, key))

@@ -116,16 +116,41 @@ class ContactFeatureLookup:
 
     def find(self, contact_id: str) -> FoundContact | None:
         """Return the contact's features and model, or None when the contact is unknown."""
-        if self.store is not None and self.store_model is not None:
+        return self.find_many([contact_id])[contact_id]
+
+    def find_many(self, contact_ids: list[str]) -> dict[str, FoundContact | None]:
+        """Look several contacts up: profile rows first, then ONE online-store read for the rest.
+
+        Lead-profile prospects and CRM contacts are disjoint id sets, so the cheap in-memory
+        profile check comes first and only the remaining ids cost a Feast round trip.
+
+        Args:
+            contact_ids: Contact ids (profile ids are lower-case).
+
+        Returns:
+            Each id's features and model, or None when the contact is unknown.
+        """
+        found: dict[str, FoundContact | None] = dict.fromkeys(contact_ids)
+        rest = []
+        for contact_id in dict.fromkeys(contact_ids):
+            if self.profile_model is not None and contact_id in self.profile.index:
+                found[contact_id] = FoundContact(
+                    self.profile_model, self.profile.loc[[contact_id]], "lead_profile"
+                )
+            else:
+                rest.append(contact_id)
+        if rest and self.store is not None and self.store_model is not None:
             from features.store import missing_entities, online_features
 
-            frame = online_features(self.store, [contact_id], service=self.service)
-            if not missing_entities(frame):
-                records = frame.set_index(frame["contact_id"].astype(str))
-                return FoundContact(self.store_model, records, "feast_online_store")
-        if self.profile_model is not None and contact_id in self.profile.index:
-            return FoundContact(self.profile_model, self.profile.loc[[contact_id]], "lead_profile")
-        return None
+            frame = online_features(self.store, rest, service=self.service)
+            missing = set(missing_entities(frame))
+            frame = frame.set_index(frame["contact_id"].astype(str), drop=False)
+            for contact_id in rest:
+                if contact_id not in missing and contact_id in frame.index:
+                    found[contact_id] = FoundContact(
+                        self.store_model, frame.loc[[contact_id]], "feast_online_store"
+                    )
+        return found
 
 
 def feature_snapshot(records: pd.DataFrame) -> dict[str, Any]:
