@@ -207,6 +207,29 @@ def train_deals() -> None:
     console.print_json(data=result["forecast"])
 
 
+@app.command("train-text")
+def train_text() -> None:
+    """Train the text models (Lightning sentiment on MiniLM, action items) and log to MLflow."""
+    from flows.text_models import text_model_training
+
+    result = text_model_training()
+    table = Table(title="Text models (held-out test sets)")
+    for column in ("model", "metric", "value"):
+        table.add_column(column)
+    for model, metrics in result.items():
+        for metric, value in metrics.items():
+            table.add_row(model, metric, f"{value:.4f}")
+    console.print(table)
+
+
+@app.command("build-search-index")
+def build_search_index_command() -> None:
+    """Build the CRM's semantic search index (reused when the CRM did not change)."""
+    from flows.search_index import search_index
+
+    console.print(f"search index: {search_index()['documents']} documents")
+
+
 @app.command("analyze-contact-time")
 def analyze_contact_time(
     top: Annotated[int, typer.Option(help="Segments to list.")] = 10,

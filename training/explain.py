@@ -51,24 +51,35 @@ class TreeShapExplainer:
         self.encoder = pipeline[:-1]
         self.explainer = shap.TreeExplainer(pipeline[-1])
 
-    def shap_values(self, records: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        """Return the encoded records and their SHAP values (rows x features, log-odds)."""
-        encoded = self.encoder.transform(records)
+    def shap_values(
+        self, records: pd.DataFrame, encoded: pd.DataFrame | None = None
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """Return the encoded records and their SHAP values (rows x features, log-odds).
+
+        Args:
+            records: Raw records.
+            encoded: The records already encoded by the pipeline (skips a second encoding).
+        """
+        if encoded is None:
+            encoded = self.encoder.transform(records)
         values = np.asarray(self.explainer.shap_values(encoded))
         return encoded, values.reshape(len(encoded), -1)
 
-    def explain(self, records: pd.DataFrame, top_k: int = 5) -> list[list[Contribution]]:
+    def explain(
+        self, records: pd.DataFrame, top_k: int = 5, encoded: pd.DataFrame | None = None
+    ) -> list[list[Contribution]]:
         """Return, per record, the ``top_k`` contributions by absolute impact.
 
         Args:
             records: Raw records (the model's input columns).
             top_k: How many contributions to keep per record.
+            encoded: The records already encoded by the pipeline, if available.
 
         Returns:
             One list per record, strongest first.
 
         """
-        encoded, values = self.shap_values(records)
+        encoded, values = self.shap_values(records, encoded)
         columns = list(encoded.columns)
         explained: list[list[Contribution]] = []
         for row_position in range(len(encoded)):

@@ -145,8 +145,9 @@ class LeadScorer:
             One :class:`LeadScore` per record.
 
         """
-        probabilities = self.pipeline.predict_proba(records)[:, 1]
-        explanations = self.explainer.explain(records, top_k=self.top_k)
+        encoded = self.pipeline[:-1].transform(records)  # encoded once for both calls
+        probabilities = self.pipeline[-1].predict_proba(encoded)[:, 1]
+        explanations = self.explainer.explain(records, top_k=self.top_k, encoded=encoded)
         scores = []
         for contact_id, probability, contributions in zip(
             contact_ids, probabilities, explanations, strict=True
