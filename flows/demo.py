@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 import httpx
+import pandas as pd
 from rich.console import Console
 from rich.panel import Panel
 from sqlalchemy import func, select
 
+from flows.deal_velocity import deal_velocity_training
 from flows.features import feature_pipeline
+from flows.text_models import text_model_training
 from flows.training import model_training
 from haste.db.models import LeadScore, Prediction
 from haste.db.session import session_scope
@@ -20,6 +24,92 @@ from pipelines.stages import PipelinePaths
 from pipelines.synthetic import read_crm
 from serving.auth import create_api_key, ensure_user
 from serving.runner import start_serving, stop_serving
+
+DEMO_CALL = """[00:00:05] Rep: Hi Dana, thanks for joining. How is the rollout going?
+[00:00:12] Dana: Honestly it has been frustrating, the import keeps failing.
+[00:00:25] Rep: I am sorry to hear that. What exactly fails?
+[00:00:31] Dana: The CSV mapping. We are also looking at HubSpot because of this.
+[00:00:40] Rep: Understood. I will fix the mapping today and send you a summary.
+[00:00:48] Dana: Could you send me the pricing sheet for the enterprise plan by Thursday?
+[00:00:55] Rep: Absolutely, I will send it by Thursday and book a follow-up call.
+[00:01:02] Dana: Great, that would really help. Thanks!"""
+
+
+def _show(console: Console, title: str, response: httpx.Response, keys: tuple[str, ...]) -> None:
+    """Print selected fields of a response in a panel."""
+    body = response.json()
+    shown = {key: body.get(key) for key in keys} if response.status_code == 200 else body
+    console.print(
+        Panel(
+            json.dumps(shown, indent=2, default=str)[:2500],
+            title=f"{title}: HTTP {response.status_code}",
+        )
+    )
+
+
+def show_text_endpoints(console: Console, client: httpx.Client, settings: Any) -> None:
+    """Call the deal, churn, conversation, email, search and usage endpoints once each."""
+    from pipelines.datasets import load_maven_crm
+
+    pipeline = load_maven_crm(settings.datasets_dir).pipeline
+    deal_id = str(pipeline.loc[pipeline["deal_stage"] == "Engaging", "opportunity_id"].iloc[0])
+    _show(
+        console,
+        f"GET /api/ai/predictions/deal/{deal_id}",
+        client.get(f"/api/ai/predictions/deal/{deal_id}"),
+        ("deal_stage", "days_to_close", "expected_close_date", "win_probability"),
+    )
+    account = str(
+        pd.read_parquet(PipelinePaths(settings.data_dir).features("churn"))["customerID"].iloc[0]
+    )
+    _show(
+        console,
+        f"GET /api/ai/predictions/account/{account}/churn-risk",
+        client.get(f"/api/ai/predictions/account/{account}/churn-risk"),
+        ("score", "risk_band", "explanation", "recommended_actions"),
+    )
+    _show(
+        console,
+        "POST /api/ai/conversation/analyze",
+        client.post(
+            "/api/ai/conversation/analyze",
+            json={"transcript": DEMO_CALL, "participants": [{"name": "Rep", "role": "rep"}]},
+            timeout=300,
+        ),
+        ("summary", "action_items", "competitor_mentions", "coaching_tips"),
+    )
+    context = {
+        "recipient": {"first_name": "Ada", "company": "Analytical Ltd"},
+        "purpose": "meeting_request",
+        "tone": "formal",
+        "sender_name": "Sam",
+        "product": "hasteCRM",
+    }
+    _show(
+        console,
+        "POST /api/ai/email/compose (offline provider)",
+        client.post("/api/ai/email/compose", json={"context": context}, timeout=120),
+        ("draft", "llm"),
+    )
+    _show(
+        console,
+        "POST /api/ai/email/optimize-subject",
+        client.post("/api/ai/email/optimize-subject", json={"subject": "FREE OFFER!!! Buy now"}),
+        ("original", "best", "scorer"),
+    )
+    _show(
+        console,
+        "POST /api/ai/search",
+        client.post(
+            "/api/ai/search",
+            json={"query": "deals over 20k", "limit": 3},
+            timeout=600,
+        ),
+        ("parsed", "intent", "results", "suggestions"),
+    )
+    _show(
+        console, "GET /api/ai/usage?by=feature", client.get("/api/ai/usage?by=feature"), ("rows",)
+    )
 
 
 def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
@@ -57,6 +147,20 @@ def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
     console.print(
         f"feature views materialised: {features.get('rows', features)}; CRM lead model "
         f"ROC AUC {crm['metrics']['roc_auc']:.4f} (version {crm['registration']['version']})"
+    )
+
+    phase = time.perf_counter()
+    console.rule("[bold]Churn, deal velocity and text models (sentiment, action items)")
+    churn = model_training("churn")
+    deals = deal_velocity_training()
+    text = text_model_training()
+    timings["churn_deals_text_models_s"] = time.perf_counter() - phase
+    console.print(
+        f"churn ROC AUC {churn['metrics']['roc_auc']:.4f}; deal days MAE "
+        f"{deals['days_to_close']['model']['mae']:.1f} (baseline "
+        f"{deals['days_to_close']['baseline']['mae']:.1f}); sentiment accuracy "
+        f"{text['sentiment'].get('airline_accuracy', float('nan')):.4f}; action-item F1 "
+        f"{text['action_items'].get('f1', float('nan')):.4f}"
     )
 
     console.rule("[bold]2/3 Ray Serve: deploy the champions from MLflow")
@@ -97,6 +201,7 @@ def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
             console.print(f"unknown contact -> HTTP {unknown.status_code}: {unknown.json()}")
             invalid = client.post("/api/ai/lead-score", json={"contact_id": "not-a-uuid"})
             console.print(f"invalid body    -> HTTP {invalid.status_code}: {invalid.json()}")
+            show_text_endpoints(console, client, settings)
     finally:
         stop_serving()
     with session_scope(settings.database_url) as session:

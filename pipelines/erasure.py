@@ -47,6 +47,7 @@ class ErasureReport:
     online_store: int = 0
     cache_keys: int = 0
     models_marked: list[str] = field(default_factory=list)
+    search_index_dropped: bool = False
 
     @property
     def total(self) -> int:
@@ -161,6 +162,25 @@ def forget_in_cache(redis_url: str, contact_id: uuid.UUID) -> int:
     return int(client.delete(*keys)) if keys else 0
 
 
+def drop_search_index(settings: Settings) -> bool:
+    """Delete the saved search index; it is rebuilt from the (erased) CRM on next use.
+
+    Deal and activity documents can name the contact, so a rebuild is the only way to be sure
+    the contact is gone from the index. Running TextAI replicas keep their in-memory copy until
+    they are redeployed (bump ``models_generation`` or restart ``haste serve``).
+
+    Returns:
+        Whether an index was deleted.
+    """
+    import shutil
+
+    folder = settings.home / "search_index"
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True
+
+
 def models_trained_on(settings: Settings, contact_id: uuid.UUID) -> list[str]:
     """Return the models whose feature table (``data/features/<model>.parquet``) has the contact."""
     features_dir = settings.data_dir / "features"
@@ -272,6 +292,7 @@ def forget_contact(
         report.cache_keys = forget_in_cache(settings.redis_url, contact_id)
     except Exception as error:  # Redis is optional locally: say so, do not fail the erasure
         logger.warning("score cache not cleaned (%s): %s", settings.redis_url, error)
+    report.search_index_dropped = drop_search_index(settings)
     if affected:
         report.models_marked = mark_for_retraining(
             settings, affected, f"erasure of contact {contact_id}"

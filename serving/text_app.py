@@ -140,13 +140,9 @@ class TextAI:
         """Return the hybrid index of the CRM (rebuilt when the CRM data changed)."""
         with self._lock:
             if self._index is None:
-                from serving.search.documents import load_documents
-                from serving.search.index import HybridIndex
+                from serving.search.build import load_search_index
 
-                documents = load_documents(self.settings.database_url)
-                self._index = HybridIndex.load_or_build(
-                    self.settings.home / "search_index", documents
-                )
+                self._index = load_search_index(self.settings)
                 logger.info("search index over %d documents", len(self._index))
             return self._index
 
@@ -219,8 +215,9 @@ class TextAI:
             from serving.search.query_parser import recognize_intent, suggest_queries
 
             index = self._search_index()
-            parsed = index.parse(body["query"])
-            parsed.intent = recognize_intent(body["query"])
+            parsed = dataclasses.replace(
+                index.parse(body["query"]), intent=recognize_intent(body["query"])
+            )
             hits = index.search(
                 parsed,
                 limit=body.get("limit", 10),

@@ -29,3 +29,24 @@ def build_search_index(settings: Settings) -> Any:
 
     documents = load_documents(settings.database_url)
     return HybridIndex.load_or_build(search_index_dir(settings), documents)
+
+
+def load_search_index(settings: Settings) -> Any:
+    """Load the index the ``search-index`` flow saved; build it only when there is none.
+
+    Serving never rebuilds a saved index on its own: the daily flow (or
+    ``haste build-search-index``) refreshes it, so a query never waits for re-embedding.
+
+    Args:
+        settings: Platform settings.
+
+    Returns:
+        The :class:`serving.search.index.HybridIndex`.
+    """
+    from serving.search.index import HybridIndex
+
+    folder = search_index_dir(settings)
+    try:
+        return HybridIndex.load(folder)
+    except (FileNotFoundError, ValueError):
+        return build_search_index(settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from mlflow import MlflowClient
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
+from flows.demo import DEMO_CALL
 from haste.audit import query_audit_trail
 from haste.db.models import (
     AIFeatureFlag,
@@ -57,6 +59,8 @@ def platform(
         get_settings.cache_clear()
         from flows.deal_velocity import deal_velocity_training
         from flows.features import feature_pipeline
+        from flows.search_index import search_index
+        from flows.text_models import text_model_training
         from flows.training import model_training
 
         with prefect_test_harness(server_startup_timeout=180):
@@ -65,6 +69,8 @@ def platform(
             results.append(model_training("lead_scoring_crm"))
             results.append(model_training("churn"))
             deal_velocity_training()
+            text_model_training()
+            search_index()
         yield get_settings(), results
     get_settings.cache_clear()
     dispose_all_engines()
@@ -483,6 +489,171 @@ def test_replayed_request_id_is_answered_once_and_recorded_once(api, platform) -
     assert len(_interactions(settings, request_id=request_id)) == 1
     too_long = api.post("/api/ai/lead-score", json=body, headers={"X-Request-ID": "x" * 65})
     assert too_long.status_code == 422
+
+
+# --------------------------------------------------------------------------- text AI and LLM
+def test_conversation_is_analysed_stored_and_recorded(api, platform) -> None:
+    from haste.db.models import ConversationInsight
+
+    settings, *_ = platform
+    request_id = uuid.uuid4().hex
+    response = api.post(
+        "/api/ai/conversation/analyze",
+        json={
+            "transcript": DEMO_CALL,
+            "participants": [{"name": "Rep", "role": "rep"}, {"name": "Dana", "role": "customer"}],
+            "meeting_type": "check-in call",
+        },
+        headers={"X-Request-ID": request_id},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["summary"] and body["topics"]
+    assert any("pricing sheet" in item["text"] for item in body["action_items"])
+    assert any(m["competitor"] == "HubSpot" for m in body["competitor_mentions"])
+    assert set(body["sentiment_by_speaker"]) == {"Rep", "Dana"}
+    assert body["coaching"]["talk_ratio"]
+    with session_scope(settings.database_url) as session:
+        insight = session.get(ConversationInsight, uuid.UUID(body["insight_id"]))
+        assert insight is not None and insight.summary == body["summary"]
+    (row,) = _interactions(settings, request_id=request_id)
+    assert row.feature == "conversation_analyze" and row.user_id is not None
+    empty = api.post("/api/ai/conversation/analyze", json={"transcript": "   "})
+    assert empty.status_code == 422 and "empty" in empty.json()["detail"]
+
+
+def test_email_compose_uses_the_offline_provider_and_records_usage(api, platform) -> None:
+    settings, *_ = platform
+    request_id = uuid.uuid4().hex
+    context = {
+        "recipient": {"first_name": "Ada", "last_name": "Lovelace", "company": "Analytical Ltd"},
+        "purpose": "meeting_request",
+        "tone": "formal",
+        "sender_name": "Sam",
+        "product": "hasteCRM",
+    }
+    response = api.post(
+        "/api/ai/email/compose", json={"context": context}, headers={"X-Request-ID": request_id}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    draft = body["draft"]
+    assert "Ada" in draft["body"] and draft["body"].lstrip().startswith("Dear")
+    assert draft["subject"] and draft["tone"] == "formal"
+    assert body["llm"]["provider"] == "offline" and Decimal(body["llm"]["cost_usd"]) == 0
+    (row,) = _interactions(settings, request_id=request_id)
+    assert row.provider == "offline" and row.tokens_used > 0
+    assert row.variant.startswith("email_compose@v")
+    bad = api.post("/api/ai/email/compose", json={"context": {**context, "tone": "rude"}})
+    assert bad.status_code == 422 and "tone" in bad.json()["detail"]
+
+
+def test_email_for_a_contact_without_consent_is_refused(api, platform) -> None:
+    settings, *_ = platform
+    contacts = read_crm(settings.data_dir / "raw" / "crm").contacts
+    refused = str(contacts.loc[~contacts["ai_consent"].astype(bool), "id"].iloc[0])
+    context = {"recipient": {"contact_id": refused, "first_name": "X"}, "sender_name": "Sam"}
+    response = api.post("/api/ai/email/compose", json={"context": context})
+    assert response.status_code == 403 and "consent" in response.json()["detail"]
+
+
+def test_subject_optimisation_and_reply_suggestions(api) -> None:
+    response = api.post(
+        "/api/ai/email/optimize-subject",
+        json={"subject": "FREE OFFER!!! Buy now", "context": {"first_name": "Ada"}},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    scores = [variant["score"] for variant in body["variants"]]
+    assert scores == sorted(scores, reverse=True)
+    assert body["best"]["score"] > body["original"]["score"]
+    angry = "This is unacceptable. The invoice is wrong again and nobody answers my emails."
+    replies = api.post("/api/ai/email/reply-suggestions", json={"email": angry, "n": 2})
+    assert replies.status_code == 200, replies.text
+    result = replies.json()
+    assert result["sentiment"]["label"] == "negative"
+    assert len(result["suggestions"]) == 2
+    assert all(s["acknowledged"] for s in result["suggestions"])
+
+
+def test_natural_language_search_applies_exact_filters(api, platform) -> None:
+    settings, *_ = platform
+    response = api.post("/api/ai/search", json={"query": "deals over 20k", "limit": 10})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["parsed"]["entity_types"] == ["deal"]
+    assert body["parsed"]["filters"] == [{"field": "amount", "op": ">", "value": 20000.0}]
+    assert body["results"], body
+    for hit in body["results"]:
+        assert hit["entity_type"] == "deal"
+        assert hit["attributes"]["amount"] > 20_000
+    (row,) = _interactions(settings, feature="search")
+    assert row.output_data["hits"] == [hit["doc_id"] for hit in body["results"]]
+    people = api.post("/api/ai/search", json={"query": "marketing managers", "limit": 5})
+    assert people.status_code == 200 and people.json()["results"]
+    bad = api.post("/api/ai/search", json={"query": "", "limit": 10})
+    assert bad.status_code == 422
+
+
+def test_usage_needs_a_manager_and_rolls_up_per_team(api, platform) -> None:
+    settings, *_ = platform
+    rep = httpx.get(
+        f"{api.base_url}/api/ai/usage", headers={"X-API-Key": _new_key(settings, "rep")}
+    )
+    assert rep.status_code == 403 and "usage" in rep.json()["detail"]
+    response = api.get("/api/ai/usage", params={"by": "feature"})
+    assert response.status_code == 200, response.text
+    features = {row["feature"] for row in response.json()["rows"]}
+    assert "email_compose" in features
+    assert api.get("/api/ai/usage", params={"by": "planet"}).status_code == 422
+
+
+def test_feedback_is_stored_on_the_interaction(api, platform) -> None:
+    settings, *_ = platform
+    request_id = uuid.uuid4().hex
+    api.post(
+        "/api/ai/email/optimize-subject",
+        json={"subject": "Quick question"},
+        headers={"X-Request-ID": request_id},
+    )
+    response = api.post("/api/ai/feedback", json={"request_id": request_id, "score": 4})
+    assert response.status_code == 200, response.text
+    (row,) = _interactions(settings, request_id=request_id)
+    assert row.feedback_score == 4
+    missing = api.post("/api/ai/feedback", json={"request_id": "nope", "score": 4})
+    assert missing.status_code == 404
+
+
+def test_dashboard_through_the_gateway_in_headless_chromium(api, platform, driver) -> None:
+    """The dashboard the platform serves, in Chromium: real scores, clicks, screenshots."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.integration.test_dashboard_browser import SECTION_IDS, _full_page_png, _save
+
+    settings, *_ = platform
+    rep = httpx.get(f"{api.base_url}/dashboard", params={"api_key": _new_key(settings, "rep")})
+    assert rep.status_code == 403  # usage numbers are for managers and admins
+    assert httpx.get(f"{api.base_url}/dashboard").status_code == 401
+    key = api.headers["X-API-Key"]
+    driver.get(f"{api.base_url}/dashboard?api_key={key}")
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "usage"))
+    for section in SECTION_IDS:
+        assert driver.find_element(By.ID, section).is_displayed(), section
+    with session_scope(settings.database_url) as session:
+        scored = session.scalar(select(func.count(func.distinct(LeadScore.contact_id))))
+    shown = driver.find_element(By.ID, "kpi-contacts-scored").get_attribute("data-value")
+    assert int(shown) == scored > 0
+    _save("gateway-dashboard.png", _full_page_png(driver))
+    button = driver.find_elements(By.CSS_SELECTOR, "button.why-btn")[0]
+    row = driver.find_element(By.ID, button.get_attribute("aria-controls"))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+    WebDriverWait(driver, 5).until(lambda d: row.is_displayed())
+    assert row.find_elements(By.CSS_SELECTOR, ".contribution-bar")
+    _save("gateway-dashboard-why.png", driver.get_screenshot_as_png())
+    data = api.get("/api/ai/dashboard")
+    assert data.status_code == 200 and data.json()["lead_scores"]
 
 
 def test_a_replica_killed_mid_load_loses_no_interaction_record(api, platform) -> None:

@@ -1,0 +1,688 @@
+"""Three-class sentiment (negative / neutral / positive) on frozen MiniLM sentence embeddings.
+
+Training (:func:`train_sentiment_model`) fits a small MLP, wrapped in a PyTorch Lightning module,
+on the Twitter US Airline Sentiment tweets (stratified 70/10/20 train/val/test, seed 42, early
+stopping on the validation loss) plus half of the UCI Sentiment Labelled Sentences (binary
+negative/positive reviews, so the model also sees product/service prose); the other half of UCI
+is held out as an out-of-domain check. A TF-IDF + logistic-regression baseline is fitted on the
+same training rows in the same run.
+
+Inference (:class:`SentimentModel`, :func:`load_sentiment_model`) is plain torch: it never
+imports Lightning, and one sentence costs one MiniLM forward pass plus a tiny MLP.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from threadpoolctl import threadpool_limits
+from torch import nn
+
+from training.text.corpora import (
+    SENTIMENT_LABELS,
+    embed_corpus,
+    load_airline_tweets,
+    load_uci_sentences,
+)
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "sentiment.pt"
+METRICS_FILE = "sentiment_metrics.json"
+CONFUSION_FILE = "sentiment_confusion.png"
+FORMAT_VERSION = 1
+
+#: Published figures on the airline tweets (twitter_airline_sentiment/PROVENANCE.md).
+PUBLISHED_AIRLINE: dict[str, dict[str, float]] = {
+    "multinomial_nb": {"accuracy": 0.772},
+    "svc": {"accuracy": 0.788},
+    "bert_base_uncased": {"accuracy": 0.820, "macro_f1": 0.76},
+}
+
+_HANDLE = re.compile(r"(?<![\w@])@\w+")
+_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class SentimentConfig:
+    """Hyper-parameters of the sentiment head and of its data split.
+
+    Attributes:
+        hidden_dim: Width of the MLP's hidden layer.
+        dropout: Dropout before the output layer.
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        batch_size: Mini-batch size.
+        max_epochs: Upper bound on training epochs (early stopping usually ends sooner).
+        patience: Epochs without a validation-loss improvement before stopping.
+        seed: Seed of the splits, the initialisation and the batch order.
+        test_size: Fraction of the airline tweets held out for the test metrics.
+        val_size: Fraction of the airline tweets used for early stopping.
+        uci_train_fraction: Fraction of the UCI sentences added to training (stratified by
+            source and label); the rest is the out-of-domain held-out set.
+    """
+
+    hidden_dim: int = 256
+    dropout: float = 0.3
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    max_epochs: int = 60
+    patience: int = 8
+    seed: int = 42
+    test_size: float = 0.2
+    val_size: float = 0.1
+    uci_train_fraction: float = 0.5
+
+
+@dataclass
+class SentimentReport:
+    """Outcome of :func:`train_sentiment_model`.
+
+    Attributes:
+        metrics: Flat metrics (``airline_*``, ``baseline_airline_*``, ``uci_heldout_*`` ...).
+        artifact_path: The saved model (``sentiment.pt``).
+        metrics_path: The JSON summary (``sentiment_metrics.json``).
+        confusion_matrix_path: The airline test confusion matrix (PNG).
+        params: Hyper-parameters and data sizes (for experiment tracking).
+        details: Per-class and per-source breakdowns, published figures.
+        wall_time_s: Training wall time in seconds (embeddings included).
+    """
+
+    metrics: dict[str, float]
+    artifact_path: Path
+    metrics_path: Path
+    confusion_matrix_path: Path
+    params: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    @property
+    def artifacts(self) -> list[Path]:
+        """Return every file the run wrote."""
+        return [self.artifact_path, self.metrics_path, self.confusion_matrix_path]
+
+
+def normalise_text(text: str) -> str:
+    """Mask @handles and URLs and collapse whitespace (the same at training and inference).
+
+    Masking the handles keeps the model from learning which airline a tweet is addressed to,
+    which would not transfer to CRM text and would make scores depend on a company name.
+
+    Args:
+        text: Raw text.
+
+    Returns:
+        The normalised text.
+    """
+    text = _URL.sub("http", text)
+    text = _HANDLE.sub("@user", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def build_network(input_dim: int, hidden_dim: int, n_classes: int, dropout: float) -> nn.Sequential:
+    """Build the MLP head shared by training and inference.
+
+    Args:
+        input_dim: Embedding size (384 for MiniLM).
+        hidden_dim: Hidden layer width.
+        n_classes: Number of output classes.
+        dropout: Dropout probability.
+
+    Returns:
+        ``Dropout(0.1) -> Linear -> GELU -> Dropout -> Linear`` producing logits.
+    """
+    return nn.Sequential(
+        nn.Dropout(0.1),
+        nn.Linear(input_dim, hidden_dim),
+        nn.GELU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden_dim, n_classes),
+    )
+
+
+class SentimentModel:
+    """A trained sentiment head over MiniLM embeddings, ready for inference (plain torch).
+
+    Attributes:
+        labels: Class names, in the column order of :meth:`predict_proba`.
+        config: The training configuration (as a dict).
+        network: The MLP, in eval mode.
+    """
+
+    def __init__(
+        self, network: nn.Module, labels: Sequence[str], config: dict[str, Any] | None = None
+    ) -> None:
+        self.network = network.eval()
+        self.labels: list[str] = list(labels)
+        self.config: dict[str, Any] = dict(config or {})
+        self._negative = self.labels.index("negative")
+        self._positive = self.labels.index("positive")
+
+    def predict_proba_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """Return class probabilities for precomputed MiniLM embeddings.
+
+        Args:
+            embeddings: Array of shape ``(n, 384)``.
+
+        Returns:
+            Array of shape ``(n, len(labels))``; rows sum to 1.
+        """
+        inputs = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+        with torch.inference_mode():
+            logits = self.network(inputs)
+            return torch.softmax(logits, dim=-1).numpy().astype(np.float64)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Return class probabilities for raw texts.
+
+        Args:
+            texts: Texts (tweets, emails, notes...).
+
+        Returns:
+            Array of shape ``(n, 3)`` in the order of :attr:`labels`.
+        """
+        from features.text_embeddings import embed_texts
+
+        if isinstance(texts, str):
+            texts = [texts]
+        normalised = [normalise_text(text) for text in texts]
+        return self.predict_proba_embeddings(embed_texts(normalised))
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        """Return the most likely label of each text.
+
+        Args:
+            texts: Texts.
+
+        Returns:
+            One label per text.
+        """
+        probabilities = self.predict_proba(texts)
+        return [self.labels[index] for index in probabilities.argmax(axis=1)]
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        """Return a sentiment score in ``[-1, 1]``: ``p(positive) - p(negative)``.
+
+        Args:
+            texts: Texts.
+
+        Returns:
+            Array of shape ``(n,)``.
+        """
+        probabilities = self.predict_proba(texts)
+        return probabilities[:, self._positive] - probabilities[:, self._negative]
+
+    def save(self, path: Path) -> Path:
+        """Save the state dict and configuration (loadable with ``weights_only=True``).
+
+        Args:
+            path: Target ``.pt`` file.
+
+        Returns:
+            The written path.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format_version": FORMAT_VERSION,
+            "labels": list(self.labels),
+            "config": self.config,
+            "state_dict": self.network.state_dict(),
+        }
+        torch.save(payload, path)
+        return path
+
+
+def load_sentiment_model(path: Path) -> SentimentModel:
+    """Load a model saved by :func:`train_sentiment_model` (plain torch, no Lightning).
+
+    Args:
+        path: The ``sentiment.pt`` file, or the folder holding it.
+
+    Returns:
+        The model in eval mode.
+
+    Raises:
+        FileNotFoundError: When the file does not exist.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"sentiment model {path} not found; train it with "
+            "training.text.sentiment.train_sentiment_model"
+        )
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    config = payload["config"]
+    labels = payload["labels"]
+    network = build_network(
+        config["input_dim"], config["hidden_dim"], len(labels), config["dropout"]
+    )
+    network.load_state_dict(payload["state_dict"])
+    return SentimentModel(network, labels, config)
+
+
+@cache
+def _lightning_module_class() -> type:
+    """Define the LightningModule lazily, so that inference never imports Lightning."""
+    import pytorch_lightning as pl
+
+    class SentimentClassifierModule(pl.LightningModule):
+        """The MLP head with its loss and optimiser, for the Lightning trainer."""
+
+        def __init__(self, network: nn.Module, learning_rate: float, weight_decay: float):
+            super().__init__()
+            self.network = network
+            self.learning_rate = learning_rate
+            self.weight_decay = weight_decay
+            self.loss = nn.CrossEntropyLoss()
+
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            return self.network(inputs)
+
+        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
+            inputs, targets = batch
+            loss = self.loss(self(inputs), targets)
+            self.log("train_loss", loss, on_step=False, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
+            inputs, targets = batch
+            logits = self(inputs)
+            self.log("val_loss", self.loss(logits, targets), on_epoch=True, prog_bar=False)
+            accuracy = (logits.argmax(dim=-1) == targets).float().mean()
+            self.log("val_accuracy", accuracy, on_epoch=True)
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.AdamW(
+                self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            )
+
+    return SentimentClassifierModule
+
+
+@cache
+def _best_state_callback_class() -> type:
+    """Define a callback keeping the weights of the best validation epoch (in memory)."""
+    import pytorch_lightning as pl
+
+    class BestStateKeeper(pl.Callback):
+        """Copy the network's state dict whenever ``val_loss`` improves."""
+
+        def __init__(self) -> None:
+            self.best_loss = float("inf")
+            self.best_epoch = -1
+            self.best_state: dict[str, torch.Tensor] | None = None
+
+        def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            if trainer.sanity_checking:
+                return
+            loss = float(trainer.callback_metrics["val_loss"])
+            if loss < self.best_loss:
+                self.best_loss = loss
+                self.best_epoch = trainer.current_epoch
+                self.best_state = copy.deepcopy(pl_module.network.state_dict())
+
+    return BestStateKeeper
+
+
+def _loader(
+    features: np.ndarray, targets: np.ndarray, batch_size: int, *, shuffle: bool, seed: int
+) -> torch.utils.data.DataLoader:
+    dataset = torch.utils.data.TensorDataset(
+        torch.as_tensor(features, dtype=torch.float32), torch.as_tensor(targets, dtype=torch.long)
+    )
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=0
+    )
+
+
+def fit_sentiment_network(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    config: SentimentConfig,
+) -> tuple[nn.Module, dict[str, float]]:
+    """Train the MLP head with Lightning, early stopping on the validation loss.
+
+    Args:
+        train_x: Training embeddings.
+        train_y: Training class indices.
+        val_x: Validation embeddings.
+        val_y: Validation class indices.
+        config: Hyper-parameters.
+
+    Returns:
+        The network holding the weights of the best validation epoch, and training facts
+        (``best_epoch``, ``best_val_loss``, ``epochs_run``).
+    """
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import EarlyStopping
+
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    network = build_network(
+        train_x.shape[1], config.hidden_dim, len(SENTIMENT_LABELS), config.dropout
+    )
+    module = _lightning_module_class()(network, config.learning_rate, config.weight_decay)
+    keeper = _best_state_callback_class()()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=config.max_epochs,
+        deterministic=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[EarlyStopping("val_loss", patience=config.patience, mode="min"), keeper],
+    )
+    # One intra-op thread: the head is tiny, and on a shared 2-core machine a second thread
+    # mostly waits on the first (measured: 15x slower per epoch under load).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer.fit(
+            module,
+            _loader(train_x, train_y, config.batch_size, shuffle=True, seed=config.seed),
+            _loader(val_x, val_y, 1024, shuffle=False, seed=config.seed),
+        )
+    finally:
+        torch.set_num_threads(threads)
+    if keeper.best_state is not None:
+        network.load_state_dict(keeper.best_state)
+    facts = {
+        "best_epoch": float(keeper.best_epoch),
+        "best_val_loss": float(keeper.best_loss),
+        "epochs_run": float(trainer.current_epoch),
+    }
+    return network.eval(), facts
+
+
+def split_airline(
+    tweets: pd.DataFrame, config: SentimentConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split the tweets into stratified train / validation / test parts.
+
+    Args:
+        tweets: Output of :func:`~training.text.corpora.load_airline_tweets`.
+        config: Split fractions and seed.
+
+    Returns:
+        ``(train, val, test)`` frames.
+    """
+    rest, test = train_test_split(
+        tweets, test_size=config.test_size, stratify=tweets["label"], random_state=config.seed
+    )
+    val_fraction = config.val_size / (1.0 - config.test_size)
+    train, val = train_test_split(
+        rest, test_size=val_fraction, stratify=rest["label"], random_state=config.seed
+    )
+    return train, val, test
+
+
+def split_uci(
+    sentences: pd.DataFrame, config: SentimentConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split the UCI sentences into a training part and a held-out part.
+
+    Args:
+        sentences: Output of :func:`~training.text.corpora.load_uci_sentences`.
+        config: ``uci_train_fraction`` and seed.
+
+    Returns:
+        ``(train, heldout)``; ``train`` is empty when the fraction is 0.
+    """
+    if config.uci_train_fraction <= 0:
+        return sentences.iloc[:0], sentences
+    strata = sentences["source"] + ":" + sentences["label"]
+    train, heldout = train_test_split(
+        sentences,
+        train_size=config.uci_train_fraction,
+        stratify=strata,
+        random_state=config.seed,
+    )
+    return train, heldout
+
+
+def build_tfidf_baseline(seed: int) -> Pipeline:
+    """Return the TF-IDF (word 1-2 grams) + logistic-regression baseline.
+
+    Args:
+        seed: Solver seed.
+
+    Returns:
+        An unfitted pipeline.
+    """
+    return make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+        LogisticRegression(C=4.0, max_iter=2000, random_state=seed),
+    )
+
+
+def _label_indices(labels: pd.Series) -> np.ndarray:
+    lookup = {label: index for index, label in enumerate(SENTIMENT_LABELS)}
+    return labels.map(lookup).to_numpy(dtype=np.int64)
+
+
+def compute_sentiment_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """Compute accuracy, macro-F1 and per-class F1 of three-class probabilities.
+
+    Args:
+        y_true: Class indices (order of :data:`SENTIMENT_LABELS`).
+        probabilities: ``(n, 3)`` probabilities.
+
+    Returns:
+        ``accuracy``, ``macro_f1`` and ``f1_<label>`` for each class.
+    """
+    predicted = probabilities.argmax(axis=1)
+    labels = list(range(len(SENTIMENT_LABELS)))
+    per_class = f1_score(y_true, predicted, labels=labels, average=None, zero_division=0)
+    metrics = {
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "macro_f1": float(f1_score(y_true, predicted, average="macro", zero_division=0)),
+    }
+    for name, value in zip(SENTIMENT_LABELS, per_class, strict=True):
+        metrics[f"f1_{name}"] = float(value)
+    return metrics
+
+
+def binary_polarity_accuracy(targets: np.ndarray, probabilities: np.ndarray) -> float:
+    """Accuracy of negative-vs-positive calls made by comparing ``p_neg`` with ``p_pos``.
+
+    Args:
+        targets: 1 = positive, 0 = negative.
+        probabilities: ``(n, 3)`` probabilities in :data:`SENTIMENT_LABELS` order.
+
+    Returns:
+        The accuracy (neutral mass is ignored).
+    """
+    negative = SENTIMENT_LABELS.index("negative")
+    positive = SENTIMENT_LABELS.index("positive")
+    predicted = (probabilities[:, positive] > probabilities[:, negative]).astype(int)
+    return float(np.mean(predicted == np.asarray(targets)))
+
+
+def plot_confusion_matrix(matrix: np.ndarray, title: str, path: Path) -> Path:
+    """Draw a labelled confusion matrix (rows: truth, columns: prediction).
+
+    Args:
+        matrix: Square count matrix in :data:`SENTIMENT_LABELS` order.
+        title: Figure title.
+        path: Target PNG.
+
+    Returns:
+        The written path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    ConfusionMatrixDisplay(matrix, display_labels=list(SENTIMENT_LABELS)).plot(
+        ax=axis, cmap="Blues", colorbar=False, values_format="d"
+    )
+    axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def train_sentiment_model(
+    datasets_dir: Path,
+    out_dir: Path,
+    *,
+    max_epochs: int = 60,
+    seed: int = 42,
+    config: SentimentConfig | None = None,
+    cache_dir: Path | None = None,
+) -> SentimentReport:
+    """Train, evaluate and save the sentiment model (and its TF-IDF baseline, same split).
+
+    Args:
+        datasets_dir: The shared datasets folder.
+        out_dir: Where ``sentiment.pt``, ``sentiment_metrics.json`` and the confusion matrix
+            are written.
+        max_epochs: Upper bound on epochs (early stopping on val loss usually stops sooner).
+        seed: Seed of the splits, initialisation and batch order.
+        config: Full hyper-parameters; ``max_epochs`` and ``seed`` override its fields.
+        cache_dir: Embedding cache folder (default ``<HASTE_HOME>/cache/embeddings``).
+
+    Returns:
+        The report with metrics and artifact paths.
+    """
+    started = time.perf_counter()
+    base = config or SentimentConfig()
+    config = SentimentConfig(**{**asdict(base), "max_epochs": max_epochs, "seed": seed})
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    tweets = load_airline_tweets(datasets_dir)
+    sentences = load_uci_sentences(datasets_dir)
+    # Whole corpora are embedded (and cached) once, then indexed: changing a split re-uses them.
+    tweet_vectors = embed_corpus([normalise_text(t) for t in tweets["text"]], cache_dir=cache_dir)
+    uci_vectors = embed_corpus([normalise_text(t) for t in sentences["text"]], cache_dir=cache_dir)
+    air_train, air_val, air_test = split_airline(tweets, config)
+    uci_train, uci_heldout = split_uci(sentences, config)
+    train_rows = pd.concat(
+        [air_train.assign(corpus="airline"), uci_train.assign(corpus="uci")], ignore_index=True
+    )
+    train_x = np.concatenate(
+        [tweet_vectors[air_train.index.to_numpy()], uci_vectors[uci_train.index.to_numpy()]]
+    )
+    val_x = tweet_vectors[air_val.index.to_numpy()]
+    test_x = tweet_vectors[air_test.index.to_numpy()]
+    uci_x = uci_vectors[uci_heldout.index.to_numpy()]
+    embedded = time.perf_counter()
+
+    network, facts = fit_sentiment_network(
+        train_x,
+        _label_indices(train_rows["label"]),
+        val_x,
+        _label_indices(air_val["label"]),
+        config,
+    )
+    model_config = {**asdict(config), "input_dim": int(train_x.shape[1])}
+    model = SentimentModel(network, SENTIMENT_LABELS, model_config)
+    fitted = time.perf_counter()
+
+    test_y = _label_indices(air_test["label"])
+    ours_test = model.predict_proba_embeddings(test_x)
+    ours_uci = model.predict_proba_embeddings(uci_x)
+
+    baseline = build_tfidf_baseline(seed)
+    baseline_rows = pd.concat([train_rows, air_val], ignore_index=True)
+    with threadpool_limits(limits=1):
+        baseline.fit(
+            [normalise_text(t) for t in baseline_rows["text"]],
+            _label_indices(baseline_rows["label"]),
+        )
+    base_test = _align_proba(baseline, [normalise_text(t) for t in air_test["text"]])
+    base_uci = _align_proba(baseline, [normalise_text(t) for t in uci_heldout["text"]])
+
+    metrics: dict[str, float] = {}
+    for prefix, probabilities in (("airline", ours_test), ("baseline_airline", base_test)):
+        scores = compute_sentiment_metrics(test_y, probabilities)
+        metrics.update({f"{prefix}_{key}": value for key, value in scores.items()})
+    uci_targets = uci_heldout["target"].to_numpy()
+    metrics["uci_heldout_accuracy"] = binary_polarity_accuracy(uci_targets, ours_uci)
+    metrics["baseline_uci_heldout_accuracy"] = binary_polarity_accuracy(uci_targets, base_uci)
+    per_source = {}
+    for source, rows in uci_heldout.groupby("source"):
+        mask = (uci_heldout["source"] == source).to_numpy()
+        per_source[str(source)] = binary_polarity_accuracy(
+            rows["target"].to_numpy(), ours_uci[mask]
+        )
+        metrics[f"uci_heldout_accuracy_{source}"] = per_source[str(source)]
+    metrics.update({k: v for k, v in facts.items()})
+    metrics["train_seconds"] = fitted - embedded
+
+    matrix = confusion_matrix(test_y, ours_test.argmax(axis=1), labels=[0, 1, 2])
+    artifact = model.save(out_dir / MODEL_FILE)
+    figure = plot_confusion_matrix(
+        matrix, "Airline test split: MiniLM + MLP", out_dir / CONFUSION_FILE
+    )
+    params = {
+        **asdict(config),
+        "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "rows_train_airline": len(air_train),
+        "rows_train_uci": len(uci_train),
+        "rows_val": len(air_val),
+        "rows_test": len(air_test),
+        "rows_uci_heldout": len(uci_heldout),
+    }
+    details = {
+        "labels": list(SENTIMENT_LABELS),
+        "confusion_matrix": matrix.tolist(),
+        "published_airline": PUBLISHED_AIRLINE,
+        "uci_heldout_accuracy_by_source": per_source,
+        "baseline": "TfidfVectorizer(1-2 grams, min_df=2, sublinear_tf) + LogisticRegression(C=4)"
+        ", fitted on the same airline train+val and UCI train rows",
+    }
+    wall = time.perf_counter() - started
+    metrics_path = out_dir / METRICS_FILE
+    summary = {"metrics": metrics, "params": params, "details": details, "wall_time_s": wall}
+    metrics_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    logger.info(
+        "sentiment: airline acc %.4f macro-F1 %.4f (TF-IDF %.4f / %.4f), UCI held-out %.4f",
+        metrics["airline_accuracy"],
+        metrics["airline_macro_f1"],
+        metrics["baseline_airline_accuracy"],
+        metrics["baseline_airline_macro_f1"],
+        metrics["uci_heldout_accuracy"],
+    )
+    return SentimentReport(metrics, artifact, metrics_path, figure, params, details, wall)
+
+
+def _align_proba(pipeline: Pipeline, texts: list[str]) -> np.ndarray:
+    """Return a fitted classifier's probabilities with columns in class-index order 0..2."""
+    raw = pipeline.predict_proba(texts)
+    out = np.zeros((len(texts), len(SENTIMENT_LABELS)))
+    for column, cls in enumerate(pipeline.classes_):
+        out[:, int(cls)] = raw[:, column]
+    return out
