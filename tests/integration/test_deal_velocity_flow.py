@@ -19,7 +19,7 @@ def test_flow_registers_both_models_as_champions(
 ) -> None:
     from flows.deal_velocity import deal_velocity_training
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):
         result = deal_velocity_training()
 
     assert result["days_to_close"]["model"]["mae"] < result["days_to_close"]["baseline"]["mae"]
