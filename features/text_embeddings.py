@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,22 @@ def embed_text(text: str) -> np.ndarray:
         Vector of shape ``(384,)``.
     """
     return embed_texts([text])[0]
+
+
+def shared_cache_dir() -> Path:
+    """Return the embedding cache shared by every ``HASTE_HOME`` on this machine.
+
+    Entries are content-addressed (:func:`text_fingerprint` covers the model name and every
+    text), so homes, test runs and CI runs can share them safely: a corpus is embedded once
+    per machine. ``HASTE_EMBEDDING_CACHE`` overrides the default ``~/.cache/haste/embeddings``.
+
+    Returns:
+        The cache folder (not created).
+    """
+    configured = os.environ.get("HASTE_EMBEDDING_CACHE")
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "haste" / "embeddings"
 
 
 def text_fingerprint(texts: Sequence[str]) -> str:

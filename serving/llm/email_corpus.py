@@ -547,9 +547,9 @@ class EmailIndex:
             return None
         if isinstance(self._cache_dir, str | Path):
             return Path(self._cache_dir)
-        from haste.settings import get_settings
+        from features.text_embeddings import shared_cache_dir
 
-        return get_settings().home / "cache" / "embeddings"
+        return shared_cache_dir()
 
     def _load_or_embed(self) -> np.ndarray:
         """Embed the corpus, reusing the on-disk cache when the texts are unchanged."""

@@ -144,10 +144,10 @@ def load_email_intent(
 
 
 def default_embedding_cache_dir() -> Path:
-    """Return the on-disk cache of corpus embeddings (``<HASTE_HOME>/cache/embeddings``)."""
-    from haste.settings import get_settings
+    """Return the on-disk cache of corpus embeddings, shared by every home on the machine."""
+    from features.text_embeddings import shared_cache_dir
 
-    return get_settings().home / "cache" / "embeddings"
+    return shared_cache_dir()
 
 
 def embed_corpus(texts: Sequence[str], *, cache_dir: Path | None = None) -> np.ndarray:

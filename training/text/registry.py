@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from features.text_embeddings import shared_cache_dir
 from haste.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def ensure_text_models(settings: Settings, *, datasets_dir: Path | None = None) 
     """
     folder = text_models_dir(settings)
     source = Path(datasets_dir) if datasets_dir is not None else settings.datasets_dir
-    cache_dir = settings.home / "cache" / "embeddings"
+    cache_dir = shared_cache_dir()  # content-addressed: shared by every home on the machine
     paths = {name: folder / filename for name, filename in TEXT_MODEL_FILES.items()}
     if not paths[SENTIMENT].exists():
         from training.text.sentiment import train_sentiment_model
