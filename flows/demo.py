@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from flows.deal_velocity import deal_velocity_training
 from flows.features import feature_pipeline
+from flows.search_index import search_index
 from flows.text_models import text_model_training
 from flows.training import model_training
 from haste.db.models import LeadScore, Prediction
@@ -154,6 +155,7 @@ def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
     churn = model_training("churn")
     deals = deal_velocity_training()
     text = text_model_training()
+    search_index()  # embed the CRM for POST /api/ai/search before serving
     timings["churn_deals_text_models_s"] = time.perf_counter() - phase
     console.print(
         f"churn ROC AUC {churn['metrics']['roc_auc']:.4f}; deal days MAE "
