@@ -34,22 +34,15 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.email_ai.sentiment import analyze_email_sentiment
-from serving.llm.email_corpus import MISSING_VALUE_REWRITES, PLACEHOLDER_DEFAULTS
+from serving.llm.email_corpus import (
+    MISSING_VALUE_REWRITES,
+    PLACEHOLDER_DEFAULTS,
+    Purpose,
+    Tone,
+)
 
 logger = logging.getLogger(__name__)
 
-Tone = Literal["formal", "casual", "friendly"]
-Purpose = Literal[
-    "intro",
-    "follow_up",
-    "meeting_request",
-    "proposal",
-    "renewal",
-    "win_back",
-    "thank_you",
-    "pricing",
-    "check_in",
-]
 Intent = Literal["accept", "decline", "ask_info", "schedule"]
 INTENTS: tuple[str, ...] = ("accept", "decline", "ask_info", "schedule")
 

@@ -15,9 +15,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +28,7 @@ from sqlalchemy import func, select
 from haste.db import AIInteraction, LeadScore, Prediction, dispose_engine, session_scope
 from serving.dashboard.standalone import create_app
 from serving.llm.usage import to_usd
+from tests.support.asgi_server import serve_in_thread
 from tests.support.dashboard_seed import seed_dashboard_data, write_sample_reports
 
 pytestmark = pytest.mark.integration
@@ -70,42 +68,18 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The standalone dashboard app over a seeded SQLite database, served by uvicorn."""
-    import uvicorn
 
     root = tmp_path_factory.mktemp("dashboard")
     url = f"sqlite:///{root / 'haste.db'}"
     seeded = seed_dashboard_data(url, seed=0)
     reports = root / "reports"
     write_sample_reports(reports)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(url, reports),
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="dashboard", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 15.0
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            sock.close()
-            raise RuntimeError("dashboard app did not start within 15 s")
-        time.sleep(0.02)
     try:
-        yield Site(f"http://127.0.0.1:{port}", url, seeded)
+        with serve_in_thread(
+            create_app(url, reports), "dashboard app", start_timeout_s=15.0
+        ) as port:
+            yield Site(f"http://127.0.0.1:{port}", url, seeded)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10.0)
-        sock.close()
         dispose_engine(url)
 
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +30,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.support.asgi_server import serve_in_thread
 
 OPENAI_PATH = "/v1/chat/completions"
 ANTHROPIC_PATH = "/v1/messages"
@@ -361,35 +361,7 @@ def running_wire_server(api_key: str = "test-key") -> Iterator[WireServer]:
     Raises:
         RuntimeError: When the server does not start within 10 seconds.
     """
-    import uvicorn
-
     server = WireServer(api_key=api_key)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((server.host, 0))
-    server.port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(server),
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    uv_server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=uv_server.run, kwargs={"sockets": [sock]}, name="llm-wire-server", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10.0
-    while not uv_server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            uv_server.should_exit = True
-            sock.close()
-            raise RuntimeError("LLM wire server did not start within 10 s")
-        time.sleep(0.01)
-    try:
+    with serve_in_thread(create_app(server), "LLM wire server", host=server.host) as port:
+        server.port = port
         yield server
-    finally:
-        uv_server.should_exit = True
-        thread.join(timeout=10.0)
-        sock.close()
