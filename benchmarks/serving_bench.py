@@ -4,8 +4,9 @@ All three serve the same MLflow model version (``lead_scoring@champion``) on thi
 one run, and the script prints latency percentiles, throughput and the ratios between them:
 
 * **ray_serve**: ``POST /api/ai/lead-score`` of the platform (API key check, rate limit, feature
-  lookup, XGBoost + TreeSHAP explanation, database writes of the score, the prediction and the
-  audit record), with dynamic batching (``@serve.batch``);
+  lookup, A/B routing to the ``ChampionModels`` deployment, XGBoost + exact TreeSHAP
+  explanation, database writes of the score, the prediction and the audit record), with
+  dynamic batching (greedy batches in the gateway, ``@serve.batch`` in the model deployment);
 * **mlflow_serve**: ``mlflow models serve --env-manager local`` answering ``/invocations`` with
   the contact's feature row (prediction only: no lookup, no explanation, no writes);
 * **bare_fastapi**: a minimal FastAPI + XGBoost app (uvicorn, one worker) that receives the

@@ -100,6 +100,52 @@ class TabularEncoder(BaseEstimator, TransformerMixin):
                 out[column] = pd.to_numeric(series, errors="coerce").astype(float)
         return pd.DataFrame(out, index=frame.index)
 
+    def encode_values(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        """Encode raw rows straight to a float matrix (categoricals as their frozen codes).
+
+        The serving fast path: no pandas, one dictionary lookup per cell. It gives exactly
+        what :meth:`transform` gives, with each categorical replaced by its category code
+        (the code XGBoost's native categorical support sees); unseen and missing values are
+        NaN.
+
+        Args:
+            rows: Raw values, one sequence per record, in ``columns`` order.
+
+        Returns:
+            A ``(len(rows), len(columns))`` float64 matrix.
+        """
+        encoders = self._cell_encoders()
+        matrix = np.full((len(rows), len(encoders)), np.nan)
+        for i, row in enumerate(rows):
+            for j, (encode, value) in enumerate(zip(encoders, row, strict=True)):
+                if not _is_missing(value):
+                    matrix[i, j] = encode(value)
+        return matrix
+
+    def _cell_encoders(self) -> list[Any]:
+        """Return one function per column mapping a non-missing raw value to a float (cached)."""
+        cached = self.__dict__.get("_cell_encoders_cache")
+        if cached is None:
+            cached = []
+            for column in self.columns:
+                if column in self.categories_:
+                    codes = {
+                        level: float(code) for code, level in enumerate(self.categories_[column])
+                    }
+                    cached.append(lambda value, codes=codes: codes.get(str(value), np.nan))
+                elif column in self.flag_columns_:
+                    cached.append(_flag_value)
+                else:
+                    cached.append(_number_value)
+            self.__dict__["_cell_encoders_cache"] = cached
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the cached cell encoders (lambdas)."""
+        state = dict(super().__getstate__())
+        state.pop("_cell_encoders_cache", None)
+        return state
+
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Return the output feature names (identical to the input columns)."""
         return np.asarray(self.feature_names_out_, dtype=object)
@@ -117,6 +163,19 @@ SMALL_BATCH = 64
 def _is_missing(value: Any) -> bool:
     """Return whether a scalar is missing (None or NaN)."""
     return value is None or (isinstance(value, float) and value != value)
+
+
+def _flag_value(value: Any) -> float:
+    """Map one yes/no/true/false (any case) or boolean value to 1.0/0.0, anything else to NaN."""
+    return _YES_NO.get(str(value).strip().lower(), np.nan)
+
+
+def _number_value(value: Any) -> float:
+    """Convert one value to float like ``pd.to_numeric(errors="coerce")`` (NaN otherwise)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.nan
 
 
 def _encode_flag(series: pd.Series) -> pd.Series:

@@ -165,7 +165,7 @@ def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
         f"{text['action_items'].get('f1', float('nan')):.4f}"
     )
 
-    console.rule("[bold]2/3 Ray Serve: deploy the champions from MLflow")
+    console.rule("[bold]2/3 Ray Serve: deploy champion and challenger models from MLflow")
     user_id = ensure_user(settings.database_url, "demo@hastecrm.example", "admin", "Demo team")
     api_key, _ = create_api_key(settings.database_url, user_id, "demo", "admin")
     console.print(f"API key for this demo (role admin): {api_key[:10]}...")

@@ -43,6 +43,14 @@ app.add_typer(prompts_app, name="prompts")
 app.add_typer(db_app, name="db")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(models_app, name="models")
+ab_app = typer.Typer(
+    help=(
+        "A/B tests of champion vs challenger on the running API: show the split, change it "
+        "or reload the MLflow aliases, without restarting any replica."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(ab_app, name="ab")
 
 ModelOption = Annotated[
     str, typer.Option("--model", "-m", help="Model config name under configs/models.")
@@ -286,6 +294,7 @@ def models_rollback(
     except NoChampionError as error:
         _fail(str(error))
     console.print(f"{name}: champion rolled back from v{old} to v{new}")
+    console.print("a running API serves it after `haste ab reload` (no restart)")
 
 
 # --------------------------------------------------------------------------- governance
@@ -623,6 +632,67 @@ def serve_command(model: ModelOption = "lead_scoring") -> None:
         pass
     finally:
         stop_serving()
+
+
+@ab_app.command("show")
+def ab_show() -> None:
+    """Show each model's champion and challenger versions and the recorded traffic split."""
+    from serving.model_server import alias_versions, served_model_names
+    from serving.routing import load_rollouts
+    from serving.runner import serve_config_from_settings
+    from training.registry import CHALLENGER, CHAMPION, configure_mlflow
+
+    settings = get_settings()
+    configure_mlflow(settings)
+    names = served_model_names(serve_config_from_settings(settings))
+    champions, challengers = alias_versions(names, CHAMPION), alias_versions(names, CHALLENGER)
+    rollouts, generation = load_rollouts(settings.database_url)
+    table = Table(title=f"A/B split (models generation {generation})")
+    for column in ("model", "champion", "challenger", "challenger traffic %"):
+        table.add_column(column)
+    for name in names:
+        table.add_row(
+            name,
+            f"v{champions[name]}" if name in champions else "-",
+            f"v{challengers[name]}" if name in challengers else "-",
+            str(rollouts.get(name, 0)) if name in challengers else "0 (no challenger)",
+        )
+    console.print(table)
+
+
+@ab_app.command("set")
+def ab_set(
+    splits: Annotated[
+        list[str],
+        typer.Argument(help="MODEL=PERCENT pairs, e.g. lead_scoring=20 churn=0."),
+    ],
+) -> None:
+    """Route PERCENT of each model's traffic to its challenger (sticky per contact)."""
+    from serving.runner import reconfigure_running
+
+    rollouts = {}
+    for item in splits:
+        model, _, value = item.partition("=")
+        if not model or not value.isdigit() or not 0 <= int(value) <= 100:
+            _fail(f"expected MODEL=PERCENT with PERCENT in 0-100, got {item!r}")
+        rollouts[model] = int(value)
+    try:
+        live = reconfigure_running(get_settings(), rollouts)
+    except ConnectionError as error:
+        _fail(str(error))
+    console.print(f"live split: {live['ab_rollout']} (no replica restarted)")
+
+
+@ab_app.command("reload")
+def ab_reload() -> None:
+    """Make the running replicas re-read champion/challenger (after a promotion or rollback)."""
+    from serving.runner import reconfigure_running
+
+    try:
+        live = reconfigure_running(get_settings(), reload_models=True)
+    except ConnectionError as error:
+        _fail(str(error))
+    console.print(f"models generation {live['models_generation']}: aliases reloaded in place")
 
 
 @app.command("score")

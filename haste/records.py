@@ -71,21 +71,25 @@ def record_interactions(url: str, interactions: Sequence[InteractionRecord]) -> 
     return len(interactions)
 
 
-def recorded_output(url: str, request_id: str) -> dict[str, Any] | None:
-    """Return the stored response of an already recorded request (idempotent replays).
+def recorded_outputs(url: str, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Return the stored responses of the requests already recorded, by request id (one query).
 
     Args:
         url: Database URL.
-        request_id: The request's idempotency key.
+        request_ids: Idempotency keys to look up.
 
     Returns:
-        The recorded ``output_data`` or None when the request was never recorded.
+        Request id -> recorded ``output_data``, for the ids that were recorded.
     """
+    if not request_ids:
+        return {}
     with session_scope(url) as session:
-        row = session.scalar(
-            select(AIInteraction.output_data).where(AIInteraction.request_id == request_id)
+        rows = session.execute(
+            select(AIInteraction.request_id, AIInteraction.output_data).where(
+                AIInteraction.request_id.in_(set(request_ids))
+            )
         )
-        return row
+        return {request_id: output for request_id, output in rows}
 
 
 def record_model_version(

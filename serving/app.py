@@ -7,8 +7,8 @@ imported from another module.
 Every endpoint is admitted by :func:`serving.gateway.admit_call` (API key -> user/team/role,
 per-key rate limit) and recorded in ``ai_interactions`` (latency, model, variant, user, team,
 tokens, cost, request id); errors after admission are recorded too. Lead scores are computed in
-dynamic batches (``@serve.batch``): one vectorised XGBoost + SHAP call and one database
-transaction per batch.
+dynamic batches (:class:`serving.batching.GreedyBatcher` here, ``@serve.batch`` in the model
+deployments): one vectorised XGBoost + TreeSHAP call and one database transaction per batch.
 """
 
 import asyncio
@@ -34,19 +34,22 @@ from haste.records import (
     record_interactions,
     record_prediction,
     record_scoring_batch,
-    recorded_output,
+    recorded_outputs,
 )
 from haste.settings import Settings
 from serving.auth import Authenticator
+from serving.batching import GreedyBatcher
+from serving.config import ServeConfig
 from serving.gateway import CallContext, GatewayError, admit_call
-from serving.lookup import (
-    ContactFeatureLookup,
-    FoundContact,
-    ServedModel,
-    feature_snapshot,
-    load_served_model,
+from serving.lookup import ContactFeatureLookup, FoundContact
+from serving.model_server import (
+    CHALLENGER_DEPLOYMENT,
+    CHAMPION_DEPLOYMENT,
+    ModelServer,
+    ModelUnavailableError,
+    alias_versions,
+    served_model_names,
 )
-from serving.predictions import AccountChurnPredictor, DealPredictor
 from serving.rate_limit import build_rate_limiter
 from serving.routing import choose_variant, parse_rollouts, store_rollouts
 from serving.schemas import (
@@ -66,6 +69,8 @@ from serving.schemas import (
 )
 from serving.score_cache import build_score_cache, score_key
 from serving.text_app import TextAIError
+from training.deal_velocity import DAYS_MODEL_NAME
+from training.explain import Contribution
 from training.next_actions import (
     Activity,
     rank_actions,
@@ -104,29 +109,17 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     )
 
 
-@dataclass(frozen=True)
-class ServeConfig:
-    """Everything a replica needs, resolved to absolute URLs/paths by the caller."""
-
-    tracking_uri: str
-    database_url: str
-    features_path: str
-    settings: dict[str, Any] = field(default_factory=dict)
-    id_column: str = "Prospect ID"
-    model_name: str = "lead_scoring"
-    crm_model_name: str | None = "lead_scoring_crm"
-    alias: str = CHAMPION
-    top_k: int = 5
-    churn_features_path: str = ""
-
-
 @dataclass
 class ScoreJob:
-    """One lead-score request waiting in a batch."""
+    """One lead-score request waiting in a batch, and what the batch found for it."""
 
     contact_id: uuid.UUID
     include_explanation: bool
     context: CallContext
+    found: FoundContact | None = None
+    result: dict[str, Any] | HTTPException | None = None
+    inputs: dict[str, Any] | None = None  # audit inputs of a freshly scored job
+    records: list[InteractionRecord] = field(default_factory=list)  # refusals, cache hits
 
 
 def _http_error(error: GatewayError) -> HTTPException:
@@ -134,23 +127,22 @@ def _http_error(error: GatewayError) -> HTTPException:
     return HTTPException(error.status_code, detail=error.message, headers=error.headers)
 
 
-def _load_optional(what: str, loader: Any, *args: Any) -> Any:
-    """Load an optional predictor; log and return None when its model is missing."""
-    try:
-        return loader(*args)
-    except (NoChampionError, FileNotFoundError) as error:
-        logger.warning("not serving %s: %s", what, error)
-        return None
-
-
 @serve.deployment(name="AIGateway", ray_actor_options={"num_cpus": 0.5})
 @serve.ingress(api)
 class AIGateway:
     """HTTP ingress of the AI endpoints."""
 
-    def __init__(self, config: ServeConfig, text: Any = None) -> None:
+    def __init__(
+        self,
+        config: ServeConfig,
+        text: Any = None,
+        champion: Any = None,
+        challenger: Any = None,
+    ) -> None:
         self.config = config
         self.text = text  # handle of the TextAI deployment (None: text endpoints answer 503)
+        # handles of the ChampionModels / ChallengerModels deployments (serving.model_server)
+        self.variants = {"champion": champion, "challenger": challenger}
         self.settings = Settings(**config.settings)
         self.rollouts: dict[str, int] = {}
         self.generation: object = None
@@ -161,79 +153,65 @@ class AIGateway:
         self.cache = build_score_cache(
             self.settings.gateway_cache, self.settings.redis_url, self.settings.gateway_cache_ttl_s
         )
+        self.score_batcher = GreedyBatcher(self._score_batch, max_batch_size=32)
         mlflow.set_tracking_uri(config.tracking_uri)
         mlflow.set_registry_uri(config.tracking_uri)
-        self._load_models()
+        self._load_sources()
 
     # ------------------------------------------------------------------ models
 
-    def _load_models(self) -> None:
-        """Load the champions (and challengers) from MLflow and open the feature sources."""
+    def _load_sources(self) -> None:
+        """Read which versions hold each alias and open the feature sources of the lead models."""
         config = self.config
-        profile_model = load_served_model(config.model_name, config.alias, config.top_k)
-        crm_model = (
-            load_served_model(config.crm_model_name, config.alias, config.top_k)
-            if config.crm_model_name
-            else None
-        )
-        if profile_model is None and crm_model is None:
-            raise NoChampionError("no lead-scoring champion to serve; train one first")
+        self.champions = alias_versions(served_model_names(config), CHAMPION)
+        self.challengers = alias_versions(served_model_names(config), CHALLENGER)
+        if self.variants["champion"] is None or not self.champions:
+            raise NoChampionError("no champion model to serve; train one first")
+        profile_model = config.model_name if config.model_name in self.champions else None
+        crm_model = config.crm_model_name if config.crm_model_name in self.champions else None
         profile = pd.DataFrame()
-        if Path(config.features_path).exists():
+        if profile_model and Path(config.features_path).exists():
             table = pd.read_parquet(config.features_path)
-            profile = table.set_index(table[config.id_column].str.lower())
+            ids = table[config.id_column].astype(str).str.lower()
+            profile = table.set_index(ids).loc[lambda frame: ~frame.index.duplicated(keep="last")]
         store = None
         if crm_model is not None:
             from features.store import get_store
 
             store = get_store(self.settings)
         self.lookup = ContactFeatureLookup(profile, profile_model, store, crm_model)
-        self.challengers = self._load_challengers()
-        self.deals = _load_optional(
-            "deal predictions", DealPredictor.load, self.settings.datasets_dir
+        logger.info(
+            "champions %s, challengers %s, %d lead profiles",
+            self.champions,
+            self.challengers,
+            len(self.lookup),
         )
-        self.churn = _load_optional(
-            "churn risk", AccountChurnPredictor.load, Path(config.churn_features_path)
-        )
-        logger.info("serving %s over %d profiles", self.served_models(), len(profile))
-
-    def _load_challengers(self) -> dict[str, ServedModel]:
-        """Load the ``challenger`` alias of every served model that has one."""
-        challengers = {}
-        for name in self.lookup.models:
-            model = load_served_model(name, CHALLENGER, self.config.top_k)
-            if model is not None:
-                challengers[name] = model
-        return challengers
 
     def served_models(self) -> dict[str, str]:
         """Return every served model name -> champion version."""
-        models = dict(self.lookup.models)
-        if self.deals is not None:
-            models.update(self.deals.versions)
-        if self.churn is not None:
-            models[self.churn.model.name] = self.churn.model.version
-        return models
+        return dict(self.champions)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
-        """Apply a new A/B split (and reload models on a new generation) without a restart."""
+        """Apply a new A/B split (and re-read the aliases on a new generation), no restart."""
         rollouts = parse_rollouts(user_config)
         generation = user_config.get("models_generation")
         if self.generation is not None and generation != self.generation:
-            self._load_models()  # new generation: reload champions and challengers
+            self._load_sources()  # new generation: the model deployments reload the aliases
         self.generation = generation
         self.rollouts = rollouts
-        store_rollouts(self.config.database_url, rollouts)
+        store_rollouts(self.config.database_url, rollouts, generation)
         logger.info("A/B rollout %s (generation %s)", rollouts, generation)
 
-    def _variant(self, found: FoundContact, key: str) -> tuple[ServedModel, str]:
-        """Pick the champion or the challenger for this contact (sticky)."""
-        name = found.model.name
-        challenger = self.challengers.get(name)
-        rollout = self.rollouts.get(name, 0)
-        if challenger is None or choose_variant(key, name, rollout) == "champion":
-            return found.model, "champion"
-        return challenger, "challenger"
+    def _variant(self, model_name: str, subject: str) -> str:
+        """Pick ``champion`` or ``challenger`` for this subject (sticky per hash)."""
+        if model_name not in self.challengers or self.variants["challenger"] is None:
+            return "champion"
+        return choose_variant(subject, model_name, self.rollouts.get(model_name, 0))
+
+    def _version(self, model_name: str, variant: str) -> str:
+        """Return the registry version holding the variant's alias."""
+        versions = self.challengers if variant == "challenger" else self.champions
+        return versions.get(model_name, "?")
 
     # ------------------------------------------------------------------ admission
 
@@ -285,114 +263,174 @@ class AIGateway:
             )
         return consent is not None
 
+    def _call_model(
+        self,
+        context: CallContext,
+        feature: str,
+        inputs: dict[str, Any],
+        variant: str,
+        method: str,
+        *args: Any,
+    ) -> Any:
+        """Call a model deployment from a sync route; an unserved model is a recorded 503."""
+        try:
+            return getattr(self.variants[variant], method).remote(*args).result()
+        except ModelUnavailableError as error:
+            hint = "train it first (`haste train`, `haste train-deals`)"
+            raise self._refuse(context, feature, 503, f"{error}: {hint}", inputs) from error
+
     # ------------------------------------------------------------------ lead scoring
 
-    def _score_jobs(self, jobs: list[ScoreJob]) -> list[dict[str, Any] | HTTPException]:
-        """Score a batch: one consent query, vectorised scoring per model, one transaction."""
-        consents = contact_consents(self.config.database_url, [j.contact_id for j in jobs])
-        results: list[dict[str, Any] | HTTPException | None] = [None] * len(jobs)
-        interactions: list[InteractionRecord] = []
-        pending: dict[str, list[tuple[int, ServedModel, str, FoundContact]]] = {}
+    def _refused_job(self, job: ScoreJob, status: int, message: str) -> HTTPException:
+        """Return the HTTP error of a refused lead-score job and queue its audit record."""
+        job.records.append(
+            job.context.interaction(
+                "lead_score",
+                {"contact_id": str(job.contact_id)},
+                {"status": status},
+                None,
+                error_message=f"{status}: {message}",
+            )
+        )
+        return HTTPException(status_code=status, detail=message)
+
+    def _prepare_jobs(self, jobs: list[ScoreJob]) -> dict[tuple[str, str], list[ScoreJob]]:
+        """Answer replays and cache hits, check consent, find features; group the rest.
+
+        Returns:
+            ``(model name, variant) -> jobs`` still to be scored.
+        """
+        url = self.config.database_url
+        replays = recorded_outputs(
+            url, [j.context.request_id for j in jobs if j.context.client_request_id]
+        )
+        for job in jobs:  # idempotent replay: answered before, answer the same, record nothing
+            if job.context.request_id in replays:
+                job.result = {**replays[job.context.request_id], "replayed": True}
+        jobs = [job for job in jobs if job.result is None]
+        consents = contact_consents(url, [j.contact_id for j in jobs])
         lookups = self.lookup.find_many(
             [str(j.contact_id) for j in jobs if consents.get(j.contact_id) is not False]
         )
-        for index, job in enumerate(jobs):
+        pending: dict[tuple[str, str], list[ScoreJob]] = {}
+        for job in jobs:
             key = str(job.contact_id)
             if consents.get(job.contact_id) is False:
-                status, message = 403, f"contact {key} has not consented to AI processing"
-            else:
-                found = lookups[key]
-                if found is not None:
-                    model, variant = self._variant(found, key)
-                    cached = self.cache.get(score_key(model.name, model.version, key))
-                    if cached is not None:
-                        results[index] = {**cached, "cached": True}
-                        interactions.append(
-                            job.context.interaction(
-                                "lead_score",
-                                {"contact_id": key, "cached": True},
-                                cached,
-                                model.ref,
-                                variant=variant,
-                                provider="xgboost",
-                            )
-                        )
-                        continue
-                    pending.setdefault(model.ref, []).append((index, model, variant, found))
-                    continue
-                status = 404
-                message = f"contact {key} not found in the online feature store or lead profiles"
-            results[index] = HTTPException(status_code=status, detail=message)
-            interactions.append(
-                job.context.interaction(
-                    "lead_score",
-                    {"contact_id": key},
-                    {"status": status},
-                    None,
-                    error_message=f"{status}: {message}",
+                job.result = self._refused_job(
+                    job, 403, f"contact {key} has not consented to AI processing"
                 )
-            )
-        fresh: list[tuple[dict[str, Any], str]] = []
-        for group in pending.values():
-            model = group[0][1]
-            ids = [str(jobs[index].contact_id) for index, *_ in group]
-            inputs, scores = model.score_many([found.records for *_, found in group], ids)
-            for (index, _, variant, found), records, score in zip(
-                group, inputs, scores, strict=True
-            ):
-                payload = score.to_dict(include_explanation=True)
-                payload.update(variant=variant, model_name=model.name, model_version=model.version)
-                self.cache.set(score_key(model.name, model.version, payload["contact_id"]), payload)
-                results[index] = payload
-                fresh.append((payload, model.version))
-                interactions.append(
-                    jobs[index].context.interaction(
+                continue
+            job.found = lookups[key]
+            if job.found is None:
+                job.result = self._refused_job(
+                    job,
+                    404,
+                    f"contact {key} not found in the online feature store or lead profiles",
+                )
+                continue
+            name = job.found.model_name
+            variant = self._variant(name, key)
+            cached = self.cache.get(score_key(name, self._version(name, variant), key))
+            if cached is not None:
+                job.result = {**cached, "cached": True}
+                job.records.append(
+                    job.context.interaction(
                         "lead_score",
-                        {
-                            "contact_id": payload["contact_id"],
-                            "feature_source": found.source,
-                            "variant": variant,
-                            "features": feature_snapshot(records),
-                        },
-                        payload,
-                        model.ref,
+                        {"contact_id": key, "cached": True},
+                        cached,
+                        f"{name}@v{cached['model_version']}",
                         variant=variant,
                         provider="xgboost",
                     )
                 )
-        record_scoring_batch(self.config.database_url, fresh, interactions)
-        return results  # type: ignore[return-value]
+                continue
+            pending.setdefault((name, variant), []).append(job)
+        return pending
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.004)
+    async def _score_group(self, name: str, variant: str, jobs: list[ScoreJob]) -> None:
+        """Score one model variant's jobs in one call to its model deployment."""
+        handle = self.variants[variant]
+        try:
+            payloads = await handle.score_leads.remote(
+                name, [job.found.row for job in jobs], [str(job.contact_id) for job in jobs]
+            )
+        except ModelUnavailableError as error:
+            for job in jobs:
+                job.result = self._refused_job(job, 503, str(error))
+            return
+        for job, payload in zip(jobs, payloads, strict=True):
+            features = payload.pop("features")
+            payload["variant"] = variant
+            job.result = payload
+            job.inputs = {
+                "contact_id": payload["contact_id"],
+                "feature_source": job.found.source,
+                "variant": variant,
+                "features": features,
+            }
+
+    def _finish_jobs(self, jobs: list[ScoreJob]) -> None:
+        """Cache fresh scores; write scores, predictions and audit records in one transaction."""
+        fresh: list[tuple[dict[str, Any], str]] = []
+        interactions: list[InteractionRecord] = []
+        for job in jobs:
+            interactions.extend(job.records)
+            if job.inputs is None:  # refused or answered from the cache
+                continue
+            payload = job.result
+            name, version = payload["model_name"], payload["model_version"]
+            self.cache.set(score_key(name, version, payload["contact_id"]), payload)
+            fresh.append((payload, version))
+            interactions.append(
+                job.context.interaction(
+                    "lead_score",
+                    job.inputs,
+                    payload,
+                    f"{name}@v{version}",
+                    variant=payload["variant"],
+                    provider="xgboost",
+                )
+            )
+        record_scoring_batch(self.config.database_url, fresh, interactions)
+
     async def _score_batch(self, jobs: list[ScoreJob]) -> list[dict[str, Any] | HTTPException]:
-        """Dynamic batching: concurrent lead-score requests are scored together."""
-        return await asyncio.to_thread(self._score_jobs, jobs)
+        """Score a batch of lead-score requests (see :class:`serving.batching.GreedyBatcher`).
+
+        One replay query, one consent query and one feature lookup for the batch; one call per
+        model variant to its model deployment (concurrently; ``@serve.batch`` there merges the
+        calls of several gateway replicas); one database transaction for every record.
+        """
+        pending = await asyncio.to_thread(self._prepare_jobs, jobs)
+        await asyncio.gather(
+            *(self._score_group(name, variant, group) for (name, variant), group in pending.items())
+        )
+        await asyncio.to_thread(self._finish_jobs, jobs)
+        return [job.result for job in jobs]
 
     @api.get("/api/ai/health", response_model=HealthResponse)
-    def health(self) -> HealthResponse:
-        """Report liveness and the served model versions (no API key needed)."""
-        return HealthResponse(status="ok", models=self.served_models())
+    async def health(self) -> HealthResponse:
+        """Report liveness and the versions the model deployments serve (no API key needed)."""
+        models = await self.variants["champion"].versions.remote()
+        challengers = {}
+        if self.variants["challenger"] is not None:
+            challengers = await self.variants["challenger"].versions.remote()
+        return HealthResponse(status="ok", models=models, challengers=challengers)
 
     @api.post("/api/ai/lead-score", response_model=LeadScoreResponse)
     async def lead_score(self, request: LeadScoreRequest, http: Request) -> LeadScoreResponse:
         """Score a contact from its stored features, explain it and record it."""
         context = self._admit(http, "predict")
-        payload = None
-        if context.client_request_id:  # idempotent replay of an already answered request
-            payload = await asyncio.to_thread(
-                recorded_output, self.config.database_url, context.request_id
-            )
-        if payload is None:
-            result = await self._score_batch(
-                ScoreJob(request.contact_id, request.include_explanation, context)
-            )
-            if isinstance(result, HTTPException):
-                raise result
-            payload = dict(result)
+        result = await self.score_batcher.submit(
+            ScoreJob(request.contact_id, request.include_explanation, context)
+        )
+        if isinstance(result, HTTPException):
+            raise result
+        payload = dict(result)
         if not request.include_explanation:
             payload.pop("contributions", None)
             payload.pop("explanation", None)
         payload.pop("cached", None)
+        payload.pop("replayed", None)
         return LeadScoreResponse(**payload, latency_ms=context.elapsed_ms())
 
     # ------------------------------------------------------------------ predictions
@@ -419,11 +457,27 @@ class AIGateway:
             "recent_activities": [a.model_dump(mode="json") for a in sales.recent_activities],
             "deal_stage": sales.deal_stage,
         }
+        model_ref = "rules"
         if found is not None:
-            records, score = found.model.score_contact(found.records, key)
-            lead_score = score.score
-            suggestions += suggest_from_score(score.score, score.contributions)
-            inputs["features"] = feature_snapshot(records)
+            variant = self._variant(found.model_name, key)
+            scored = self._call_model(
+                context,
+                "next_actions",
+                {"contact_id": key},
+                variant,
+                "score_leads",
+                found.model_name,
+                [found.row],
+                [key],
+            )[0]
+            lead_score = scored["score"]
+            contributions = [
+                Contribution(c["feature"], c["value"], c["impact"]) for c in scored["contributions"]
+            ]
+            suggestions += suggest_from_score(lead_score, contributions)
+            inputs["features"] = scored["features"]
+            inputs["variant"] = variant
+            model_ref = f"{scored['model_name']}@v{scored['model_version']}"
         ranked = [action.to_dict() for action in rank_actions(suggestions, request.limit)]
         output = {"actions": ranked, "lead_score": lead_score}
         record_prediction(
@@ -433,12 +487,13 @@ class AIGateway:
             prediction_type="next_actions",
             value=output,
             confidence=ranked[0]["priority"] if ranked else None,
-            model_version=found.model.version if found else None,
+            model_version=scored["model_version"] if found else None,
             interaction=context.interaction(
                 "next_actions",
                 inputs,
                 output,
-                found.model.ref if found else "rules",
+                model_ref,
+                variant=inputs.get("variant"),
                 provider="rules+xgboost" if found else "rules",
             ),
         )
@@ -446,7 +501,7 @@ class AIGateway:
             contact_id=key,
             actions=ranked,
             lead_score=lead_score,
-            model_version=found.model.version if found else None,
+            model_version=scored["model_version"] if found else None,
         )
 
     @api.get("/api/ai/predictions/deal/{deal_id}", response_model=DealPredictionResponse)
@@ -457,19 +512,14 @@ class AIGateway:
     ) -> DealPredictionResponse:
         """Predict a deal's days to close, expected close date and win probability (SHAP)."""
         context = self._admit(http, "predict")
-        if self.deals is None:
-            raise self._refuse(
-                context,
-                "deal_prediction",
-                503,
-                "deal models are not trained yet: run `haste train-deals`",
-                {"deal_id": deal_id},
-            )
-        prediction = self.deals.predict(deal_id)
+        inputs = {"deal_id": deal_id}
+        variant = self._variant(DAYS_MODEL_NAME, deal_id.strip().lower())
+        prediction = self._call_model(
+            context, "deal_prediction", inputs, variant, "predict_deal", deal_id
+        )
         if prediction is None:
-            raise self._refuse(
-                context, "deal_prediction", 404, f"deal {deal_id} not found", {"deal_id": deal_id}
-            )
+            raise self._refuse(context, "deal_prediction", 404, f"deal {deal_id} not found", inputs)
+        versions, model_ref = prediction.pop("model_versions"), prediction.pop("model_ref")
         from haste.records import entity_uuid
 
         record_prediction(
@@ -479,18 +529,20 @@ class AIGateway:
             prediction_type="deal_velocity",
             value=prediction,
             confidence=max(prediction["win_probability"], 1 - prediction["win_probability"]),
-            model_version=self.deals.model_ref,
+            model_version=model_ref,
             interaction=context.interaction(
                 "deal_prediction",
-                {"deal_id": deal_id},
+                {**inputs, "variant": variant},
                 prediction,
-                self.deals.model_ref,
+                model_ref,
+                variant=variant,
                 provider="xgboost",
             ),
         )
         return DealPredictionResponse(
             deal_id=deal_id,
-            model_versions=self.deals.versions,
+            model_versions=versions,
+            variant=variant,
             latency_ms=context.elapsed_ms(),
             **prediction,
         )
@@ -505,24 +557,17 @@ class AIGateway:
     ) -> ChurnRiskResponse:
         """Score an account's churn risk with SHAP factors and retention actions."""
         context = self._admit(http, "predict")
-        if self.churn is None:
+        inputs = {"account_id": account_id}
+        variant = self._variant("churn", account_id.strip().lower())
+        payload = self._call_model(
+            context, "churn_risk", inputs, variant, "predict_churn", account_id
+        )
+        if payload is None:
             raise self._refuse(
-                context,
-                "churn_risk",
-                503,
-                "churn model is not trained yet: run `haste train --model churn`",
-                {"account_id": account_id},
+                context, "churn_risk", 404, f"account {account_id} not found", inputs
             )
-        scored = self.churn.predict(account_id)
-        if scored is None:
-            raise self._refuse(
-                context,
-                "churn_risk",
-                404,
-                f"account {account_id} not found",
-                {"account_id": account_id},
-            )
-        payload, features = scored
+        features = payload.pop("features")
+        name, version = payload.pop("model_name"), payload.pop("model_version")
         from haste.records import entity_uuid
 
         record_prediction(
@@ -532,19 +577,21 @@ class AIGateway:
             prediction_type="churn",
             value=payload,
             confidence=payload["confidence"],
-            model_version=self.churn.model.version,
+            model_version=version,
             interaction=context.interaction(
                 "churn_risk",
-                {"account_id": account_id, "features": features},
+                {**inputs, "variant": variant, "features": features},
                 payload,
-                self.churn.model.ref,
+                f"{name}@v{version}",
+                variant=variant,
                 provider="xgboost",
             ),
         )
         return ChurnRiskResponse(
             **payload,
-            model_name=self.churn.model.name,
-            model_version=self.churn.model.version,
+            model_name=name,
+            model_version=version,
+            variant=variant,
             latency_ms=context.elapsed_ms(),
         )
 
@@ -772,12 +819,53 @@ def build_app(
     config: ServeConfig,
     deployment_options: dict[str, Any] | None = None,
     text_options: dict[str, Any] | None = None,
+    model_options: dict[str, dict[str, Any]] | None = None,
+    code_version: str | None = None,
 ) -> serve.Application:
-    """Bind the application graph (gateway + TextAI) with options from ``configs/serve.yaml``."""
+    """Bind the application graph with options from ``configs/serve.yaml``.
+
+    The gateway gets handles of TextAI and of the two model deployments: ``ChampionModels``
+    and ``ChallengerModels``, the same :class:`ModelServer` class bound to each alias.
+
+    Args:
+        config: The replica config.
+        deployment_options: The gateway's deployment options.
+        text_options: TextAI's deployment options.
+        model_options: Deployment options by model deployment name.
+        code_version: Pins every deployment's code version (see :func:`pin_version`).
+    """
     from serving.text_app import TextAI
 
-    text = TextAI.options(**(text_options or {})).bind(config.settings)
-    return AIGateway.options(**(deployment_options or {})).bind(config, text)
+    model_options = model_options or {}
+    text = pin_version(TextAI, code_version).options(**(text_options or {}))
+    champion = pin_version(ModelServer, code_version).options(
+        **{"name": CHAMPION_DEPLOYMENT, **model_options.get(CHAMPION_DEPLOYMENT, {})}
+    )
+    challenger = pin_version(ModelServer, code_version).options(
+        **{"name": CHALLENGER_DEPLOYMENT, **model_options.get(CHALLENGER_DEPLOYMENT, {})}
+    )
+    gateway = pin_version(AIGateway, code_version).options(**(deployment_options or {}))
+    return gateway.bind(
+        config,
+        text.bind(config.settings),
+        champion.bind(config, CHAMPION),
+        challenger.bind(config, CHALLENGER),
+    )
+
+
+def pin_version(deployment: serve.Deployment, code_version: str | None) -> serve.Deployment:
+    """Give a deployment a fixed code version so redeploying unchanged code is in place.
+
+    ``serve.run`` gives every deployment a random code version, so each redeploy would restart
+    every replica. ``serve deploy`` of a config file instead derives the version from the
+    application (what Serve does internally with ``version`` and ``_internal=True``). Pinning
+    the version to a hash of the code and config (:func:`serving.runner.code_version`) gives
+    ``serve.run`` the same semantics: a new ``user_config`` or replica count reconfigures the
+    running replicas (Ray Serve's lightweight update), new code restarts them.
+    """
+    if code_version is None:
+        return deployment
+    return deployment.options(version=code_version, _internal=True)
 
 
 def app_builder(args: dict[str, str]) -> serve.Application:

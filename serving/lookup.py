@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from features.tabular import MissingFeaturesError
 from training.explain import json_value
 from training.registry import NoChampionError, load_alias_model
 from training.scoring import LeadScore, LeadScorer
@@ -48,29 +49,39 @@ class ServedModel:
         inputs = records[self.scorer.feature_columns]
         return inputs, self.scorer.score(inputs, [contact_id])[0]
 
-    def score_many(
-        self, records: list[pd.DataFrame], contact_ids: list[str]
-    ) -> tuple[list[pd.DataFrame], list[LeadScore]]:
-        """Score several contacts in one vectorised call (dynamic batching).
+    def score_rows(
+        self, rows: list[dict[str, Any]], contact_ids: list[str]
+    ) -> list[tuple[dict[str, Any], LeadScore]]:
+        """Score several stored rows in one vectorised call (dynamic batching, fast path).
 
         Args:
-            records: One stored row per contact.
+            rows: One stored row per contact (every stored column; extra ones are ignored).
             contact_ids: The contacts, in the same order.
 
         Returns:
-            Each contact's model inputs and scores, in order.
+            Each contact's model inputs (JSON-ready, for the audit trail) and score, in order.
+
+        Raises:
+            MissingFeaturesError: When a row lacks a column the model was trained on.
         """
-        inputs = [frame[self.scorer.feature_columns] for frame in records]
-        batch = pd.concat(inputs, ignore_index=True)
-        return inputs, self.scorer.score(batch, contact_ids)
+        columns = self.scorer.feature_columns
+        missing = sorted({c for row in rows for c in columns if c not in row})
+        if missing:
+            raise MissingFeaturesError(f"stored rows lack model columns: {missing}")
+        values = [[row[column] for column in columns] for row in rows]
+        scores = self.scorer.score_rows(values, contact_ids)
+        return [
+            ({column: json_value(value) for column, value in zip(columns, row, strict=True)}, score)
+            for row, score in zip(values, scores, strict=True)
+        ]
 
 
 @dataclass(frozen=True)
 class FoundContact:
-    """A contact's features (every stored column) and the champion that scores them."""
+    """A contact's stored features (every column) and the name of the model that scores them."""
 
-    model: ServedModel
-    records: pd.DataFrame
+    model_name: str
+    row: dict[str, Any]
     source: str
 
 
@@ -87,6 +98,9 @@ def load_served_model(name: str, alias: str, top_k: int) -> ServedModel | None:
 class ContactFeatureLookup:
     """Find a contact's features in the Feast online store, then in the lead-profile table.
 
+    Holds data only: the models live in the champion and challenger deployments
+    (:mod:`serving.model_server`), so each found contact names the model that scores it.
+
     Args:
         profile: The lead-profile table indexed by lower-case contact id (may be empty).
         profile_model: Model scoring profile rows (None: profile lookups disabled).
@@ -98,21 +112,28 @@ class ContactFeatureLookup:
     def __init__(
         self,
         profile: pd.DataFrame,
-        profile_model: ServedModel | None,
+        profile_model: str | None,
         store: FeatureStore | None,
-        store_model: ServedModel | None,
+        store_model: str | None,
         service: str = "lead_scoring_v1",
     ) -> None:
-        self.profile = profile
         self.profile_model = profile_model
+        # one dict per contact: a served lookup is a dictionary hit, not a pandas .loc
+        self.profile: dict[str, dict[str, Any]] = (
+            profile.to_dict("index") if profile_model is not None and len(profile) else {}
+        )
         self.store = store if store_model is not None else None
         self.store_model = store_model
         self.service = service
 
     @property
-    def models(self) -> dict[str, str]:
-        """Return served model name -> version."""
-        return {m.name: m.version for m in (self.profile_model, self.store_model) if m}
+    def models(self) -> list[str]:
+        """Return the names of the models the found contacts are scored by."""
+        return [name for name in (self.profile_model, self.store_model) if name]
+
+    def __len__(self) -> int:
+        """Return how many lead profiles are held in memory."""
+        return len(self.profile)
 
     def find(self, contact_id: str) -> FoundContact | None:
         """Return the contact's features and model, or None when the contact is unknown."""
@@ -133,10 +154,9 @@ class ContactFeatureLookup:
         found: dict[str, FoundContact | None] = dict.fromkeys(contact_ids)
         rest = []
         for contact_id in dict.fromkeys(contact_ids):
-            if self.profile_model is not None and contact_id in self.profile.index:
-                found[contact_id] = FoundContact(
-                    self.profile_model, self.profile.loc[[contact_id]], "lead_profile"
-                )
+            row = self.profile.get(contact_id)
+            if row is not None and self.profile_model is not None:
+                found[contact_id] = FoundContact(self.profile_model, row, "lead_profile")
             else:
                 rest.append(contact_id)
         if rest and self.store is not None and self.store_model is not None:
@@ -144,11 +164,11 @@ class ContactFeatureLookup:
 
             frame = online_features(self.store, rest, service=self.service)
             missing = set(missing_entities(frame))
-            frame = frame.set_index(frame["contact_id"].astype(str), drop=False)
+            rows = {str(row["contact_id"]): row for row in frame.to_dict("records")}
             for contact_id in rest:
-                if contact_id not in missing and contact_id in frame.index:
+                if contact_id not in missing and contact_id in rows:
                     found[contact_id] = FoundContact(
-                        self.store_model, frame.loc[[contact_id]], "feast_online_store"
+                        self.store_model, rows[contact_id], "feast_online_store"
                     )
         return found
 

@@ -19,7 +19,12 @@ from typing import Any
 import pandas as pd
 
 from serving.lookup import ServedModel, feature_snapshot, load_served_model
-from training.registry import CHAMPION, load_alias_model
+from training.registry import (
+    CHAMPION,
+    NoChampionError,
+    get_alias_version,
+    load_alias_model,
+)
 
 logger = logging.getLogger("ray.serve")
 
@@ -41,14 +46,21 @@ class DealPredictor:
     versions: dict[str, str]
 
     @classmethod
-    def load(cls, datasets_dir: Path) -> DealPredictor:
-        """Load both champions from MLflow and the Maven pipeline from the datasets folder.
+    def load(cls, datasets_dir: Path, alias: str = CHAMPION) -> DealPredictor:
+        """Load both models at ``alias`` from MLflow and the Maven pipeline from the datasets.
+
+        For the ``challenger`` alias, a model without a challenger is served by its champion
+        (so a new deal-velocity challenger is tested beside the current win model).
 
         Args:
             datasets_dir: The shared datasets folder.
+            alias: MLflow alias to serve.
 
         Returns:
             The predictor.
+
+        Raises:
+            NoChampionError: When neither model holds ``alias`` (or a champion is missing).
         """
         from pipelines.datasets import load_maven_crm
         from training.deal_velocity import (
@@ -60,8 +72,16 @@ class DealPredictor:
             data_end,
         )
 
-        days_model, days_version = load_alias_model(DAYS_MODEL_NAME, CHAMPION)
-        win_model, win_version = load_alias_model(WIN_MODEL_NAME, CHAMPION)
+        if alias != CHAMPION and not any(
+            has_alias(name, alias) for name in (DAYS_MODEL_NAME, WIN_MODEL_NAME)
+        ):
+            raise NoChampionError(f"no {alias!r} version of the deal models")
+        days_model, days_version = load_alias_model(
+            DAYS_MODEL_NAME, _alias_or_champion(DAYS_MODEL_NAME, alias)
+        )
+        win_model, win_version = load_alias_model(
+            WIN_MODEL_NAME, _alias_or_champion(WIN_MODEL_NAME, alias)
+        )
         maven = load_maven_crm(datasets_dir)
         frame = build_deal_frame(maven)
         models = DealModels(
@@ -127,18 +147,25 @@ class AccountChurnPredictor:
     table: pd.DataFrame
 
     @classmethod
-    def load(cls, features_path: Path, id_column: str = "customerID", top_k: int = 5) -> Any:
-        """Load the champion and the feature table.
+    def load(
+        cls,
+        features_path: Path,
+        alias: str = CHAMPION,
+        id_column: str = "customerID",
+        top_k: int = 5,
+    ) -> Any:
+        """Load the model holding ``alias`` and the feature table.
 
         Args:
             features_path: The churn feature table written by the pipeline.
+            alias: MLflow alias to serve.
             id_column: Account id column.
             top_k: SHAP factors returned.
 
         Returns:
             The predictor, or None when the model or the table is missing (logged).
         """
-        model = load_served_model("churn", CHAMPION, top_k)
+        model = load_served_model("churn", alias, top_k)
         if model is None:
             return None
         if not features_path.exists():
@@ -167,6 +194,18 @@ class AccountChurnPredictor:
         payload["risk_band"] = payload.pop("band")
         payload["recommended_actions"] = retention_actions(score.score)
         return payload, feature_snapshot(inputs)
+
+
+def has_alias(model_name: str, alias: str) -> bool:
+    """Return whether a version of the registered model holds ``alias``."""
+    from mlflow import MlflowClient
+
+    return get_alias_version(MlflowClient(), model_name, alias) is not None
+
+
+def _alias_or_champion(model_name: str, alias: str) -> str:
+    """Return ``alias`` when the model has it, else ``champion``."""
+    return alias if has_alias(model_name, alias) else CHAMPION
 
 
 def retention_actions(risk_score: int) -> list[str]:

@@ -50,15 +50,52 @@ def parse_rollouts(user_config: dict[str, Any]) -> dict[str, int]:
     return rollouts
 
 
-def store_rollouts(url: str, rollouts: dict[str, int]) -> None:
-    """Record the live split of each model in ``ai_feature_flags`` (one transaction)."""
+def store_rollouts(url: str, rollouts: dict[str, int], generation: Any = None) -> None:
+    """Record the live split of each model in ``ai_feature_flags`` (one transaction).
+
+    Args:
+        url: Database URL.
+        rollouts: Model name -> challenger percentage.
+        generation: The ``models_generation`` the replicas run (kept in each flag's config).
+    """
     with session_scope(url) as session:
+        flags = {
+            flag.feature_name: flag
+            for flag in session.scalars(
+                select(AIFeatureFlag).where(AIFeatureFlag.feature_name.like(flag_name("%")))
+            )
+        }
+        for name, flag in flags.items():  # models left out of the split get no challenger traffic
+            if name.split(":", 1)[1] not in rollouts:
+                flag.is_enabled, flag.rollout_percentage = False, 0
+                flag.config = {**(flag.config or {}), "models_generation": generation}
         for model, percentage in rollouts.items():
             name = flag_name(model)
-            flag = session.scalar(select(AIFeatureFlag).where(AIFeatureFlag.feature_name == name))
+            flag = flags.get(name)
             if flag is None:
                 flag = AIFeatureFlag(feature_name=name)
                 session.add(flag)
             flag.is_enabled = percentage > 0
             flag.rollout_percentage = percentage
-            flag.config = {"model_name": model, "variants": ["champion", "challenger"]}
+            flag.config = {
+                "model_name": model,
+                "variants": ["champion", "challenger"],
+                "models_generation": generation,
+            }
+
+
+def load_rollouts(url: str) -> tuple[dict[str, int], Any]:
+    """Return the recorded split of every model and the latest recorded models generation."""
+    with session_scope(url) as session:
+        flags = session.scalars(
+            select(AIFeatureFlag)
+            .where(AIFeatureFlag.feature_name.like(flag_name("%")))
+            .order_by(AIFeatureFlag.updated_at)
+        ).all()
+        rollouts, generation = {}, None
+        for flag in flags:
+            config = flag.config or {}
+            model = config.get("model_name") or flag.feature_name.split(":", 1)[1]
+            rollouts[model] = int(flag.rollout_percentage or 0)
+            generation = config.get("models_generation", generation)
+    return rollouts, generation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -14,7 +15,9 @@ from ray import serve
 
 from haste.settings import CONFIG_DIR, Settings
 from pipelines.stages import PipelinePaths
-from serving.app import ServeConfig, build_app
+from serving.app import build_app
+from serving.config import ServeConfig
+from serving.model_server import CHALLENGER_DEPLOYMENT, CHAMPION_DEPLOYMENT
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,28 @@ def serve_config_from_settings(settings: Settings, model_name: str = "lead_scori
         model_name=model_name,
         churn_features_path=str(PipelinePaths(settings.data_dir).features("churn")),
     )
+
+
+#: Packages whose code runs in the replicas: a change to any of them restarts the replicas.
+REPLICA_PACKAGES = ("serving", "training", "features", "pipelines", "monitoring", "haste")
+
+
+def code_version(config: ServeConfig) -> str:
+    """Return a hash of the replicas' code and config (the deployments' pinned code version).
+
+    Args:
+        config: The replica config.
+
+    Returns:
+        16 hex digits: equal for an unchanged checkout and config, different otherwise.
+    """
+    digest = hashlib.sha256(repr(config).encode())
+    root = Path(__file__).resolve().parents[1]
+    for package in REPLICA_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def base_url(settings: Settings) -> str:
@@ -96,24 +121,36 @@ def deploy_app(
     Args:
         settings: Platform settings.
         model_name: Model to serve.
-        user_config: Overrides the file's ``user_config`` when given.
-        overrides: Other deployment options; a fixed ``num_replicas`` replaces autoscaling.
+        user_config: Overrides the gateway's ``user_config`` when given; its
+            ``models_generation`` goes to the model deployments too (they reload on a change).
+        overrides: Other gateway options; a fixed ``num_replicas`` replaces autoscaling.
 
     Returns:
         The base URL of the API.
     """
     options = load_deployment_options()
+    model_options = {
+        name: load_deployment_options(deployment=name)
+        for name in (CHAMPION_DEPLOYMENT, CHALLENGER_DEPLOYMENT)
+    }
     if user_config is not None:
         options["user_config"] = user_config
+        for deployment in model_options.values():
+            deployment["user_config"] = {
+                "models_generation": user_config.get("models_generation", 1)
+            }
     if overrides:
         if "num_replicas" in overrides:
             options.pop("autoscaling_config", None)
         options.update(overrides)
+    config = serve_config_from_settings(settings, model_name)
     serve.run(
         build_app(
-            serve_config_from_settings(settings, model_name),
+            config,
             options,
             load_deployment_options(deployment=TEXT_DEPLOYMENT),
+            model_options,
+            code_version(config),
         ),
         name=APP_NAME,
         route_prefix="/",
@@ -151,3 +188,49 @@ def stop_serving() -> None:
     if ray.is_initialized():
         serve.shutdown()
         ray.shutdown()
+
+
+def reconfigure_running(
+    settings: Settings,
+    rollouts: dict[str, int] | None = None,
+    reload_models: bool = False,
+    model_name: str = "lead_scoring",
+) -> dict[str, Any]:
+    """Change the A/B split or reload the aliases of the app another process is serving.
+
+    Connects to the running Ray cluster (``ray_address``, else the local one ``haste serve``
+    started), merges ``rollouts`` into the live split recorded in ``ai_feature_flags`` and
+    redeploys with the new ``user_config``: the code version is unchanged, so the running
+    replicas reconfigure in place (nothing restarts).
+
+    Args:
+        settings: Platform settings.
+        rollouts: Model name -> challenger percentage to change (others keep theirs).
+        reload_models: Bump ``models_generation``: every replica re-reads champion/challenger.
+        model_name: The app's profile lead model.
+
+    Returns:
+        The ``user_config`` now live.
+
+    Raises:
+        ConnectionError: When no Ray cluster with the app is running.
+    """
+    from serving.routing import load_rollouts, parse_rollouts
+
+    current, generation = load_rollouts(settings.database_url)
+    split = {model: value for model, value in current.items() if value > 0}
+    split.update(rollouts or {})
+    generation = int(generation or 1) + (1 if reload_models else 0)
+    user_config = {"ab_rollout": split, "models_generation": generation}
+    parse_rollouts(user_config)  # refuse bad percentages before touching the app
+    if not ray.is_initialized():
+        try:
+            ray.init(address=settings.ray_address or "auto", log_to_driver=False)
+        except ConnectionError as error:
+            raise ConnectionError(
+                "no running Ray cluster to reconfigure: start the API with `haste serve`"
+            ) from error
+    if APP_NAME not in serve.status().applications:
+        raise ConnectionError(f"Ray is running but the {APP_NAME} app is not: run `haste serve`")
+    deploy_app(settings, model_name, user_config)
+    return user_config

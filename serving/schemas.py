@@ -51,7 +51,10 @@ class HealthResponse(BaseModel):
     """Liveness and what is being served."""
 
     status: str
-    models: dict[str, str]
+    models: dict[str, str] = Field(description="Champion versions served, by model name.")
+    challengers: dict[str, str] = Field(
+        default_factory=dict, description="Challenger versions served (A/B), by model name."
+    )
 
 
 class ActivityIn(BaseModel):
@@ -131,6 +134,7 @@ class DealPredictionResponse(BaseModel):
     factor_units: dict[str, str]
     as_of: str
     model_versions: dict[str, str]
+    variant: str = Field(default="champion", description="A/B variant that answered.")
     latency_ms: float
 
 
@@ -147,6 +151,7 @@ class ChurnRiskResponse(BaseModel):
     explanation: str | None = None
     model_name: str
     model_version: str
+    variant: str = Field(default="champion", description="A/B variant that answered.")
     latency_ms: float
 
 

@@ -84,7 +84,7 @@ class TreeShapExplainer:
         explained: list[list[Contribution]] = []
         for row_position in range(len(encoded)):
             row = values[row_position]
-            order = np.argsort(-np.abs(row))[:top_k]
+            order = np.argsort(-np.abs(row), kind="stable")[:top_k]
             explained.append(
                 [
                     Contribution(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from training.booster import BoosterScorer
 from training.explain import Contribution, TreeShapExplainer
 
 #: Score bands (lower bound inclusive) and the action a rep should take.
@@ -128,6 +130,7 @@ class LeadScorer:
         self.pipeline = pipeline
         self.top_k = top_k
         self.explainer = TreeShapExplainer(pipeline)
+        self.booster = BoosterScorer(pipeline) if BoosterScorer.supports(pipeline) else None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -145,9 +148,45 @@ class LeadScorer:
             One :class:`LeadScore` per record.
 
         """
+        if self.booster is not None:
+            return self.score_rows(
+                records[self.feature_columns].to_numpy(dtype=object), contact_ids
+            )
         encoded = self.pipeline[:-1].transform(records)  # encoded once for both calls
         probabilities = self.pipeline[-1].predict_proba(encoded)[:, 1]
         explanations = self.explainer.explain(records, top_k=self.top_k, encoded=encoded)
+        return self._scores(contact_ids, probabilities, explanations)
+
+    def score_rows(self, rows: Sequence[Sequence[Any]], contact_ids: list[str]) -> list[LeadScore]:
+        """Score and explain raw rows through the booster fast path (the serving path).
+
+        Args:
+            rows: Raw values in :attr:`feature_columns` order, one sequence per record.
+            contact_ids: The contact id of each record.
+
+        Returns:
+            One :class:`LeadScore` per record, equal to :meth:`score`'s.
+        """
+        if self.booster is None:
+            frame = pd.DataFrame(list(rows), columns=self.feature_columns)
+            return self.score(frame, contact_ids)
+        probabilities, values = self.booster.predict_explain(rows)
+        columns = self.feature_columns
+        explanations = []
+        for row, impacts in zip(rows, values, strict=True):
+            order = np.argsort(-np.abs(impacts), kind="stable")[: self.top_k]
+            explanations.append(
+                [Contribution(columns[i], row[i], float(impacts[i])) for i in order]
+            )
+        return self._scores(contact_ids, probabilities, explanations)
+
+    def _scores(
+        self,
+        contact_ids: list[str],
+        probabilities: Sequence[float],
+        explanations: list[list[Contribution]],
+    ) -> list[LeadScore]:
+        """Assemble the :class:`LeadScore` of each record."""
         scores = []
         for contact_id, probability, contributions in zip(
             contact_ids, probabilities, explanations, strict=True

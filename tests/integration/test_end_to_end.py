@@ -154,6 +154,8 @@ def test_health_reports_served_version(api: httpx.Client) -> None:
             "win_probability": "1",
             "churn": "1",
         },
+        # the second equal run stayed challenger: the ChallengerModels deployment serves it
+        "challengers": {"lead_scoring": "2"},
     }
 
 
@@ -339,7 +341,9 @@ def test_ab_split_is_sticky_recorded_and_changes_without_restart(api, platform) 
 
     settings, (first, *_) = platform
     contacts = first["held_out_contacts"][:20]
+    replicas = _replica_actors()
     update_user_config(settings, {"ab_rollout": {"lead_scoring": 50}, "models_generation": 1})
+    assert _replica_actors() == replicas  # reconfigured in place: no replica restarted
     try:
         variants = {}
         for contact_id in contacts:
@@ -365,6 +369,70 @@ def test_ab_split_is_sticky_recorded_and_changes_without_restart(api, platform) 
         update_user_config(settings, NO_AB)
     body = api.post("/api/ai/lead-score", json={"contact_id": challenger_id}).json()
     assert body["variant"] == "champion"
+
+
+def test_promotion_reaches_running_replicas_on_reload_without_restart(api, platform) -> None:
+    """Moving the aliases, then bumping models_generation, switches the served versions."""
+    from mlflow import MlflowClient
+
+    from serving.runner import update_user_config
+
+    settings, (first, *_) = platform
+    client = MlflowClient()
+    contact = first["held_out_contacts"][0]
+    replicas = _replica_actors()
+    try:
+        client.set_registered_model_alias("lead_scoring", "champion", "2")
+        client.delete_registered_model_alias("lead_scoring", "challenger")
+        assert (
+            api.post("/api/ai/lead-score", json={"contact_id": contact}).json()["model_version"]
+            == "1"
+        )  # replicas keep what they loaded until told to reload
+        update_user_config(settings, {"ab_rollout": {}, "models_generation": 2})
+        health = api.get("/api/ai/health").json()
+        assert health["models"]["lead_scoring"] == "2" and health["challengers"] == {}
+        body = api.post("/api/ai/lead-score", json={"contact_id": contact}).json()
+        assert (body["model_version"], body["variant"]) == ("2", "champion")
+        assert _replica_actors() == replicas
+    finally:  # back to the fixture's registry state
+        client.set_registered_model_alias("lead_scoring", "champion", "1")
+        client.set_registered_model_alias("lead_scoring", "challenger", "2")
+        update_user_config(settings, {"ab_rollout": {}, "models_generation": 3})
+    assert api.get("/api/ai/health").json()["challengers"] == {"lead_scoring": "2"}
+
+
+def test_ab_cli_changes_the_running_split_in_place(api, platform) -> None:
+    from typer.testing import CliRunner
+
+    from haste.cli import app
+    from serving.routing import load_rollouts
+
+    settings, _ = platform
+    runner = CliRunner()
+    replicas = _replica_actors()
+    bad = runner.invoke(app, ["ab", "set", "lead_scoring=150"])
+    assert bad.exit_code == 1 and "PERCENT in 0-100" in bad.output
+    try:
+        done = runner.invoke(app, ["ab", "set", "lead_scoring=30"])
+        assert done.exit_code == 0, done.output
+        assert load_rollouts(settings.database_url)[0]["lead_scoring"] == 30
+        shown = runner.invoke(app, ["ab", "show"])
+        assert shown.exit_code == 0 and "30" in shown.output and "v2" in shown.output
+        assert _replica_actors() == replicas
+    finally:
+        runner.invoke(app, ["ab", "set", "lead_scoring=0"])
+    assert load_rollouts(settings.database_url)[0]["lead_scoring"] == 0
+
+
+def _replica_actors() -> set[str]:
+    """Return the names of the live Serve replica actors (a restart gives new names)."""
+    import ray
+
+    return {
+        actor["name"]
+        for actor in ray.util.list_named_actors(all_namespaces=True)
+        if "SERVE_REPLICA" in actor["name"]
+    }
 
 
 # --------------------------------------------------------------------------- gateway

@@ -10,8 +10,16 @@ from haste.db.migrate import upgrade_database
 from haste.db.models import AIFeatureFlag
 from haste.db.session import session_scope
 from haste.settings import CONFIG_DIR, Settings
-from serving.routing import bucket_of, choose_variant, flag_name, parse_rollouts, store_rollouts
-from serving.runner import load_deployment_options
+from serving.config import ServeConfig
+from serving.routing import (
+    bucket_of,
+    choose_variant,
+    flag_name,
+    load_rollouts,
+    parse_rollouts,
+    store_rollouts,
+)
+from serving.runner import code_version, load_deployment_options
 
 pytestmark = pytest.mark.unit
 
@@ -69,3 +77,47 @@ def test_serve_config_file_is_valid_and_importable() -> None:
     assert options["ray_actor_options"]["num_gpus"] == 0
     assert options["autoscaling_config"]["min_replicas"] >= 1
     assert parse_rollouts(options["user_config"])
+
+
+def test_models_left_out_of_a_new_split_get_no_challenger_traffic(
+    isolated_settings: Settings,
+) -> None:
+    url = isolated_settings.database_url
+    upgrade_database(url)
+    store_rollouts(url, {"lead_scoring": 50, "churn": 20}, generation=1)
+    assert load_rollouts(url) == ({"lead_scoring": 50, "churn": 20}, 1)
+    store_rollouts(url, {}, generation=2)  # the recorded split follows the live one
+    assert load_rollouts(url) == ({"lead_scoring": 0, "churn": 0}, 2)
+    with session_scope(url) as session:
+        assert not any(f.is_enabled for f in session.scalars(select(AIFeatureFlag)))
+
+
+def test_champion_and_challenger_are_separate_model_deployments() -> None:
+    champion = load_deployment_options(deployment="ChampionModels")
+    challenger = load_deployment_options(deployment="ChallengerModels")
+    for options in (champion, challenger):
+        assert options["user_config"]["models_generation"] == 1
+        assert "num_gpus" in options["ray_actor_options"]
+    # every deployment at its largest replica count fits the 2 CPUs of `haste serve`
+    total = 0.0
+    for name in ("AIGateway", "TextAI", "ChampionModels", "ChallengerModels"):
+        options = load_deployment_options(deployment=name)
+        replicas = options.get("autoscaling_config", {}).get("max_replicas", 0)
+        total += options["ray_actor_options"]["num_cpus"] * max(
+            replicas, options.get("num_replicas", 1)
+        )
+    assert total <= 2
+
+
+def test_code_version_is_stable_and_follows_the_config() -> None:
+    config = ServeConfig(
+        tracking_uri="sqlite:///a.db", database_url="sqlite:///b.db", features_path="f"
+    )
+    again = ServeConfig(
+        tracking_uri="sqlite:///a.db", database_url="sqlite:///b.db", features_path="f"
+    )
+    other = ServeConfig(
+        tracking_uri="sqlite:///c.db", database_url="sqlite:///b.db", features_path="f"
+    )
+    assert code_version(config) == code_version(again)
+    assert code_version(config) != code_version(other)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
+from training.booster import BoosterScorer
 from training.estimators import build_xgboost_pipeline
 from training.explain import Contribution, TreeShapExplainer
 from training.scoring import (
@@ -278,3 +279,45 @@ def test_contribution_direction_and_json_value() -> None:
     payload = _contribution("A", -0.123456, value=np.float64(np.nan)).to_dict()
     assert payload == {"feature": "A", "value": None, "impact": -0.1235, "direction": "negative"}
     assert isinstance(_contribution("A", 1.0, value=np.int64(3)).to_dict()["value"], int)
+
+
+# --- booster fast path (the serving path) ------------------------------------------------------
+
+
+def test_booster_fast_path_equals_pipeline_and_shap(synthetic: tuple[Pipeline, pd.DataFrame]):
+    """pred_contribs is TreeSHAP: the same values as shap.TreeExplainer, the same probabilities."""
+    pipeline, frame = synthetic
+    records = frame.sample(50, random_state=3).copy()
+    records.iloc[0, records.columns.get_loc("Lead Origin")] = "Never seen origin"
+    records.iloc[1, records.columns.get_loc("TotalVisits")] = np.nan
+    scorer = BoosterScorer(pipeline)
+    probabilities, values = scorer.predict_explain(records[FEATURES].to_numpy(dtype=object))
+    np.testing.assert_allclose(probabilities, pipeline.predict_proba(records)[:, 1], atol=1e-6)
+    _, reference = TreeShapExplainer(pipeline).shap_values(records)
+    np.testing.assert_allclose(values, reference, atol=1e-4)
+
+
+def test_lead_scorer_fast_and_pandas_paths_agree(synthetic: tuple[Pipeline, pd.DataFrame]):
+    pipeline, frame = synthetic
+    records = frame.head(20)
+    ids = [f"c-{i}" for i in range(20)]
+    fast = LeadScorer(pipeline, top_k=3)
+    slow = LeadScorer(pipeline, top_k=3)
+    slow.booster = None  # force the pandas + shap.TreeExplainer path
+    for a, b in zip(fast.score(records, ids), slow.score(records, ids), strict=True):
+        assert (a.contact_id, a.score, a.band) == (b.contact_id, b.score, b.band)
+        assert a.probability == pytest.approx(b.probability, abs=1e-6)
+        assert [c.feature for c in a.contributions] == [c.feature for c in b.contributions]
+        assert [c.impact for c in a.contributions] == pytest.approx(
+            [c.impact for c in b.contributions], abs=1e-4
+        )
+        assert a.recommended_actions == b.recommended_actions
+
+
+def test_booster_scorer_refuses_other_pipelines(synthetic: tuple[Pipeline, pd.DataFrame]):
+    pipeline, _ = synthetic
+    assert BoosterScorer.supports(pipeline)
+    baseline = Pipeline([("model", pipeline[-1])])
+    assert not BoosterScorer.supports(baseline)
+    with pytest.raises(TypeError):
+        BoosterScorer(baseline)

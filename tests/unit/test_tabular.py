@@ -175,3 +175,56 @@ def test_select_feature_columns_keeps_file_order() -> None:
     selected = select_feature_columns(frame, ["Converted", "Prospect ID", "Tags", "not there"])
     assert selected == ["Lead Origin", "TotalVisits"]
     assert select_feature_columns(frame, []) == list(frame.columns)
+
+
+# --- serving fast path -------------------------------------------------------------------------
+
+
+def _codes_of(encoder: TabularEncoder, frame: pd.DataFrame) -> np.ndarray:
+    """What transform() gives, with each categorical replaced by its code (NaN when missing)."""
+    encoded = encoder.transform(frame)
+    columns = []
+    for column in encoded.columns:
+        series = encoded[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            columns.append(series.cat.codes.replace(-1, np.nan).astype(float).to_numpy())
+        else:
+            columns.append(series.astype(float).to_numpy())
+    return np.column_stack(columns)
+
+
+def test_encode_values_equals_transform(encoder: TabularEncoder) -> None:
+    frame = pd.DataFrame(
+        {
+            "origin": ["API", "Unseen origin", None, "Lead Add Form", float("nan")],
+            "do_not_email": ["yes", " NO", "maybe", None, True],
+            "visits": [3, "7", "not a number", None, 2.5],
+            "time_spent": [12.5, np.nan, 0.0, 1e6, "15"],
+        }
+    )
+    fast = encoder.encode_values(frame[COLUMNS].to_numpy(dtype=object))
+    np.testing.assert_array_equal(fast, _codes_of(encoder, frame))
+
+
+def test_encode_values_of_training_rows_equals_transform(
+    encoder: TabularEncoder, train_frame: pd.DataFrame
+) -> None:
+    fast = encoder.encode_values(train_frame[COLUMNS].to_numpy(dtype=object))
+    np.testing.assert_array_equal(fast, _codes_of(encoder, train_frame))
+
+
+def test_encode_values_needs_one_value_per_column(encoder: TabularEncoder) -> None:
+    with pytest.raises(ValueError):
+        encoder.encode_values([["API", "No", 1]])
+
+
+def test_encoder_pickles_without_its_cache(encoder: TabularEncoder) -> None:
+    import pickle
+
+    encoder.encode_values([["API", "No", 1, 2.0]])
+    restored = pickle.loads(pickle.dumps(encoder))
+    assert "_cell_encoders_cache" not in restored.__dict__
+    np.testing.assert_array_equal(
+        restored.encode_values([["API", "No", 1, 2.0]]),
+        encoder.encode_values([["API", "No", 1, 2.0]]),
+    )
