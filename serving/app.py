@@ -69,7 +69,7 @@ from serving.schemas import (
 )
 from serving.score_cache import build_score_cache, score_key
 from serving.text_app import TextAIError
-from training.deal_velocity import DAYS_MODEL_NAME
+from training.deal_velocity import DAYS_MODEL_NAME, WIN_MODEL_NAME
 from training.explain import Contribution
 from training.next_actions import (
     Activity,
@@ -187,10 +187,6 @@ class AIGateway:
             len(self.lookup),
         )
 
-    def served_models(self) -> dict[str, str]:
-        """Return every served model name -> champion version."""
-        return dict(self.champions)
-
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Apply a new A/B split (and re-read the aliases on a new generation), no restart."""
         rollouts = parse_rollouts(user_config)
@@ -203,8 +199,12 @@ class AIGateway:
         logger.info("A/B rollout %s (generation %s)", rollouts, generation)
 
     def _variant(self, model_name: str, subject: str) -> str:
-        """Pick ``champion`` or ``challenger`` for this subject (sticky per hash)."""
-        if model_name not in self.challengers or self.variants["challenger"] is None:
+        """Pick ``champion`` or ``challenger`` for this subject (sticky per hash).
+
+        Deals are routed under ``deal_velocity``: a challenger of either deal model counts.
+        """
+        group = {model_name} | ({WIN_MODEL_NAME} if model_name == DAYS_MODEL_NAME else set())
+        if not group & set(self.challengers) or self.variants["challenger"] is None:
             return "champion"
         return choose_variant(subject, model_name, self.rollouts.get(model_name, 0))
 
