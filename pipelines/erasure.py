@@ -166,8 +166,8 @@ def drop_search_index(settings: Settings) -> bool:
     """Delete the saved search index; it is rebuilt from the (erased) CRM on next use.
 
     Deal and activity documents can name the contact, so a rebuild is the only way to be sure
-    the contact is gone from the index. Running TextAI replicas keep their in-memory copy until
-    they are redeployed (bump ``models_generation`` or restart ``haste serve``).
+    the contact is gone from the index. Running TextAI replicas notice the dropped index on their
+    next query and rebuild it (:class:`serving.search.build.SavedIndexWatcher`).
 
     Returns:
         Whether an index was deleted.

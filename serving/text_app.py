@@ -137,14 +137,17 @@ class TextAI:
             return self._emails
 
     def _search_index(self) -> Any:
-        """Return the hybrid index of the CRM (rebuilt when the CRM data changed)."""
+        """Return the CRM's hybrid index, reloaded when its saved copy changed or was dropped."""
         with self._lock:
             if self._index is None:
-                from serving.search.build import load_search_index
+                from serving.search.build import SavedIndexWatcher
 
-                self._index = load_search_index(self.settings)
-                logger.info("search index over %d documents", len(self._index))
-            return self._index
+                self._index = SavedIndexWatcher(self.settings)
+            before = self._index.index
+            index = self._index.get()
+            if index is not before:
+                logger.info("search index loaded: %d documents", len(index))
+            return index
 
     def _complete(self, usage: dict[str, Any], feature: str, contact_ids: list[str]) -> Any:
         """Return ``generate(prompt, variables) -> text`` through the LLM service.
