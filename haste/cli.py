@@ -637,10 +637,10 @@ def serve_command(model: ModelOption = "lead_scoring") -> None:
 @ab_app.command("show")
 def ab_show() -> None:
     """Show each model's champion and challenger versions and the recorded traffic split."""
-    from serving.model_server import alias_versions, served_model_names
+    from serving.model_server import served_model_names
     from serving.routing import load_rollouts
     from serving.runner import serve_config_from_settings
-    from training.registry import CHALLENGER, CHAMPION, configure_mlflow
+    from training.registry import CHALLENGER, CHAMPION, alias_versions, configure_mlflow
 
     settings = get_settings()
     configure_mlflow(settings)

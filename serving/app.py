@@ -47,7 +47,6 @@ from serving.model_server import (
     CHAMPION_DEPLOYMENT,
     ModelServer,
     ModelUnavailableError,
-    alias_versions,
     served_model_names,
 )
 from serving.rate_limit import build_rate_limiter
@@ -77,7 +76,7 @@ from training.next_actions import (
     suggest_from_activity,
     suggest_from_score,
 )
-from training.registry import CHALLENGER, CHAMPION, NoChampionError
+from training.registry import CHALLENGER, CHAMPION, NoChampionError, alias_versions
 
 logger = logging.getLogger("ray.serve")
 DASHBOARD_COOKIE = "haste_api_key"
@@ -163,8 +162,9 @@ class AIGateway:
     def _load_sources(self) -> None:
         """Read which versions hold each alias and open the feature sources of the lead models."""
         config = self.config
-        self.champions = alias_versions(served_model_names(config), CHAMPION)
-        self.challengers = alias_versions(served_model_names(config), CHALLENGER)
+        names = served_model_names(config)
+        self.champions = alias_versions(names, CHAMPION)
+        self.challengers = alias_versions(names, CHALLENGER)
         if self.variants["champion"] is None or not self.champions:
             raise NoChampionError("no champion model to serve; train one first")
         profile_model = config.model_name if config.model_name in self.champions else None
@@ -233,16 +233,7 @@ class AIGateway:
     ) -> HTTPException:
         """Record a refused call in the audit trail and return the HTTP error to raise."""
         record_interactions(
-            self.config.database_url,
-            [
-                context.interaction(
-                    feature,
-                    inputs,
-                    {"status": status},
-                    None,
-                    error_message=f"{status}: {message}",
-                )
-            ],
+            self.config.database_url, [context.refusal(feature, inputs, status, message)]
         )
         return HTTPException(status_code=status, detail=message)
 
@@ -284,13 +275,7 @@ class AIGateway:
     def _refused_job(self, job: ScoreJob, status: int, message: str) -> HTTPException:
         """Return the HTTP error of a refused lead-score job and queue its audit record."""
         job.records.append(
-            job.context.interaction(
-                "lead_score",
-                {"contact_id": str(job.contact_id)},
-                {"status": status},
-                None,
-                error_message=f"{status}: {message}",
-            )
+            job.context.refusal("lead_score", {"contact_id": str(job.contact_id)}, status, message)
         )
         return HTTPException(status_code=status, detail=message)
 
@@ -457,7 +442,7 @@ class AIGateway:
             "recent_activities": [a.model_dump(mode="json") for a in sales.recent_activities],
             "deal_stage": sales.deal_stage,
         }
-        model_ref = "rules"
+        model_ref, model_version, variant = "rules", None, None
         if found is not None:
             variant = self._variant(found.model_name, key)
             scored = self._call_model(
@@ -477,7 +462,8 @@ class AIGateway:
             suggestions += suggest_from_score(lead_score, contributions)
             inputs["features"] = scored["features"]
             inputs["variant"] = variant
-            model_ref = f"{scored['model_name']}@v{scored['model_version']}"
+            model_version = scored["model_version"]
+            model_ref = f"{scored['model_name']}@v{model_version}"
         ranked = [action.to_dict() for action in rank_actions(suggestions, request.limit)]
         output = {"actions": ranked, "lead_score": lead_score}
         record_prediction(
@@ -487,13 +473,13 @@ class AIGateway:
             prediction_type="next_actions",
             value=output,
             confidence=ranked[0]["priority"] if ranked else None,
-            model_version=scored["model_version"] if found else None,
+            model_version=model_version,
             interaction=context.interaction(
                 "next_actions",
                 inputs,
                 output,
                 model_ref,
-                variant=inputs.get("variant"),
+                variant=variant,
                 provider="rules+xgboost" if found else "rules",
             ),
         )
@@ -501,7 +487,7 @@ class AIGateway:
             contact_id=key,
             actions=ranked,
             lead_score=lead_score,
-            model_version=scored["model_version"] if found else None,
+            model_version=model_version,
         )
 
     @api.get("/api/ai/predictions/deal/{deal_id}", response_model=DealPredictionResponse)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from training.registry import CHAMPION
-
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -19,6 +17,5 @@ class ServeConfig:
     id_column: str = "Prospect ID"
     model_name: str = "lead_scoring"
     crm_model_name: str | None = "lead_scoring_crm"
-    alias: str = CHAMPION
     top_k: int = 5
     churn_features_path: str = ""

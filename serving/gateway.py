@@ -76,6 +76,14 @@ class CallContext:
             **extra,
         )
 
+    def refusal(
+        self, feature: str, input_data: dict[str, Any], status: int, message: str
+    ) -> InteractionRecord:
+        """Return the audit record of this call refused with HTTP ``status``."""
+        return self.interaction(
+            feature, input_data, {"status": status}, None, error_message=f"{status}: {message}"
+        )
+
 
 def read_api_key(headers: Mapping[str, str]) -> str | None:
     """Return the key from ``X-API-Key`` or an ``Authorization: Bearer`` header."""

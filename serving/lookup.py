@@ -126,11 +126,6 @@ class ContactFeatureLookup:
         self.store_model = store_model
         self.service = service
 
-    @property
-    def models(self) -> list[str]:
-        """Return the names of the models the found contacts are scored by."""
-        return [name for name in (self.profile_model, self.store_model) if name]
-
     def __len__(self) -> int:
         """Return how many lead profiles are held in memory."""
         return len(self.profile)

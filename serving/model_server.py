@@ -249,18 +249,3 @@ def served_model_names(config: ServeConfig) -> list[str]:
 
     names = [config.model_name, config.crm_model_name, "churn", DAYS_MODEL_NAME, WIN_MODEL_NAME]
     return [name for name in names if name]
-
-
-def alias_versions(model_names: list[str], alias: str) -> dict[str, str]:
-    """Return model name -> the version holding ``alias``, for the models that have one."""
-    from mlflow import MlflowClient
-
-    from training.registry import get_alias_version
-
-    client = MlflowClient()
-    versions = {}
-    for name in model_names:
-        version = get_alias_version(client, name, alias)
-        if version is not None:
-            versions[name] = str(version.version)
-    return versions

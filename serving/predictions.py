@@ -19,12 +19,7 @@ from typing import Any
 import pandas as pd
 
 from serving.lookup import ServedModel, feature_snapshot, load_served_model
-from training.registry import (
-    CHAMPION,
-    NoChampionError,
-    get_alias_version,
-    load_alias_model,
-)
+from training.registry import CHAMPION, NoChampionError, alias_versions, load_alias_model
 
 logger = logging.getLogger("ray.serve")
 
@@ -72,15 +67,14 @@ class DealPredictor:
             data_end,
         )
 
-        if alias != CHAMPION and not any(
-            has_alias(name, alias) for name in (DAYS_MODEL_NAME, WIN_MODEL_NAME)
-        ):
+        held = alias_versions([DAYS_MODEL_NAME, WIN_MODEL_NAME], alias)
+        if alias != CHAMPION and not held:
             raise NoChampionError(f"no {alias!r} version of the deal models")
         days_model, days_version = load_alias_model(
-            DAYS_MODEL_NAME, _alias_or_champion(DAYS_MODEL_NAME, alias)
+            DAYS_MODEL_NAME, alias if DAYS_MODEL_NAME in held else CHAMPION
         )
         win_model, win_version = load_alias_model(
-            WIN_MODEL_NAME, _alias_or_champion(WIN_MODEL_NAME, alias)
+            WIN_MODEL_NAME, alias if WIN_MODEL_NAME in held else CHAMPION
         )
         maven = load_maven_crm(datasets_dir)
         frame = build_deal_frame(maven)
@@ -194,18 +188,6 @@ class AccountChurnPredictor:
         payload["risk_band"] = payload.pop("band")
         payload["recommended_actions"] = retention_actions(score.score)
         return payload, feature_snapshot(inputs)
-
-
-def has_alias(model_name: str, alias: str) -> bool:
-    """Return whether a version of the registered model holds ``alias``."""
-    from mlflow import MlflowClient
-
-    return get_alias_version(MlflowClient(), model_name, alias) is not None
-
-
-def _alias_or_champion(model_name: str, alias: str) -> str:
-    """Return ``alias`` when the model has it, else ``champion``."""
-    return alias if has_alias(model_name, alias) else CHAMPION
 
 
 def retention_actions(risk_score: int) -> list[str]:

@@ -112,6 +112,17 @@ def get_alias_version(client: MlflowClient, model_name: str, alias: str) -> Mode
         return None
 
 
+def alias_versions(model_names: list[str], alias: str) -> dict[str, str]:
+    """Return model name -> the version holding ``alias``, for the models that have one."""
+    client = MlflowClient()
+    versions = {}
+    for name in model_names:
+        version = get_alias_version(client, name, alias)
+        if version is not None:
+            versions[name] = str(version.version)
+    return versions
+
+
 def version_metric(client: MlflowClient, version: ModelVersion, metric: str) -> float:
     """Return the held-out metric logged by the run that produced ``version``."""
     run = client.get_run(version.run_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -129,8 +130,12 @@ class LeadScorer:
     def __init__(self, pipeline: Pipeline, top_k: int = 5) -> None:
         self.pipeline = pipeline
         self.top_k = top_k
-        self.explainer = TreeShapExplainer(pipeline)
         self.booster = BoosterScorer(pipeline) if BoosterScorer.supports(pipeline) else None
+
+    @cached_property
+    def explainer(self) -> TreeShapExplainer:
+        """Return the ``shap`` explainer of the pandas path (built on first use only)."""
+        return TreeShapExplainer(self.pipeline)
 
     @property
     def feature_columns(self) -> list[str]:
