@@ -8,7 +8,7 @@ Run from the repository root (no network; the datasets are read in place)::
 
 Systems, all in the same run on the same sample:
 
-* ours: :func:`serving.conversation.summarize.summarize_extractive` (MiniLM centrality + MMR,
+* ours: :func:`textai.conversation.summarize.summarize_extractive` (MiniLM centrality + MMR,
   word budget ``--dialogsum-words`` / ``--qmsum-words``, speaker prefixes);
 * LEAD-3: the first three sentences (same cleaning and speaker prefixes);
 * LEAD-budget: leading sentences up to our word budget (a length-matched LEAD);
@@ -41,19 +41,19 @@ from typing import Any
 
 import numpy as np
 
-from serving.conversation.analyze import ConversationConfig
-from serving.conversation.datasets import load_dialogsum, load_qmsum_product
-from serving.conversation.summarize import (
+from pipelines.corpora.dialogue import load_dialogsum, load_qmsum_product
+from textai.conversation.analyze import ConversationConfig
+from textai.conversation.summarize import (
     build_units,
     summarize_extractive,
     summarize_lead,
     summarize_random,
 )
-from serving.conversation.topics import (
+from textai.conversation.topics import (
     pool_turn_embeddings,
     segment_turns,
 )
-from serving.conversation.transcript import parse_transcript
+from textai.conversation.transcript import parse_transcript
 
 PUBLISHED = {
     "dialogsum": ("BART-large (Chen et al. 2021, supervised abstractive)", 45.95, 21.36, 38.72),

@@ -7,9 +7,9 @@ Run from the repository root::
 
 The corpus is the seeded synthetic CRM (``generate_crm(n_contacts, seed)``) with real public
 text attached to its emails (Enron email sentences) and calls/meetings (DialogSum dialogues),
-see ``serving/search/documents.py``. The labelled query set (company / contact / deal names,
+see ``textai/search/documents.py``. The labelled query set (company / contact / deal names,
 structured filter queries with exact relevant sets, DialogSum summaries of transcripts,
-hand-written paraphrases of emails) comes from ``serving/search/evaluate.py``. The script
+hand-written paraphrases of emails) comes from ``textai/search/evaluate.py``. The script
 prints recall@10 and MRR per method and query kind, the hybrid/keyword and hybrid/semantic
 ratios, and p50/p99 search latency (query parsing + embedding + FAISS + BM25 + fusion, one
 query at a time, on this machine's CPU). Document embeddings are cached in
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from haste.settings import get_settings
-from serving.search.evaluate import (
+from textai.search.evaluate import (
     EVAL_TODAY,
     build_corpus,
     build_query_set,
@@ -32,7 +32,7 @@ from serving.search.evaluate import (
     format_results,
     summary,
 )
-from serving.search.index import HybridIndex
+from textai.search.index import HybridIndex
 
 
 def main(argv: list[str] | None = None) -> dict:

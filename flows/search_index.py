@@ -1,6 +1,6 @@
 """Prefect flow ``search-index``: (re)build the CRM's hybrid semantic + keyword search index.
 
-Thin orchestration: :func:`serving.search.build.build_search_index` embeds the CRM's contacts,
+Thin orchestration: :func:`textai.search.build.build_search_index` embeds the CRM's contacts,
 companies, deals, emails and transcripts with MiniLM (FAISS) and fits BM25; it rebuilds only
 when the documents changed, so the daily schedule is cheap when nothing moved.
 """
@@ -18,7 +18,7 @@ from haste.settings import get_settings
 @task(name="build-search-index", cache_policy=NO_CACHE)
 def build_index() -> int:
     """Build or reuse the index; return its number of documents."""
-    from serving.search.build import build_search_index
+    from textai.search.build import build_search_index
 
     index = build_search_index(get_settings())
     get_run_logger().info("search index holds %d documents", len(index))

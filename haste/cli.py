@@ -489,7 +489,7 @@ def prompts_list() -> None:
     """List every prompt with its versions and A/B split."""
     from rich.table import Table
 
-    from serving.llm.prompts import PromptRegistry
+    from textai.llm.prompts import PromptRegistry
 
     registry = PromptRegistry()
     table = Table("prompt", "category", "versions", "A/B split")
@@ -505,7 +505,7 @@ def prompts_list() -> None:
 def prompts_sync() -> None:
     """Upsert every prompt version into the ai_prompts table (idempotent)."""
     from haste.db import upgrade_database
-    from serving.llm.prompts import PromptRegistry
+    from textai.llm.prompts import PromptRegistry
 
     settings = get_settings()
     settings.ensure_home()
@@ -526,10 +526,10 @@ def prompts_test(
 ) -> None:
     """Run a prompt's test cases against a provider; results go to prompt_test_results."""
     from haste.db import upgrade_database
-    from serving.llm.client import LLMClient
-    from serving.llm.config import load_llm_config
-    from serving.llm.prompt_testing import run_prompt_tests
-    from serving.llm.prompts import PromptRegistry
+    from textai.llm.client import LLMClient
+    from textai.llm.config import load_llm_config
+    from textai.llm.prompt_testing import run_prompt_tests
+    from textai.llm.prompts import PromptRegistry
 
     settings = get_settings()
     settings.ensure_home()
@@ -546,7 +546,7 @@ def prompts_test(
 @prompts_app.command("stats")
 def prompts_stats(name: Annotated[str, typer.Argument(help="Prompt name.")]) -> None:
     """Calls, latency, tokens and feedback per version of a prompt (from ai_interactions)."""
-    from serving.llm.prompts import prompt_stats
+    from textai.llm.prompts import prompt_stats
 
     console.print_json(data=prompt_stats(get_settings().database_url, name), default=str)
 
@@ -563,7 +563,7 @@ def usage(
 
     from rich.table import Table
 
-    from serving.llm.usage import usage_rollup
+    from textai.llm.usage import usage_rollup
 
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
     try:
@@ -593,8 +593,8 @@ def budgets(
     from rich.table import Table
 
     from haste.db import upgrade_database
-    from serving.llm.budgets import BudgetManager
-    from serving.llm.config import load_llm_config
+    from textai.llm.budgets import BudgetManager
+    from textai.llm.config import load_llm_config
 
     settings = get_settings()
     settings.ensure_home()
@@ -638,8 +638,8 @@ def serve_command(model: ModelOption = "lead_scoring") -> None:
 def ab_show() -> None:
     """Show each model's champion and challenger versions and the recorded traffic split."""
     from serving.model_server import served_model_names
-    from serving.routing import load_rollouts
     from serving.runner import serve_config_from_settings
+    from training.ab_routing import load_rollouts
     from training.registry import CHALLENGER, CHAMPION, alias_versions, configure_mlflow
 
     settings = get_settings()

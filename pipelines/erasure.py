@@ -167,7 +167,7 @@ def drop_search_index(settings: Settings) -> bool:
 
     Deal and activity documents can name the contact, so a rebuild is the only way to be sure
     the contact is gone from the index. Running TextAI replicas notice the dropped index on their
-    next query and rebuild it (:class:`serving.search.build.SavedIndexWatcher`).
+    next query and rebuild it (:class:`textai.search.build.SavedIndexWatcher`).
 
     Returns:
         Whether an index was deleted.

@@ -50,7 +50,6 @@ from serving.model_server import (
     served_model_names,
 )
 from serving.rate_limit import build_rate_limiter
-from serving.routing import choose_variant, parse_rollouts, store_rollouts
 from serving.schemas import (
     ChurnRiskResponse,
     ConversationAnalyzeRequest,
@@ -68,6 +67,7 @@ from serving.schemas import (
 )
 from serving.score_cache import build_score_cache, score_key
 from serving.text_app import TextAIError
+from training.ab_routing import choose_variant, parse_rollouts, store_rollouts
 from training.deal_velocity import DAYS_MODEL_NAME, WIN_MODEL_NAME
 from training.explain import Contribution
 from training.next_actions import (
@@ -722,7 +722,7 @@ class AIGateway:
     def usage(self, http: Request, by: str = "team", days: int = 30) -> dict[str, Any]:
         """AI usage and cost rolled up per user, team, feature, provider or model."""
         self._admit(http, "usage")
-        from serving.llm.usage import usage_rollup
+        from textai.llm.usage import usage_rollup
 
         if not 1 <= days <= 366:
             raise HTTPException(422, detail="days must be between 1 and 366")
@@ -772,7 +772,7 @@ class AIGateway:
     def dashboard_data(self, http: Request) -> dict[str, Any]:
         """The dashboard's data as JSON."""
         self._admit_dashboard(http)
-        from serving.dashboard.data import build_dashboard, jsonable
+        from insights.data import build_dashboard, jsonable
 
         reports = self.settings.data_dir / "reports"
         return jsonable(build_dashboard(self.config.database_url, reports))
@@ -781,7 +781,7 @@ class AIGateway:
     def dashboard_report(self, path: str, http: Request) -> FileResponse:
         """Serve a drift/fairness HTML or JSON report linked from the dashboard."""
         self._admit_dashboard(http)
-        from serving.dashboard.data import resolve_report_file
+        from insights.data import resolve_report_file
 
         file = resolve_report_file(self.settings.data_dir / "reports", path)
         if file is None:
@@ -792,7 +792,7 @@ class AIGateway:
     def feedback(self, request: FeedbackRequest, http: Request) -> dict[str, Any]:
         """Rate an earlier AI answer (1-5); feeds the prompt-version statistics."""
         self._admit(http, "predict")
-        from serving.llm.prompts import InteractionNotFoundError, record_feedback
+        from textai.llm.prompts import InteractionNotFoundError, record_feedback
 
         try:
             record_feedback(self.config.database_url, request.request_id, request.score)

@@ -215,7 +215,7 @@ def reconfigure_running(
     Raises:
         ConnectionError: When no Ray cluster with the app is running.
     """
-    from serving.routing import load_rollouts, parse_rollouts
+    from training.ab_routing import load_rollouts, parse_rollouts
 
     current, generation = load_rollouts(settings.database_url)
     split = {model: value for model, value in current.items() if value > 0}

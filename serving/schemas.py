@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from serving.email_ai.compose import EmailContext
-from serving.email_ai.subjects import SubjectContext
+from textai.email.compose import EmailContext
+from textai.email.subjects import SubjectContext
 
 
 class LeadScoreRequest(BaseModel):

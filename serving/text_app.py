@@ -34,7 +34,7 @@ class TextAIError(Exception):
 
 def _usage_context(usage: dict[str, Any], feature: str) -> Any:
     """Build the LLM usage context from the gateway's caller identity."""
-    from serving.llm.usage import UsageContext
+    from textai.llm.usage import UsageContext
 
     def as_uuid(value: Any) -> uuid.UUID | None:
         return uuid.UUID(str(value)) if value else None
@@ -50,10 +50,10 @@ def _usage_context(usage: dict[str, Any], feature: str) -> Any:
 
 def _llm_errors() -> tuple[tuple[type[BaseException], int], ...]:
     """Map the LLM layer's exceptions to HTTP statuses."""
-    from serving.llm.budgets import BudgetExceededError
-    from serving.llm.client import LLMUnavailableError
-    from serving.llm.prompts import PromptVariableError
-    from serving.llm.redaction import ConsentError, ContactNotFoundError
+    from textai.llm.budgets import BudgetExceededError
+    from textai.llm.client import LLMUnavailableError
+    from textai.llm.prompts import PromptVariableError
+    from textai.llm.redaction import ConsentError, ContactNotFoundError
 
     return (
         (ConsentError, 403),
@@ -102,7 +102,7 @@ class TextAI:
         """Return the LLM service (providers, prompts, budgets, redaction)."""
         with self._lock:
             if self._service is None:
-                from serving.llm.service import LLMService
+                from textai.llm.service import LLMService
 
                 self._service = LLMService.from_config(self.settings.database_url)
             return self._service
@@ -111,7 +111,7 @@ class TextAI:
         """Return the conversation analyzer (trains the text models when missing)."""
         with self._lock:
             if self._analyzer is None:
-                from serving.conversation.analyze import ConversationAnalyzer
+                from textai.conversation.analyze import ConversationAnalyzer
 
                 self._analyzer = ConversationAnalyzer.from_settings(self.settings)
             return self._analyzer
@@ -131,7 +131,7 @@ class TextAI:
         """Return the nearest-neighbour index over successful emails (seed corpus + CRM)."""
         with self._lock:
             if self._emails is None:
-                from serving.llm.email_corpus import get_default_email_index
+                from pipelines.corpora.emails import get_default_email_index
 
                 self._emails = get_default_email_index(include_crm=True)
             return self._emails
@@ -140,7 +140,7 @@ class TextAI:
         """Return the CRM's hybrid index, reloaded when its saved copy changed or was dropped."""
         with self._lock:
             if self._index is None:
-                from serving.search.build import SavedIndexWatcher
+                from textai.search.build import SavedIndexWatcher
 
                 self._index = SavedIndexWatcher(self.settings)
             before = self._index.index
@@ -195,7 +195,7 @@ class TextAI:
         """Analyse a transcript and store it in ``conversation_insights``."""
 
         def run() -> dict[str, Any]:
-            from serving.conversation.analyze import store_conversation_insight
+            from textai.conversation.analyze import store_conversation_insight
 
             analysis = self._conversations().analyze(
                 body["transcript"], body.get("participants"), body.get("meeting_type")
@@ -215,7 +215,7 @@ class TextAI:
         """Run a natural-language hybrid search over the CRM."""
 
         def run() -> dict[str, Any]:
-            from serving.search.query_parser import recognize_intent, suggest_queries
+            from textai.search.query_parser import recognize_intent, suggest_queries
 
             index = self._search_index()
             parsed = dataclasses.replace(
@@ -242,7 +242,7 @@ class TextAI:
 
         def run() -> dict[str, Any]:
             from haste.db import session_scope
-            from serving.email_ai.compose import EmailContext, compose_email, load_crm_context
+            from textai.email.compose import EmailContext, compose_email, load_crm_context
 
             context = EmailContext.model_validate(body["context"])
             contact_id = context.recipient.contact_id
@@ -263,7 +263,7 @@ class TextAI:
         """Score a subject line and rank rewrites (rules, plus LLM variants when available)."""
 
         def run() -> dict[str, Any]:
-            from serving.email_ai.subjects import optimize_subject
+            from textai.email.subjects import optimize_subject
 
             contact = body.get("contact_id")
             generate = self._complete(usage, "email_subject", [contact] if contact else [])
@@ -278,8 +278,8 @@ class TextAI:
         """Suggest replies adapted to the incoming email's sentiment (Lightning model)."""
 
         def run() -> dict[str, Any]:
-            from serving.email_ai.compose import suggest_replies
-            from serving.email_ai.sentiment import analyze_email_sentiment
+            from textai.email.compose import suggest_replies
+            from textai.email.sentiment import analyze_email_sentiment
 
             contact = body.get("contact_id")
             generate = self._complete(usage, "email_reply", [contact] if contact else [])

@@ -1,7 +1,7 @@
 """Render the dashboard as one self-contained HTML page (Jinja2, autoescaped, no external assets).
 
 The page (``templates/dashboard.html``) inlines its CSS, the SVG charts of
-:mod:`serving.dashboard.charts` and a few lines of vanilla JavaScript (the "Why?" toggles).
+:mod:`insights.charts` and a few lines of vanilla JavaScript (the "Why?" toggles).
 Stable element ids for tests and links: ``#kpis``, ``#lead-scores``, ``#predictions``,
 ``#next-actions``, ``#models``, ``#monitoring`` and ``#usage``.
 
@@ -21,8 +21,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from serving.dashboard.charts import build_charts, no_data_svg
-from serving.dashboard.data import TREND_THRESHOLD, band_of_score, build_dashboard
+from insights.charts import build_charts, no_data_svg
+from insights.data import TREND_THRESHOLD, band_of_score, build_dashboard
 
 #: Folder of the Jinja2 templates.
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -117,8 +117,8 @@ def render_dashboard_html(
     """Render the dashboard page.
 
     Args:
-        data: Output of :func:`serving.dashboard.data.build_dashboard`.
-        charts: Inline SVG per chart key (:func:`serving.dashboard.charts.build_charts`); a
+        data: Output of :func:`insights.data.build_dashboard`.
+        charts: Inline SVG per chart key (:func:`insights.charts.build_charts`); a
             missing key shows a "no data yet" placeholder.
         generated_at: When the data was read (shown in the header).
 

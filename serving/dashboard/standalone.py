@@ -19,7 +19,7 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from serving.dashboard.data import (
+from insights.data import (
     REPORTS_URL_PREFIX,
     build_dashboard,
     jsonable,

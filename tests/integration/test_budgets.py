@@ -23,13 +23,14 @@ from sqlalchemy.engine import make_url
 
 from haste.db import AIBudget, Team, dispose_engine, session_scope, upgrade_database
 from haste.settings import Settings
-from serving.llm.budgets import BudgetExceededError, BudgetManager, Reservation, month_start
-from serving.llm.client import LLMClient
-from serving.llm.config import BudgetConfig, ProviderConfig, parse_llm_config
-from serving.llm.prompts import PromptRegistry, parse_prompt
-from serving.llm.providers import LLMRequest, LLMResponse, Provider
-from serving.llm.service import LLMService
-from serving.llm.usage import (
+from tests.integration.conftest import ADMIN_URL
+from textai.llm.budgets import BudgetExceededError, BudgetManager, Reservation, month_start
+from textai.llm.client import LLMClient
+from textai.llm.config import BudgetConfig, ProviderConfig, parse_llm_config
+from textai.llm.prompts import PromptRegistry, parse_prompt
+from textai.llm.providers import LLMRequest, LLMResponse, Provider
+from textai.llm.service import LLMService
+from textai.llm.usage import (
     UsageContext,
     cost_of,
     max_cost_of,
@@ -37,7 +38,6 @@ from serving.llm.usage import (
     to_billable,
     usage_rollup,
 )
-from tests.integration.conftest import ADMIN_URL
 
 pytestmark = pytest.mark.integration
 
@@ -386,7 +386,7 @@ def test_applicable_budgets_explicit_wins() -> None:
 
 
 def test_budget_config_validation() -> None:
-    from serving.llm.config import LLMConfigError
+    from textai.llm.config import LLMConfigError
 
     base = {"providers": {"offline": {"kind": "offline", "model": "m"}}}
     with pytest.raises(LLMConfigError, match="degrade_to: unknown provider 'cheap'"):

@@ -27,9 +27,9 @@ from sqlalchemy import func, select
 
 from haste.db import AIInteraction, LeadScore, Prediction, dispose_engine, session_scope
 from serving.dashboard.standalone import create_app
-from serving.llm.usage import to_usd
 from tests.support.asgi_server import serve_in_thread
 from tests.support.dashboard_seed import seed_dashboard_data, write_sample_reports
+from textai.llm.usage import to_usd
 
 pytestmark = pytest.mark.integration
 

@@ -405,7 +405,7 @@ def test_ab_cli_changes_the_running_split_in_place(api, platform) -> None:
     from typer.testing import CliRunner
 
     from haste.cli import app
-    from serving.routing import load_rollouts
+    from training.ab_routing import load_rollouts
 
     settings, _ = platform
     runner = CliRunner()

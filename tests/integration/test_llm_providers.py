@@ -15,9 +15,15 @@ from typing import Any
 
 import pytest
 
-from serving.llm.client import LLMClient, MemoryResponseCache, RedisResponseCache
-from serving.llm.config import LLMConfig, compute_cost_usd, parse_llm_config
-from serving.llm.providers import (
+from tests.support.llm_wire_server import (
+    ANTHROPIC_PATH,
+    OPENAI_PATH,
+    WireServer,
+    running_wire_server,
+)
+from textai.llm.client import LLMClient, MemoryResponseCache, RedisResponseCache
+from textai.llm.config import LLMConfig, compute_cost_usd, parse_llm_config
+from textai.llm.providers import (
     KEYLESS_PLACEHOLDER,
     AnthropicProvider,
     ChatMessage,
@@ -27,12 +33,6 @@ from serving.llm.providers import (
     Provider,
     ProviderError,
     build_provider,
-)
-from tests.support.llm_wire_server import (
-    ANTHROPIC_PATH,
-    OPENAI_PATH,
-    WireServer,
-    running_wire_server,
 )
 
 pytestmark = pytest.mark.integration

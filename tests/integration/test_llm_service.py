@@ -32,11 +32,13 @@ from haste.db import (
     session_scope,
     upgrade_database,
 )
-from serving.llm.budgets import BudgetManager
-from serving.llm.client import LLMClient
-from serving.llm.config import LLMConfig, parse_llm_config
-from serving.llm.prompt_testing import run_prompt_tests
-from serving.llm.prompts import (
+from tests.integration.conftest import ADMIN_URL
+from tests.support.llm_wire_server import OPENAI_PATH, WireServer, running_wire_server
+from textai.llm.budgets import BudgetManager
+from textai.llm.client import LLMClient
+from textai.llm.config import LLMConfig, parse_llm_config
+from textai.llm.prompt_testing import run_prompt_tests
+from textai.llm.prompts import (
     InteractionNotFoundError,
     PromptRegistry,
     PromptVersionConflictError,
@@ -44,18 +46,16 @@ from serving.llm.prompts import (
     record_feedback,
     record_prompt_use,
 )
-from serving.llm.providers import (
+from textai.llm.providers import (
     LLMRequest,
     LLMResponse,
     OpenAIProvider,
     Provider,
     ProviderError,
 )
-from serving.llm.redaction import ConsentError, ContactNotFoundError
-from serving.llm.service import LLMService
-from serving.llm.usage import UsageContext, cost_of, to_billable, usage_rollup
-from tests.integration.conftest import ADMIN_URL
-from tests.support.llm_wire_server import OPENAI_PATH, WireServer, running_wire_server
+from textai.llm.redaction import ConsentError, ContactNotFoundError
+from textai.llm.service import LLMService
+from textai.llm.usage import UsageContext, cost_of, to_billable, usage_rollup
 
 pytestmark = pytest.mark.integration
 

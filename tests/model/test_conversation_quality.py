@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 
 from haste.settings import Settings, get_settings
-from serving.conversation.analyze import (
+from pipelines.corpora.dialogue import load_dialogsum
+from textai.conversation.analyze import (
     ConversationAnalysis,
     ConversationAnalyzer,
     load_conversation_config,
     store_conversation_insight,
 )
-from serving.conversation.datasets import load_dialogsum
-from serving.conversation.summarize import build_units, summarize_extractive, summarize_lead
-from serving.conversation.transcript import parse_transcript
+from textai.conversation.summarize import build_units, summarize_extractive, summarize_lead
+from textai.conversation.transcript import parse_transcript
 
 pytestmark = pytest.mark.model
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from serving.email_ai.compose import EmailContext, Recipient, compose_email, suggest_replies
-from serving.email_ai.subjects import optimize_subject
-from serving.llm.email_corpus import EmailIndex, load_seed_corpus
-from serving.llm.offline import OfflineProvider
-from serving.llm.prompts import PromptRegistry
-from serving.llm.providers import LLMRequest
+from pipelines.corpora.emails import EmailIndex, load_seed_corpus
+from textai.email.compose import EmailContext, Recipient, compose_email, suggest_replies
+from textai.email.subjects import optimize_subject
+from textai.llm.offline import OfflineProvider
+from textai.llm.prompts import PromptRegistry
+from textai.llm.providers import LLMRequest
 
 pytestmark = pytest.mark.model
 
@@ -233,7 +233,7 @@ ANGRY = (
 
 @pytest.fixture(scope="module")
 def sentiment_model() -> Any:
-    from serving.email_ai.sentiment import load_default_sentiment_model
+    from textai.email.sentiment import load_default_sentiment_model
 
     try:
         return load_default_sentiment_model()

@@ -1,8 +1,8 @@
 """Semantic search quality on a small seeded CRM with real email / transcript texts.
 
-The corpus is :func:`serving.search.evaluate.build_corpus` (150 contacts, seed 11, 60 emails
+The corpus is :func:`textai.search.evaluate.build_corpus` (150 contacts, seed 11, 60 emails
 with Enron sentences, 40 calls/meetings with DialogSum dialogues: ~630 documents) and the
-labelled query set of :func:`serving.search.evaluate.build_query_set` (~67 queries). Measured
+labelled query set of :func:`textai.search.evaluate.build_query_set` (~67 queries). Measured
 on this corpus (all-MiniLM-L6-v2, convex fusion 0.5): hybrid recall@10 0.970 / MRR 0.863,
 semantic-only 0.955 / 0.845, keyword-only 0.896 / 0.731. Document embeddings are cached in
 ``.haste/cache/search_embeddings`` (the first run embeds them, ~25 s on two idle cores).
@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from haste.settings import Settings
-from serving.search.documents import SearchDocument, documents_from_frames, load_documents
-from serving.search.evaluate import (
+from textai.search.documents import SearchDocument, documents_from_frames, load_documents
+from textai.search.evaluate import (
     EVAL_TODAY,
     LabelledQuery,
     build_corpus,
@@ -28,8 +28,8 @@ from serving.search.evaluate import (
     mean_reciprocal_rank,
     recall_at_k,
 )
-from serving.search.index import HybridIndex, hits_doc_ids
-from serving.search.query_parser import (
+from textai.search.index import HybridIndex, hits_doc_ids
+from textai.search.query_parser import (
     Filter,
     IntentClassifier,
     load_intent_examples,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving.conversation.analyze import (
+from textai.conversation.analyze import (
     Competitor,
     ConversationAnalyzer,
     ConversationAnalyzeRequest,
@@ -31,14 +31,14 @@ from serving.conversation.analyze import (
     load_conversation_config,
     store_conversation_insight,
 )
-from serving.conversation.summarize import (
+from textai.conversation.summarize import (
     summarize_abstractive,
     summarize_extractive,
     summarize_lead,
     summarize_random,
 )
-from serving.conversation.topics import detect_topics, segment_turns
-from serving.conversation.transcript import (
+from textai.conversation.topics import detect_topics, segment_turns
+from textai.conversation.transcript import (
     clean_text,
     count_words,
     parse_timestamp,

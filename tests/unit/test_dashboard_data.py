@@ -13,8 +13,8 @@ import pytest
 
 from haste.db import Contact, LeadScore, dispose_engine, session_scope, upgrade_database
 from haste.settings import Settings
-from serving.dashboard.charts import build_charts
-from serving.dashboard.data import (
+from insights.charts import build_charts
+from insights.data import (
     REPORTS_URL_PREFIX,
     build_dashboard,
     jsonable,

@@ -12,29 +12,7 @@ import numpy as np
 import pytest
 
 from haste.settings import Settings
-from serving.email_ai.compose import (
-    EmailContext,
-    PreviousEmail,
-    Recipient,
-    build_personalisation,
-    compose_email,
-    ensure_acknowledgement,
-    parse_email_text,
-    rank_reply_intents,
-    resolve_placeholders,
-    suggest_replies,
-)
-from serving.email_ai.sentiment import analyze_email_sentiment, estimate_lexicon_sentiment
-from serving.email_ai.subjects import (
-    SPAM_PHRASES,
-    SubjectScorer,
-    extract_subject_features,
-    generate_subject_variants,
-    optimize_subject,
-    parse_subject_lines,
-)
-from serving.email_ai.templates import abstract_email_text, mine_templates
-from serving.llm.email_corpus import (
+from pipelines.corpora.emails import (
     PLACEHOLDER_DEFAULTS,
     PURPOSES,
     TONES,
@@ -47,7 +25,29 @@ from serving.llm.email_corpus import (
     load_seed_corpus,
     normalise_purpose,
 )
-from serving.llm.offline import (
+from textai.email.compose import (
+    EmailContext,
+    PreviousEmail,
+    Recipient,
+    build_personalisation,
+    compose_email,
+    ensure_acknowledgement,
+    parse_email_text,
+    rank_reply_intents,
+    resolve_placeholders,
+    suggest_replies,
+)
+from textai.email.sentiment import analyze_email_sentiment, estimate_lexicon_sentiment
+from textai.email.subjects import (
+    SPAM_PHRASES,
+    SubjectScorer,
+    extract_subject_features,
+    generate_subject_variants,
+    optimize_subject,
+    parse_subject_lines,
+)
+from textai.email.templates import abstract_email_text, mine_templates
+from textai.llm.offline import (
     detect_task,
     detect_task_from_text,
     extract_example_blocks,
@@ -56,7 +56,7 @@ from serving.llm.offline import (
     split_incoming_block,
     truncate_tokens,
 )
-from serving.llm.providers import LLMRequest
+from textai.llm.providers import LLMRequest
 
 pytestmark = pytest.mark.unit
 

@@ -17,13 +17,13 @@ import pytest
 import yaml
 
 from haste.settings import CONFIG_DIR
-from serving.llm.client import (
+from textai.llm.client import (
     LLMClient,
     LLMUnavailableError,
     MemoryResponseCache,
     compute_cache_key,
 )
-from serving.llm.config import (
+from textai.llm.config import (
     LLMConfigError,
     ProviderConfig,
     RetryConfig,
@@ -31,7 +31,7 @@ from serving.llm.config import (
     load_llm_config,
     parse_llm_config,
 )
-from serving.llm.providers import (
+from textai.llm.providers import (
     ChatMessage,
     LLMRequest,
     LLMResponse,
@@ -468,9 +468,9 @@ def test_offline_kind_is_built_lazily_from_serving_llm_offline(
             super().__init__("offline", ["stub"], model=model)
             built.append({"model": model, "corpus": corpus})
 
-    module = types.ModuleType("serving.llm.offline")
+    module = types.ModuleType("textai.llm.offline")
     module.OfflineProvider = StubOffline  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "serving.llm.offline", module)
+    monkeypatch.setitem(sys.modules, "textai.llm.offline", module)
     data = base_config()
     data["providers"]["local_model"] = {"kind": "offline", "model": "tiny-retrieval"}
     data["fallback_chain"] = ["primary", "local_model"]

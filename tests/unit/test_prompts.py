@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.llm.prompt_testing import run_prompt_tests
-from serving.llm.prompts import (
+from textai.llm.prompt_testing import run_prompt_tests
+from textai.llm.prompts import (
     Assertion,
     PromptLoadError,
     PromptNotFoundError,
@@ -20,7 +20,7 @@ from serving.llm.prompts import (
     parse_prompt,
     parse_variant,
 )
-from serving.llm.providers import LLMRequest, LLMResponse, Provider, ProviderError
+from textai.llm.providers import LLMRequest, LLMResponse, Provider, ProviderError
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from serving.search.documents import SearchDocument
-from serving.search.query_parser import (
+from textai.search.documents import SearchDocument
+from textai.search.query_parser import (
     Filter,
     ParsedQuery,
     QueryVocabulary,

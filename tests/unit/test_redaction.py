@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from haste.db import Company, Contact, session_scope, upgrade_database
 from haste.settings import Settings
-from serving.llm.redaction import (
+from textai.llm.redaction import (
     ConsentError,
     ContactNotFoundError,
     PIIRedactor,

@@ -11,7 +11,8 @@ from haste.db.models import AIFeatureFlag
 from haste.db.session import session_scope
 from haste.settings import CONFIG_DIR, Settings
 from serving.config import ServeConfig
-from serving.routing import (
+from serving.runner import code_version, load_deployment_options
+from training.ab_routing import (
     bucket_of,
     choose_variant,
     flag_name,
@@ -19,7 +20,6 @@ from serving.routing import (
     parse_rollouts,
     store_rollouts,
 )
-from serving.runner import code_version, load_deployment_options
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from haste.settings import Settings
-from serving.search.build import SavedIndexWatcher, saved_index_stamp, search_index_dir
-from serving.search.index import META_FILE
+from textai.search.build import SavedIndexWatcher, saved_index_stamp, search_index_dir
+from textai.search.index import META_FILE
 
 pytestmark = pytest.mark.unit
 

@@ -1,7 +1,7 @@
 """Labelled query set over the seeded synthetic CRM, retrieval metrics and method comparison.
 
 The corpus is the seeded synthetic CRM (:func:`pipelines.synthetic.generate_crm`) whose emails
-and calls/meetings carry real public text (:func:`~serving.search.documents.attach_public_texts`:
+and calls/meetings carry real public text (:func:`~textai.search.documents.attach_public_texts`:
 Enron email sentences, DialogSum dialogues). Queries and their relevant documents are derived
 from the frames, never from the search code:
 
@@ -33,15 +33,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.search.documents import (
+from textai.search.documents import (
     SearchDocument,
     attach_public_texts,
     documents_from_frames,
     load_dialogues,
     load_email_sentences,
 )
-from serving.search.index import HybridIndex, clear_query_cache, hits_doc_ids
-from serving.search.query_parser import ParsedQuery, quarter_range
+from textai.search.index import HybridIndex, clear_query_cache, hits_doc_ids
+from textai.search.query_parser import ParsedQuery, quarter_range
 
 #: Reference "today" of the evaluation's relative time phrases (inside the synthetic window).
 EVAL_TODAY = dt.date(2026, 5, 15)

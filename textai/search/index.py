@@ -6,13 +6,13 @@
 * **Keyword**: Okapi BM25 (``k1=1.2``, ``b=0.75``) implemented with a SciPy sparse
   term-document matrix of precomputed BM25 weights; a query's scores are the sum of its terms'
   rows.
-* **Filters** (entity types, exact :class:`~serving.search.query_parser.Filter` s parsed from
+* **Filters** (entity types, exact :class:`~textai.search.query_parser.Filter` s parsed from
   the query or passed explicitly) are applied to every document *before* ranking, so each hit
   satisfies them.
 * **Fusion**: by default a convex combination ``0.5 * semantic + 0.5 * keyword`` of the
   min-max normalised scores of the two candidate lists (``fusion="convex"``), or weighted
   reciprocal-rank fusion (``fusion="rrf"``, ``1 / (60 + rank)``). The default was picked on the
-  labelled query set of :mod:`serving.search.evaluate` (500 contacts, 86 queries: convex 0.5
+  labelled query set of :mod:`textai.search.evaluate` (500 contacts, 86 queries: convex 0.5
   gave recall@10 0.942 / MRR 0.830 against 0.907 / 0.773 for RRF k=60; convex 0.6 / 0.7 and
   RRF k=20 or weighted 0.6 / 0.7 were all lower).
 * A query left with no free text after parsing ("deals over 50k in healthcare closing this
@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from serving.search.documents import ENTITY_TYPES, SearchDocument
-from serving.search.query_parser import Filter, ParsedQuery, QueryVocabulary, parse_query
+from textai.search.documents import ENTITY_TYPES, SearchDocument
+from textai.search.query_parser import Filter, ParsedQuery, QueryVocabulary, parse_query
 
 #: Search modes: fused, vectors only, BM25 only.
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")

@@ -19,7 +19,7 @@ deterministically and at zero cost, so the platform works with no API key.
      woven in and the tone's greeting/sign-off are applied. Output: ``Subject: ...`` + body.
    * ``email_reply``: an intent-specific reply (accept / decline / ask_info / schedule) that
      opens with an acknowledgement when the incoming email is negative.
-   * ``subject_variants``: rule-based rewrites (``serving.email_ai.subjects``) plus
+   * ``subject_variants``: rule-based rewrites (``textai.email.subjects``) plus
      corpus subjects of the same purpose, one per line.
    * ``summary``: extractive, the most central sentences by MiniLM embedding centrality, in
      their original order.
@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.llm.email_corpus import (
+from pipelines.corpora.emails import (
     PLACEHOLDER_DEFAULTS,
     PLACEHOLDER_PATTERN,
     PURPOSES,
@@ -57,7 +57,7 @@ from serving.llm.email_corpus import (
     load_seed_corpus,
     normalise_purpose,
 )
-from serving.llm.providers import LLMRequest, LLMResponse, Provider
+from textai.llm.providers import LLMRequest, LLMResponse, Provider
 
 logger = logging.getLogger(__name__)
 
@@ -678,7 +678,7 @@ class OfflineProvider(Provider):
         Returns:
             The email.
         """
-        from serving.email_ai.compose import apply_tone
+        from textai.email.compose import apply_tone
 
         _, tone = self._purpose_and_tone(variables, prompt_text)
         template = self.select_template(variables, prompt_text)
@@ -741,8 +741,8 @@ class OfflineProvider(Provider):
         Returns:
             The reply (or the numbered suggestions).
         """
-        from serving.email_ai.compose import apply_tone, rank_reply_intents
-        from serving.email_ai.sentiment import estimate_lexicon_sentiment
+        from textai.email.compose import apply_tone, rank_reply_intents
+        from textai.email.sentiment import estimate_lexicon_sentiment
 
         incoming = str(variables.get("incoming_email") or "")
         sentiment = str(variables.get("sentiment") or "").lower()
@@ -810,7 +810,7 @@ class OfflineProvider(Provider):
         Returns:
             One subject per line.
         """
-        from serving.email_ai.subjects import generate_subject_variants
+        from textai.email.subjects import generate_subject_variants
 
         try:
             n = max(1, min(20, int(variables.get("n") or 5)))

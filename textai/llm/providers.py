@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from serving.llm.config import ProviderConfig, compute_cost_usd
+from textai.llm.config import ProviderConfig, compute_cost_usd
 
 if TYPE_CHECKING:
     import anthropic
@@ -580,7 +580,7 @@ def build_provider(cfg: ProviderConfig) -> Provider:
     The key is read from ``cfg.api_key_env`` now; a missing key is reported (as a
     non-retryable :class:`ProviderError`) only when the provider is called, so a configured but
     keyless provider simply falls down the chain. ``offline`` imports
-    ``serving.llm.offline.OfflineProvider`` lazily (its model loads only when needed).
+    ``textai.llm.offline.OfflineProvider`` lazily (its model loads only when needed).
 
     Args:
         cfg: One entry of ``LLMConfig.providers`` (its ``name`` filled in).
@@ -608,7 +608,7 @@ def build_provider(cfg: ProviderConfig) -> Provider:
     if cfg.kind == "anthropic":
         return AnthropicProvider(name, cfg.model, **common)
     if cfg.kind == "offline":
-        from serving.llm.offline import OfflineProvider
+        from textai.llm.offline import OfflineProvider
 
         provider = OfflineProvider(model=cfg.model)
         if getattr(provider, "name", None) != name:

@@ -1,10 +1,10 @@
 """Monthly AI budgets enforced exactly: reserve the worst case, settle the real cost.
 
-Budgets come from ``budgets`` in ``configs/llm.yaml`` (:class:`~serving.llm.config.BudgetConfig`).
+Budgets come from ``budgets`` in ``configs/llm.yaml`` (:class:`~textai.llm.config.BudgetConfig`).
 Each applicable budget is one ``ai_budgets`` row per calendar month (UTC), created on first use
 with the configured limit. A call
 
-1. **reserves** its worst-case cost (:func:`serving.llm.usage.max_cost_of`) in every budget that
+1. **reserves** its worst-case cost (:func:`textai.llm.usage.max_cost_of`) in every budget that
    applies to it, in one transaction: per budget, ``INSERT ... ON CONFLICT DO NOTHING`` creates
    the month's row, then ONE conditional ``UPDATE ai_budgets SET spent_usd = spent_usd + :c
    WHERE <row> AND spent_usd + :c <= limit_usd`` takes the money. If any budget refuses, the
@@ -46,8 +46,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from haste.db.models import AIBudget
 from haste.db.session import create_db_engine
-from serving.llm.config import BudgetConfig, LLMConfig
-from serving.llm.usage import MICRO_USD, UsageContext, to_usd
+from textai.llm.config import BudgetConfig, LLMConfig
+from textai.llm.usage import MICRO_USD, UsageContext, to_usd
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 :meth:`LLMService.complete` runs, in order:
 
 1. **consent**: every contact whose data the call uses must exist and have ``ai_consent``
-   (:class:`~serving.llm.redaction.ConsentError` otherwise; no provider is called);
+   (:class:`~textai.llm.redaction.ConsentError` otherwise; no provider is called);
 2. **prompt**: the version is the explicit one or the sticky A/B choice for the subject (the
    given subject, else the first contact, else the user), rendered with validated variables;
 3. **route**: the provider is the explicit one, else the prompt's ``model_config.provider``,
@@ -13,9 +13,9 @@
    replaced by placeholders before anything is sent;
 5. **budget**: the worst-case cost over the route is reserved in every applicable budget;
    when a budget refuses, the call degrades to that budget's ``degrade_to`` provider and
-   reserves again, and is refused with :class:`~serving.llm.budgets.BudgetExceededError` when
+   reserves again, and is refused with :class:`~textai.llm.budgets.BudgetExceededError` when
    no cheaper provider fits;
-6. **generation** through :class:`~serving.llm.client.LLMClient` (retries, fallbacks, cache);
+6. **generation** through :class:`~textai.llm.client.LLMClient` (retries, fallbacks, cache);
 7. **settle** the reservation with the exact cost of the answer (0 for a cache hit), restore the
    PII in the answer, record the call in ``ai_interactions`` (feature, provider, model, variant
    ``<prompt>@v<version>``, tokens, cost, latency, request id) and return a
@@ -36,19 +36,19 @@ from decimal import Decimal
 from typing import Any
 
 from haste.records import InteractionRecord, record_interactions
-from serving.llm.budgets import BudgetAlert, BudgetExceededError, BudgetManager, Reservation
-from serving.llm.client import LLMClient
-from serving.llm.config import LLMConfig, load_llm_config
-from serving.llm.prompts import PromptRegistry, RenderedPrompt
-from serving.llm.providers import LLMRequest, LLMResponse
-from serving.llm.redaction import (
+from textai.llm.budgets import BudgetAlert, BudgetExceededError, BudgetManager, Reservation
+from textai.llm.client import LLMClient
+from textai.llm.config import LLMConfig, load_llm_config
+from textai.llm.prompts import PromptRegistry, RenderedPrompt
+from textai.llm.providers import LLMRequest, LLMResponse
+from textai.llm.redaction import (
     ConsentError,
     ContactNotFoundError,
     PIIRedactor,
     ensure_ai_consent,
     restore,
 )
-from serving.llm.usage import (
+from textai.llm.usage import (
     LLM_INTERACTION_TYPE,
     UsageContext,
     cost_of,

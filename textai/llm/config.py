@@ -5,7 +5,7 @@ Every validation error is reported as ``<file>: <dotted.key>: <reason>`` so a ba
 e.g. ``providers.local.base_url: base_url is required when kind is openai_compatible``.
 
 The embedded defaults make the platform work with no API key at all: ``default_provider`` is
-``offline`` (the local retrieval model of ``serving/llm/offline.py``) and every fallback chain
+``offline`` (the local retrieval model of ``textai/llm/offline.py``) and every fallback chain
 must end with a provider of kind ``offline``.
 """
 
@@ -142,7 +142,7 @@ class CacheConfig(BaseModel):
     """The response cache.
 
     Attributes:
-        enabled: Whether :class:`~serving.llm.client.LLMClient` caches responses.
+        enabled: Whether :class:`~textai.llm.client.LLMClient` caches responses.
         ttl_s: Lifetime of a cached response in seconds.
         max_entries: Capacity of the in-memory LRU cache (the Redis cache relies on the TTL).
         backend: ``memory`` (per process) or ``redis`` (shared by replicas).
@@ -161,7 +161,7 @@ class CacheConfig(BaseModel):
 
 
 class BudgetConfig(BaseModel):
-    """A monthly AI spending budget (enforced by :mod:`serving.llm.budgets`).
+    """A monthly AI spending budget (enforced by :mod:`textai.llm.budgets`).
 
     Attributes:
         scope: ``user``, ``team``, ``feature`` or ``global``.

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from serving.llm.email_corpus import abstract_entities, infer_purpose, infer_tone
+from pipelines.corpora.emails import abstract_entities, infer_purpose, infer_tone
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -161,7 +161,7 @@ def mine_templates(
             ``tone`` (inferred when missing), ``sends``/``opens``/``replies``/``outcome`` (for
             the reply rate) and entity values to abstract (``first_name``, ``last_name``,
             ``company``, ``sender_name``, flat or under ``recipient``).
-            :class:`~serving.llm.email_corpus.SuccessfulEmail` objects may be passed through
+            :class:`~pipelines.corpora.emails.SuccessfulEmail` objects may be passed through
             ``model_dump()``.
         n_clusters: Clusters per purpose (capped at the group size); default
             ``round(sqrt(group size / 2))``.

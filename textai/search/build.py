@@ -22,10 +22,10 @@ def build_search_index(settings: Settings) -> Any:
         settings: Platform settings (database, home).
 
     Returns:
-        The :class:`serving.search.index.HybridIndex`.
+        The :class:`textai.search.index.HybridIndex`.
     """
-    from serving.search.documents import load_documents
-    from serving.search.index import HybridIndex
+    from textai.search.documents import load_documents
+    from textai.search.index import HybridIndex
 
     documents = load_documents(settings.database_url)
     return HybridIndex.load_or_build(search_index_dir(settings), documents)
@@ -41,9 +41,9 @@ def load_search_index(settings: Settings) -> Any:
         settings: Platform settings.
 
     Returns:
-        The :class:`serving.search.index.HybridIndex`.
+        The :class:`textai.search.index.HybridIndex`.
     """
-    from serving.search.index import HybridIndex
+    from textai.search.index import HybridIndex
 
     folder = search_index_dir(settings)
     try:
@@ -54,7 +54,7 @@ def load_search_index(settings: Settings) -> Any:
 
 def saved_index_stamp(settings: Settings) -> int | None:
     """Return the modification time (ns) of the saved index's metadata, None when there is none."""
-    from serving.search.index import META_FILE
+    from textai.search.index import META_FILE
 
     try:
         return (search_index_dir(settings) / META_FILE).stat().st_mtime_ns

@@ -17,7 +17,7 @@ One YAML file per prompt, named after it (``configs/prompts/<name>.yaml``)::
         model_config: {provider: default, temperature: 0.4, max_tokens: 400}
         active: true                     # optional; inactive versions get no traffic
     ab_test: {1: 100}                    # version -> traffic percent, sums to 100 (optional)
-    tests:                               # prompt test cases (serving/llm/prompt_testing.py)
+    tests:                               # prompt test cases (textai/llm/prompt_testing.py)
       - name: formal tone
         version: 1                       # optional: default every active version
         variables: {recipient_name: Ada, tone: formal}
@@ -73,8 +73,8 @@ from sqlalchemy.exc import IntegrityError
 from haste.db.models import AIInteraction, AIPrompt
 from haste.db.session import session_scope
 from haste.records import InteractionRecord
-from serving.llm.providers import LLMRequest
-from serving.routing import bucket_of
+from textai.llm.providers import LLMRequest
+from training.ab_routing import bucket_of
 
 logger = logging.getLogger(__name__)
 
@@ -1086,7 +1086,7 @@ def record_prompt_use(
     cost_usd: Decimal | None = None,
     error_message: str | None = None,
 ) -> str:
-    """Record one call made with a prompt version outside :class:`~serving.llm.service.LLMService`.
+    """Record one call made with a prompt version outside :class:`~textai.llm.service.LLMService`.
 
     Args:
         url: Database URL.

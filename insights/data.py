@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from haste.db.models import AIModel, Company, Contact, LeadScore, Prediction, Team
 from haste.db.session import session_scope
-from serving.llm.usage import to_usd, usage_rollup
+from textai.llm.usage import to_usd, usage_rollup
 
 logger = logging.getLogger(__name__)
 

@@ -205,7 +205,7 @@ def coerce_subject_context(context: Any) -> SubjectContext:
     Args:
         context: ``None``, a mapping with ``first_name``/``company``/..., a
             :class:`SubjectContext` or an object with ``recipient``, ``product``, ``purpose``
-            and ``pain_point`` attributes (``serving.email_ai.compose.EmailContext``).
+            and ``pain_point`` attributes (``textai.email.compose.EmailContext``).
 
     Returns:
         The subject context.
@@ -744,7 +744,7 @@ def optimize_subject(
     ctx = coerce_subject_context(context)
     candidates = generate_subject_variants(subject, ctx, n=max(n, 8))
     if generate is not None and subject.strip():
-        from serving.llm.providers import ProviderError
+        from textai.llm.providers import ProviderError
 
         variables = {
             "subject": subject.strip()[:300],

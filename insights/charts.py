@@ -6,7 +6,7 @@ string starts at ``<svg`` (no XML prolog), has no fixed width/height (it scales 
 through its ``viewBox``) and carries ``class="chart"``, ``role="img"`` and an ``aria-label``.
 Every chart returns a short "no data yet" SVG when its data is empty.
 
-Each function takes the matching section of :func:`serving.dashboard.data.build_dashboard`;
+Each function takes the matching section of :func:`insights.data.build_dashboard`;
 :func:`build_charts` draws them all.
 """
 
@@ -379,7 +379,7 @@ def model_comparison_svg(models: Sequence[Mapping[str, Any]]) -> str:
 
 
 def build_charts(data: Mapping[str, Any]) -> dict[str, str]:
-    """Draw every dashboard chart from :func:`~serving.dashboard.data.build_dashboard` data.
+    """Draw every dashboard chart from :func:`~insights.data.build_dashboard` data.
 
     Args:
         data: The dashboard data.

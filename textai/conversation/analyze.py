@@ -38,7 +38,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.conversation.summarize import (
+from textai.conversation.summarize import (
     Embedder,
     RequestBuilder,
     SummaryUnit,
@@ -46,8 +46,8 @@ from serving.conversation.summarize import (
     summarize_abstractive,
     summarize_extractive,
 )
-from serving.conversation.topics import detect_topics, pool_turn_embeddings
-from serving.conversation.transcript import (
+from textai.conversation.topics import detect_topics, pool_turn_embeddings
+from textai.conversation.transcript import (
     Turn,
     clean_text,
     count_words,

@@ -1,19 +1,19 @@
 """Email AI: composition with tone and CRM personalisation, replies, subjects, templates.
 
-* :mod:`serving.email_ai.compose`: :func:`compose_email`, :func:`suggest_replies`,
+* :mod:`textai.email.compose`: :func:`compose_email`, :func:`suggest_replies`,
   :func:`build_personalisation`, :func:`load_crm_context`.
-* :mod:`serving.email_ai.subjects`: :func:`generate_subject_variants`,
+* :mod:`textai.email.subjects`: :func:`generate_subject_variants`,
   :func:`optimize_subject`, :class:`SubjectScorer` (a hand-weighted heuristic unless fitted on
   real outcomes; see the module docstring).
-* :mod:`serving.email_ai.sentiment`: :func:`analyze_email_sentiment`.
-* :mod:`serving.email_ai.templates`: :func:`mine_templates`.
+* :mod:`textai.email.sentiment`: :func:`analyze_email_sentiment`.
+* :mod:`textai.email.templates`: :func:`mine_templates`.
 
 Every function that needs an LLM takes a ``generate(prompt_name, variables) -> str``
 dependency, so the LLM service, the offline provider and test doubles are interchangeable.
 Nothing is loaded at import time.
 """
 
-from serving.email_ai.compose import (
+from textai.email.compose import (
     EmailContext,
     EmailDraft,
     GenerateFn,
@@ -26,15 +26,15 @@ from serving.email_ai.compose import (
     load_crm_context,
     suggest_replies,
 )
-from serving.email_ai.sentiment import analyze_email_sentiment
-from serving.email_ai.subjects import (
+from textai.email.sentiment import analyze_email_sentiment
+from textai.email.subjects import (
     ScoredSubject,
     SubjectScorer,
     SubjectVariants,
     generate_subject_variants,
     optimize_subject,
 )
-from serving.email_ai.templates import EmailTemplate, mine_templates
+from textai.email.templates import EmailTemplate, mine_templates
 
 __all__ = [
     "EmailContext",

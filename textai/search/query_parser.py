@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from serving.search.documents import SearchDocument
-    from serving.search.index import HybridIndex
+    from textai.search.documents import SearchDocument
+    from textai.search.index import HybridIndex
 
 #: Searchable entity types, in display order.
 ENTITY_TYPES: tuple[str, ...] = ("contact", "company", "deal", "email", "transcript")
@@ -1270,7 +1270,7 @@ def suggest_queries(
 
     Args:
         prefix: What the user typed so far (may be empty).
-        documents_or_index: A :class:`~serving.search.index.HybridIndex` or its documents.
+        documents_or_index: A :class:`~textai.search.index.HybridIndex` or its documents.
         limit: Maximum number of suggestions.
 
     Returns:

@@ -33,13 +33,13 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.email_ai.sentiment import analyze_email_sentiment
-from serving.llm.email_corpus import (
+from pipelines.corpora.emails import (
     MISSING_VALUE_REWRITES,
     PLACEHOLDER_DEFAULTS,
     Purpose,
     Tone,
 )
+from textai.email.sentiment import analyze_email_sentiment
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class GenerateFn(Protocol):
 
 
 class EmailRetriever(Protocol):
-    """Nearest successful emails (``serving.llm.email_corpus.EmailIndex``)."""
+    """Nearest successful emails (``pipelines.corpora.emails.EmailIndex``)."""
 
     def search(
         self, query: str, *, k: int = 3, purpose: str | None = None, tone: str | None = None
@@ -591,7 +591,7 @@ def resolve_placeholders(
     """Fill placeholders the model left (``{x}``, ``{{x}}``, ``[PERSON_1]``, ``<company>``).
 
     Known names are filled from ``values``; names without a value get neutral wording
-    (:data:`~serving.llm.email_corpus.PLACEHOLDER_DEFAULTS`); unknown tokens are removed.
+    (:data:`~pipelines.corpora.emails.PLACEHOLDER_DEFAULTS`); unknown tokens are removed.
 
     Args:
         text: Text that may contain placeholders.

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.conversation.transcript import Turn, clean_text, count_words, split_sentences
+from textai.conversation.transcript import Turn, clean_text, count_words, split_sentences
 
 logger = logging.getLogger(__name__)
 

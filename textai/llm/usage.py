@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 
 from haste.db.models import AIInteraction
 from haste.db.session import session_scope
-from serving.llm.config import TOKENS_PER_PRICE_UNIT
-from serving.llm.providers import LLMRequest
+from textai.llm.config import TOKENS_PER_PRICE_UNIT
+from textai.llm.providers import LLMRequest
 
 MICRO_USD = Decimal("0.000001")
 """Precision of stored costs (``NUMERIC(.., 6)``)."""

@@ -1,8 +1,8 @@
 """Prompt tests: run a prompt file's test cases against a provider and store the results.
 
-Each case of a prompt's ``tests`` (see :mod:`serving.llm.prompts`) is rendered for every
-selected version it targets, sent to the provider (an :class:`~serving.llm.client.LLMClient`,
-optionally starting at a named provider, or a bare :class:`~serving.llm.providers.Provider`),
+Each case of a prompt's ``tests`` (see :mod:`textai.llm.prompts`) is rendered for every
+selected version it targets, sent to the provider (an :class:`~textai.llm.client.LLMClient`,
+optionally starting at a named provider, or a bare :class:`~textai.llm.providers.Provider`),
 and its assertions are evaluated on the answer. A provider error fails the case (the error is
 kept). With a database URL, one ``prompt_test_results`` row per (version, case) is stored,
 all with the run's ``run_id``; the prompt's ``ai_prompts`` rows are synced first.
@@ -21,15 +21,15 @@ from typing import Any
 
 from haste.db.models import PromptTestResult
 from haste.db.session import session_scope
-from serving.llm.client import LLMClient
-from serving.llm.prompts import (
+from textai.llm.client import LLMClient
+from textai.llm.prompts import (
     AssertionOutcome,
     PromptError,
     PromptRegistry,
     PromptTestCase,
     evaluate_assertions,
 )
-from serving.llm.providers import LLMRequest, LLMResponse, Provider, ProviderError
+from textai.llm.providers import LLMRequest, LLMResponse, Provider, ProviderError
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from serving.llm.config import CacheConfig, LLMConfig, load_llm_config
-from serving.llm.providers import (
+from textai.llm.config import CacheConfig, LLMConfig, load_llm_config
+from textai.llm.providers import (
     LLMRequest,
     LLMResponse,
     Provider,
