@@ -1,4 +1,9 @@
-"""Where the trained text models live, training them on demand, and logging them to MLflow."""
+"""Where the trained text models live, finding (or, for flows, training) them, MLflow logging.
+
+Serving and the text-AI domain call :func:`trained_text_model_paths`, which only finds models
+that a flow trained (``haste train-text`` / :mod:`flows.text_models`); training on demand
+(:func:`ensure_text_models`) is for flows, the CLI and tests.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,33 @@ def text_models_dir(settings: Settings) -> Path:
         The folder (not created).
     """
     return settings.home / "models" / "text"
+
+
+class TextModelsNotTrainedError(RuntimeError):
+    """The text models have not been trained into this home yet."""
+
+
+def trained_text_model_paths(settings: Settings) -> dict[str, Path]:
+    """Return the artifact paths of the trained text models; never trains.
+
+    Args:
+        settings: Platform settings (home folder).
+
+    Returns:
+        Model name (``sentiment``, ``action_items``) -> artifact path.
+
+    Raises:
+        TextModelsNotTrainedError: When a model is missing (train it with ``haste train-text``).
+    """
+    folder = text_models_dir(settings)
+    paths = {name: folder / filename for name, filename in TEXT_MODEL_FILES.items()}
+    missing = sorted(name for name, path in paths.items() if not path.exists())
+    if missing:
+        raise TextModelsNotTrainedError(
+            f"text model(s) {', '.join(missing)} not trained in {folder}: "
+            "run `haste train-text` (the text-models flow) first"
+        )
+    return paths
 
 
 def ensure_text_models(settings: Settings, *, datasets_dir: Path | None = None) -> dict[str, Path]:
