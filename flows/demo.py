@@ -18,12 +18,12 @@ from flows.features import feature_pipeline
 from flows.search_index import search_index
 from flows.text_models import text_model_training
 from flows.training import model_training
+from haste.api_keys import create_api_key, ensure_user
 from haste.db.models import LeadScore, Prediction
 from haste.db.session import session_scope
 from haste.settings import get_settings
 from pipelines.stages import PipelinePaths
 from pipelines.synthetic import read_crm
-from serving.auth import create_api_key, ensure_user
 from serving.runner import start_serving, stop_serving
 
 DEMO_CALL = """[00:00:05] Rep: Hi Dana, thanks for joining. How is the rollout going?

@@ -423,8 +423,8 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key; the key is printed once and only its hash is stored."""
+    from haste.api_keys import create_api_key, ensure_user
     from haste.db import upgrade_database
-    from serving.auth import create_api_key, ensure_user
 
     settings = get_settings()
     settings.ensure_home()
@@ -472,7 +472,7 @@ def keys_revoke(
     """Revoke a key (kept for the audit trail; refused by the gateway within 10 s)."""
     import uuid
 
-    from serving.auth import revoke_api_key
+    from haste.api_keys import revoke_api_key
 
     try:
         parsed = uuid.UUID(key_id)
@@ -637,8 +637,8 @@ def serve_command(model: ModelOption = "lead_scoring") -> None:
 @ab_app.command("show")
 def ab_show() -> None:
     """Show each model's champion and challenger versions and the recorded traffic split."""
+    from serving.config import serve_config_from_settings
     from serving.model_server import served_model_names
-    from serving.runner import serve_config_from_settings
     from training.ab_routing import load_rollouts
     from training.registry import CHALLENGER, CHAMPION, alias_versions, configure_mlflow
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from haste.settings import Settings
+from pipelines.stages import PipelinePaths
+
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -19,3 +22,15 @@ class ServeConfig:
     crm_model_name: str | None = "lead_scoring_crm"
     top_k: int = 5
     churn_features_path: str = ""
+
+
+def serve_config_from_settings(settings: Settings, model_name: str = "lead_scoring") -> ServeConfig:
+    """Build a replica config with absolute URLs and paths."""
+    return ServeConfig(
+        tracking_uri=settings.mlflow_tracking_uri,
+        database_url=settings.database_url,
+        features_path=str(PipelinePaths(settings.data_dir).features(model_name)),
+        settings=settings.model_dump(mode="json"),
+        model_name=model_name,
+        churn_features_path=str(PipelinePaths(settings.data_dir).features("churn")),
+    )

@@ -14,9 +14,8 @@ import yaml
 from ray import serve
 
 from haste.settings import CONFIG_DIR, Settings
-from pipelines.stages import PipelinePaths
 from serving.app import build_app
-from serving.config import ServeConfig
+from serving.config import ServeConfig, serve_config_from_settings
 from serving.model_server import CHALLENGER_DEPLOYMENT, CHAMPION_DEPLOYMENT
 
 logger = logging.getLogger(__name__)
@@ -37,20 +36,17 @@ def load_deployment_options(
     return {key: value for key, value in options.items() if key != "name"}
 
 
-def serve_config_from_settings(settings: Settings, model_name: str = "lead_scoring") -> ServeConfig:
-    """Build a replica config with absolute URLs and paths."""
-    return ServeConfig(
-        tracking_uri=settings.mlflow_tracking_uri,
-        database_url=settings.database_url,
-        features_path=str(PipelinePaths(settings.data_dir).features(model_name)),
-        settings=settings.model_dump(mode="json"),
-        model_name=model_name,
-        churn_features_path=str(PipelinePaths(settings.data_dir).features("churn")),
-    )
-
-
 #: Packages whose code runs in the replicas: a change to any of them restarts the replicas.
-REPLICA_PACKAGES = ("serving", "training", "features", "pipelines", "monitoring", "haste")
+REPLICA_PACKAGES = (
+    "serving",
+    "textai",
+    "insights",
+    "training",
+    "features",
+    "pipelines",
+    "monitoring",
+    "haste",
+)
 
 
 def code_version(config: ServeConfig) -> str:

@@ -158,3 +158,47 @@ def rank_actions(suggestions: Sequence[NextAction], limit: int = 5) -> list[Next
             best[suggestion.action] = suggestion
     ordered = sorted(best.values(), key=lambda s: (-s.priority, s.source != "rule", s.action))
     return ordered[:limit]
+
+
+@dataclass(frozen=True)
+class ActionPlan:
+    """The ranked next actions of a contact and the model that contributed to them."""
+
+    actions: list[dict[str, Any]]
+    lead_score: int | None
+    model_version: str | None
+    model_ref: str
+
+
+def plan_next_actions(
+    activities: Sequence[Activity],
+    now: dt.datetime,
+    deal_stage: str | None,
+    scored: dict[str, Any] | None,
+    limit: int = 5,
+) -> ActionPlan:
+    """Merge the activity/stage rules with the lead model's advice and rank them.
+
+    Args:
+        activities: The contact's recent activities.
+        now: The current time (for staleness rules).
+        deal_stage: The open deal's stage, if any.
+        scored: The lead model's answer for the contact (``score``, ``contributions``,
+            ``model_name``, ``model_version``), or None when no model scored it (rules only).
+        limit: Most actions returned.
+
+    Returns:
+        The plan: JSON-ready actions, highest priority first.
+    """
+    suggestions = suggest_from_activity(activities, now, deal_stage)
+    lead_score, model_version, model_ref = None, None, "rules"
+    if scored is not None:
+        lead_score = scored["score"]
+        contributions = [
+            Contribution(c["feature"], c["value"], c["impact"]) for c in scored["contributions"]
+        ]
+        suggestions += suggest_from_score(lead_score, contributions)
+        model_version = scored["model_version"]
+        model_ref = f"{scored['model_name']}@v{model_version}"
+    ranked = [action.to_dict() for action in rank_actions(suggestions, limit)]
+    return ActionPlan(ranked, lead_score, model_version, model_ref)

@@ -2,7 +2,8 @@
 
 Run it with ``python -m serving.dashboard.standalone`` (configured database and reports
 folder, http://127.0.0.1:8050/dashboard) or build it with :func:`create_app`. The gateway
-(:mod:`serving.app`) exposes the same two paths behind its API-key check.
+(:mod:`serving.app`) serves the same router (:mod:`serving.routes.dashboard`) behind its
+API-key check.
 
 Routes:
 
@@ -14,22 +15,30 @@ Routes:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi import FastAPI
 
-from insights.data import (
-    REPORTS_URL_PREFIX,
-    build_dashboard,
-    jsonable,
-    resolve_report_file,
-)
-from serving.dashboard.render import render_dashboard
+from serving.errors import install_error_handlers
+from serving.routes.dashboard import router
+
+
+@dataclass(frozen=True)
+class LocalDashboard:
+    """The standalone app's dashboard source: a database and a reports folder, no keys."""
+
+    database_url: str
+    reports_dir: Path
+
+    def admit_dashboard(
+        self, headers: dict[str, str], query_key: str | None, cookie_key: str | None
+    ) -> None:
+        """Admit every viewer: the standalone app is for local viewing only."""
 
 
 def create_app(database_url: str, reports_dir: Path | str) -> FastAPI:
-    """Return the standalone dashboard app.
+    """Return the standalone dashboard app (the gateway's dashboard router, no API keys).
 
     Args:
         database_url: CRM database URL (migrated).
@@ -39,25 +48,9 @@ def create_app(database_url: str, reports_dir: Path | str) -> FastAPI:
         A FastAPI app with ``GET /dashboard``, ``GET /api/ai/dashboard`` and the report files.
     """
     app = FastAPI(title="hasteCRM AI dashboard", docs_url=None, redoc_url=None)
-
-    @app.get("/dashboard", response_class=HTMLResponse)
-    def dashboard_page() -> HTMLResponse:
-        """Render the dashboard page."""
-        return HTMLResponse(render_dashboard(database_url, reports_dir))
-
-    @app.get("/api/ai/dashboard")
-    def dashboard_data() -> JSONResponse:
-        """Return the dashboard data as JSON."""
-        return JSONResponse(jsonable(build_dashboard(database_url, reports_dir)))
-
-    @app.get(REPORTS_URL_PREFIX + "/{relative:path}")
-    def report_file(relative: str) -> FileResponse:
-        """Serve a drift or bias report written under the reports folder."""
-        path = resolve_report_file(reports_dir, relative)
-        if path is None:
-            raise HTTPException(status_code=404, detail="report not found")
-        return FileResponse(path)
-
+    app.state.dashboard = LocalDashboard(database_url, Path(reports_dir))
+    install_error_handlers(app)
+    app.include_router(router)
     return app
 
 

@@ -21,6 +21,7 @@ from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
 from flows.demo import DEMO_CALL
+from haste.api_keys import create_api_key, ensure_user
 from haste.audit import query_audit_trail
 from haste.db.models import (
     AIFeatureFlag,
@@ -36,7 +37,6 @@ from haste.db.models import (
 from haste.db.session import dispose_all_engines, session_scope
 from haste.settings import Settings, get_settings
 from pipelines.synthetic import read_crm
-from serving.auth import create_api_key, ensure_user
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -504,7 +504,7 @@ def test_calls_without_a_valid_key_are_refused(api, platform) -> None:
     wrong = httpx.post(f"{api.base_url}{path}", json=body, headers={"X-API-Key": "hk_nope"})
     assert wrong.status_code == 401 and "unknown" in wrong.json()["detail"]
     key = _new_key(settings, "rep")
-    from serving.auth import hash_api_key, revoke_api_key
+    from haste.api_keys import hash_api_key, revoke_api_key
 
     with session_scope(settings.database_url) as session:
         key_id = session.scalar(select(APIKey.id).where(APIKey.key_hash == hash_api_key(key)))

@@ -7,18 +7,10 @@ import uuid
 
 import pytest
 
+from haste.api_keys import create_api_key, ensure_user, hash_api_key, revoke_api_key
 from haste.db import upgrade_database
 from haste.settings import Settings
-from serving.auth import (
-    ROLE_PERMISSIONS,
-    Authenticator,
-    AuthError,
-    create_api_key,
-    ensure_user,
-    hash_api_key,
-    lookup_principal,
-    revoke_api_key,
-)
+from serving.auth import ROLE_PERMISSIONS, Authenticator, AuthError, lookup_principal
 from serving.gateway import GatewayError, admit_call, read_api_key
 from serving.rate_limit import MemoryRateLimiter, build_rate_limiter
 from serving.score_cache import NullCache, build_score_cache, score_key

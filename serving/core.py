@@ -1,0 +1,239 @@
+"""The gateway replica's state and the call paths its routers share.
+
+:class:`GatewayCore` holds what one ``AIGateway`` replica needs: the settings, the key
+authenticator and rate limiter, the score cache, the feature lookups, the handles of the model
+and text deployments, the live A/B split. The routers of :mod:`serving.routes` reach it through
+the FastAPI dependencies of :mod:`serving.dependencies`; nothing here defines a route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from haste.records import InteractionRecord, contact_consents, record_interactions
+from haste.settings import Settings
+from serving.auth import Authenticator
+from serving.config import ServeConfig
+from serving.errors import ApiError
+from serving.gateway import CallContext, GatewayError, admit_call
+from serving.lookup import ContactFeatureLookup
+from serving.model_server import ModelUnavailableError, served_model_names
+from serving.rate_limit import build_rate_limiter
+from serving.score_cache import build_score_cache
+from serving.text_app import TextAIError
+from training.ab_routing import choose_variant, parse_rollouts, store_rollouts
+from training.deal_velocity import DAYS_MODEL_NAME, WIN_MODEL_NAME
+from training.registry import CHALLENGER, CHAMPION, NoChampionError, alias_versions
+
+logger = logging.getLogger("ray.serve")
+
+
+class GatewayCore:
+    """State of one gateway replica and the shared steps of its endpoints.
+
+    Args:
+        config: The replica config.
+        text: Handle of the TextAI deployment (None: text endpoints answer 503).
+        champion: Handle of the ``ChampionModels`` deployment.
+        challenger: Handle of the ``ChallengerModels`` deployment (None: no A/B test).
+    """
+
+    def __init__(
+        self, config: ServeConfig, text: Any = None, champion: Any = None, challenger: Any = None
+    ) -> None:
+        self.config = config
+        self.text = text
+        self.variants = {"champion": champion, "challenger": challenger}
+        self.settings = Settings(**config.settings)
+        self.rollouts: dict[str, int] = {}
+        self.generation: object = None
+        self.authenticator = (
+            Authenticator(config.database_url) if self.settings.auth_required else None
+        )
+        self.limiter = build_rate_limiter(self.settings.rate_limit_backend, self.settings.redis_url)
+        self.cache = build_score_cache(
+            self.settings.gateway_cache, self.settings.redis_url, self.settings.gateway_cache_ttl_s
+        )
+        mlflow.set_tracking_uri(config.tracking_uri)
+        mlflow.set_registry_uri(config.tracking_uri)
+        self.load_sources()
+
+    @property
+    def database_url(self) -> str:
+        """Return the CRM database URL."""
+        return self.config.database_url
+
+    @property
+    def reports_dir(self) -> Path:
+        """Return the folder of the drift and bias reports the dashboard links to."""
+        return self.settings.data_dir / "reports"
+
+    # ------------------------------------------------------------------ models
+
+    def load_sources(self) -> None:
+        """Read which versions hold each alias and open the feature sources of the lead models."""
+        config = self.config
+        names = served_model_names(config)
+        self.champions = alias_versions(names, CHAMPION)
+        self.challengers = alias_versions(names, CHALLENGER)
+        if self.variants["champion"] is None or not self.champions:
+            raise NoChampionError("no champion model to serve; train one first")
+        profile_model = config.model_name if config.model_name in self.champions else None
+        crm_model = config.crm_model_name if config.crm_model_name in self.champions else None
+        profile = pd.DataFrame()
+        if profile_model and Path(config.features_path).exists():
+            table = pd.read_parquet(config.features_path)
+            ids = table[config.id_column].astype(str).str.lower()
+            profile = table.set_index(ids).loc[lambda frame: ~frame.index.duplicated(keep="last")]
+        store = None
+        if crm_model is not None:
+            from features.store import get_store
+
+            store = get_store(self.settings)
+        self.lookup = ContactFeatureLookup(profile, profile_model, store, crm_model)
+        logger.info(
+            "champions %s, challengers %s, %d lead profiles",
+            self.champions,
+            self.challengers,
+            len(self.lookup),
+        )
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Apply a new A/B split (and re-read the aliases on a new generation), no restart."""
+        rollouts = parse_rollouts(user_config)
+        generation = user_config.get("models_generation")
+        if self.generation is not None and generation != self.generation:
+            self.load_sources()  # new generation: the model deployments reload the aliases
+        self.generation = generation
+        self.rollouts = rollouts
+        store_rollouts(self.config.database_url, rollouts, generation)
+        logger.info("A/B rollout %s (generation %s)", rollouts, generation)
+
+    def variant(self, model_name: str, subject: str) -> str:
+        """Pick ``champion`` or ``challenger`` for this subject (sticky per hash).
+
+        Deals are routed under ``deal_velocity``: a challenger of either deal model counts.
+        """
+        group = {model_name} | ({WIN_MODEL_NAME} if model_name == DAYS_MODEL_NAME else set())
+        if not group & set(self.challengers) or self.variants["challenger"] is None:
+            return "champion"
+        return choose_variant(subject, model_name, self.rollouts.get(model_name, 0))
+
+    def version(self, model_name: str, variant: str) -> str:
+        """Return the registry version holding the variant's alias."""
+        versions = self.challengers if variant == "challenger" else self.champions
+        return versions.get(model_name, "?")
+
+    # ------------------------------------------------------------------ admission
+
+    def admit(self, headers: Mapping[str, str], permission: str) -> CallContext:
+        """Authenticate, authorise and rate-limit a call (401/403/429 otherwise)."""
+        try:
+            return admit_call(
+                headers,
+                permission,
+                self.authenticator,
+                self.limiter,
+                self.settings.default_rate_limit_per_minute,
+            )
+        except GatewayError as error:
+            raise ApiError(error.status_code, error.message, error.headers) from error
+
+    def admit_dashboard(
+        self, headers: Mapping[str, str], query_key: str | None, cookie_key: str | None
+    ) -> None:
+        """Admit a dashboard view: the key may come as ``?api_key=`` or a cookie (browsers)."""
+        merged = dict(headers)
+        key = query_key or cookie_key
+        if key and "x-api-key" not in merged:
+            merged["x-api-key"] = key
+        self.admit(merged, "usage")
+
+    def refuse(
+        self, context: CallContext, feature: str, status: int, message: str, inputs: dict
+    ) -> ApiError:
+        """Record a refused call in the audit trail and return the error to raise."""
+        record_interactions(
+            self.config.database_url, [context.refusal(feature, inputs, status, message)]
+        )
+        return ApiError(status, message)
+
+    def require_consent(self, context: CallContext, feature: str, contact_id: uuid.UUID) -> bool:
+        """Refuse (403) contacts that did not consent to AI processing.
+
+        Returns:
+            Whether the CRM holds the contact.
+        """
+        consent = contact_consents(self.config.database_url, [contact_id]).get(contact_id)
+        if consent is False:
+            raise self.refuse(
+                context,
+                feature,
+                403,
+                f"contact {contact_id} has not consented to AI processing (ai_consent)",
+                {"contact_id": str(contact_id)},
+            )
+        return consent is not None
+
+    # ------------------------------------------------------------------ downstream calls
+
+    def call_model(
+        self,
+        context: CallContext,
+        feature: str,
+        inputs: dict[str, Any],
+        variant: str,
+        method: str,
+        *args: Any,
+    ) -> Any:
+        """Call a model deployment from a sync route; an unserved model is a recorded 503."""
+        try:
+            return getattr(self.variants[variant], method).remote(*args).result()
+        except ModelUnavailableError as error:
+            hint = "train it first (`haste train`, `haste train-deals`)"
+            raise self.refuse(context, feature, 503, f"{error}: {hint}", inputs) from error
+
+    async def record(self, records: list[InteractionRecord]) -> None:
+        """Write audit records without blocking the event loop."""
+        await asyncio.to_thread(record_interactions, self.config.database_url, records)
+
+    async def call_text(
+        self, context: CallContext, feature: str, inputs: dict[str, Any], method: str, *args: Any
+    ) -> dict[str, Any]:
+        """Call the TextAI deployment; refused calls are recorded and answered with 4xx/5xx."""
+        if self.text is None:
+            raise await asyncio.to_thread(
+                self.refuse, context, feature, 503, "the TextAI deployment is not running", inputs
+            )
+        try:
+            return await getattr(self.text, method).remote(*args)
+        except TextAIError as error:
+            raise await asyncio.to_thread(
+                self.refuse, context, feature, error.status_code, error.message, inputs
+            ) from error
+
+    async def consent(self, context: CallContext, feature: str, contact_id: Any) -> None:
+        """Refuse (403) a contact without AI consent before any text work."""
+        if contact_id:
+            await asyncio.to_thread(
+                self.require_consent, context, feature, uuid.UUID(str(contact_id))
+            )
+
+
+def usage_identity(context: CallContext) -> dict[str, Any]:
+    """Return the caller identity passed to the LLM layer (for costs and budgets)."""
+    principal = context.principal
+    return {
+        "user_id": str(principal.user_id) if principal.user_id else None,
+        "team_id": str(principal.team_id) if principal.team_id else None,
+        "api_key_id": str(principal.api_key_id) if principal.api_key_id else None,
+        "request_id": context.request_id,
+    }

@@ -1,0 +1,41 @@
+"""FastAPI dependencies shared by the routers: the replica's core and call admission.
+
+An admitted route declares what it needs as a parameter, e.g. ``context: Predict``: the key
+is checked (401/403), the rate limit applied (429) and the request id read before the route
+runs, and before its body is validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from serving.core import GatewayCore
+from serving.gateway import CallContext
+
+
+def get_core(request: Request) -> GatewayCore:
+    """Return the replica's :class:`~serving.core.GatewayCore` (set by the app factory)."""
+    return request.app.state.core
+
+
+def admitted(permission: str) -> Callable[..., CallContext]:
+    """Return a dependency that admits a call needing ``permission``.
+
+    Args:
+        permission: See :data:`serving.auth.ROLE_PERMISSIONS`.
+    """
+
+    def admit(request: Request, core: Annotated[GatewayCore, Depends(get_core)]) -> CallContext:
+        return core.admit(request.headers, permission)
+
+    return admit
+
+
+Core = Annotated[GatewayCore, Depends(get_core)]
+Predict = Annotated[CallContext, Depends(admitted("predict"))]
+LLM = Annotated[CallContext, Depends(admitted("llm"))]
+Search = Annotated[CallContext, Depends(admitted("search"))]
+Usage = Annotated[CallContext, Depends(admitted("usage"))]

@@ -1,0 +1,39 @@
+"""The gateway's FastAPI app: the routers of :mod:`serving.routes` over one replica's core."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from serving.batching import GreedyBatcher
+from serving.core import GatewayCore
+from serving.errors import install_error_handlers
+from serving.lead_batch import LeadScoreBatch
+from serving.routes import admin, dashboard, predictions, scoring, text
+
+TITLE = "hasteCRM AI API"
+VERSION = "0.2.0"
+DESCRIPTION = (
+    "Lead scoring with SHAP explanations, deal and churn predictions, next best actions, "
+    "email and conversation AI and semantic search, served by Ray Serve from MLflow. "
+    "Authenticate with an API key in the `X-API-Key` header (`haste keys create`)."
+)
+
+
+def create_api(core: GatewayCore | None = None) -> FastAPI:
+    """Return the FastAPI app of the AI endpoints.
+
+    Args:
+        core: The replica's core; None builds the app for its OpenAPI schema only.
+
+    Returns:
+        The app, with every router, the error model and (given a core) the lead-score batcher.
+    """
+    api = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION)
+    install_error_handlers(api)
+    for module in (scoring, predictions, text, admin, dashboard):
+        api.include_router(module.router)
+    if core is not None:
+        api.state.core = core
+        api.state.dashboard = core
+        api.state.score_batcher = GreedyBatcher(LeadScoreBatch(core).score, max_batch_size=32)
+    return api

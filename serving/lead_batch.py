@@ -1,0 +1,172 @@
+"""Lead scores in dynamic batches: one lookup, one model call per variant, one transaction.
+
+The gateway's :class:`serving.batching.GreedyBatcher` hands :meth:`LeadScoreBatch.score` every
+lead-score request that queued while the previous batch ran; ``@serve.batch`` in the model
+deployments merges the calls of several gateway replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from haste.records import (
+    InteractionRecord,
+    contact_consents,
+    record_scoring_batch,
+    recorded_outputs,
+)
+from serving.core import GatewayCore
+from serving.errors import ApiError
+from serving.gateway import CallContext
+from serving.lookup import FoundContact
+from serving.model_server import ModelUnavailableError
+from serving.score_cache import score_key
+
+
+@dataclass
+class ScoreJob:
+    """One lead-score request waiting in a batch, and what the batch found for it."""
+
+    contact_id: uuid.UUID
+    include_explanation: bool
+    context: CallContext
+    found: FoundContact | None = None
+    result: dict[str, Any] | ApiError | None = None
+    inputs: dict[str, Any] | None = None  # audit inputs of a freshly scored job
+    records: list[InteractionRecord] = field(default_factory=list)  # refusals, cache hits
+
+
+def refuse_job(job: ScoreJob, status: int, message: str) -> ApiError:
+    """Return the error of a refused lead-score job and queue its audit record."""
+    job.records.append(
+        job.context.refusal("lead_score", {"contact_id": str(job.contact_id)}, status, message)
+    )
+    return ApiError(status, message)
+
+
+class LeadScoreBatch:
+    """Scores batches of lead-score jobs for one gateway replica.
+
+    Args:
+        core: The replica's core (lookups, variants, cache, database).
+    """
+
+    def __init__(self, core: GatewayCore) -> None:
+        self.core = core
+
+    def prepare(self, jobs: list[ScoreJob]) -> dict[tuple[str, str], list[ScoreJob]]:
+        """Answer replays and cache hits, check consent, find features; group the rest.
+
+        Returns:
+            ``(model name, variant) -> jobs`` still to be scored.
+        """
+        core = self.core
+        url = core.database_url
+        replays = recorded_outputs(
+            url, [j.context.request_id for j in jobs if j.context.client_request_id]
+        )
+        for job in jobs:  # idempotent replay: answered before, answer the same, record nothing
+            if job.context.request_id in replays:
+                job.result = {**replays[job.context.request_id], "replayed": True}
+        jobs = [job for job in jobs if job.result is None]
+        consents = contact_consents(url, [j.contact_id for j in jobs])
+        lookups = core.lookup.find_many(
+            [str(j.contact_id) for j in jobs if consents.get(j.contact_id) is not False]
+        )
+        pending: dict[tuple[str, str], list[ScoreJob]] = {}
+        for job in jobs:
+            key = str(job.contact_id)
+            if consents.get(job.contact_id) is False:
+                job.result = refuse_job(
+                    job, 403, f"contact {key} has not consented to AI processing"
+                )
+                continue
+            job.found = lookups[key]
+            if job.found is None:
+                job.result = refuse_job(
+                    job,
+                    404,
+                    f"contact {key} not found in the online feature store or lead profiles",
+                )
+                continue
+            name = job.found.model_name
+            variant = core.variant(name, key)
+            cached = core.cache.get(score_key(name, core.version(name, variant), key))
+            if cached is not None:
+                job.result = {**cached, "cached": True}
+                job.records.append(
+                    job.context.interaction(
+                        "lead_score",
+                        {"contact_id": key, "cached": True},
+                        cached,
+                        f"{name}@v{cached['model_version']}",
+                        variant=variant,
+                        provider="xgboost",
+                    )
+                )
+                continue
+            pending.setdefault((name, variant), []).append(job)
+        return pending
+
+    async def score_group(self, name: str, variant: str, jobs: list[ScoreJob]) -> None:
+        """Score one model variant's jobs in one call to its model deployment."""
+        handle = self.core.variants[variant]
+        try:
+            payloads = await handle.score_leads.remote(
+                name, [job.found.row for job in jobs], [str(job.contact_id) for job in jobs]
+            )
+        except ModelUnavailableError as error:
+            for job in jobs:
+                job.result = refuse_job(job, 503, str(error))
+            return
+        for job, payload in zip(jobs, payloads, strict=True):
+            features = payload.pop("features")
+            payload["variant"] = variant
+            job.result = payload
+            job.inputs = {
+                "contact_id": payload["contact_id"],
+                "feature_source": job.found.source,
+                "variant": variant,
+                "features": features,
+            }
+
+    def finish(self, jobs: list[ScoreJob]) -> None:
+        """Cache fresh scores; write scores, predictions and audit records in one transaction."""
+        fresh: list[tuple[dict[str, Any], str]] = []
+        interactions: list[InteractionRecord] = []
+        for job in jobs:
+            interactions.extend(job.records)
+            if job.inputs is None:  # refused or answered from the cache
+                continue
+            payload = job.result
+            name, version = payload["model_name"], payload["model_version"]
+            self.core.cache.set(score_key(name, version, payload["contact_id"]), payload)
+            fresh.append((payload, version))
+            interactions.append(
+                job.context.interaction(
+                    "lead_score",
+                    job.inputs,
+                    payload,
+                    f"{name}@v{version}",
+                    variant=payload["variant"],
+                    provider="xgboost",
+                )
+            )
+        record_scoring_batch(self.core.database_url, fresh, interactions)
+
+    async def score(self, jobs: list[ScoreJob]) -> list[dict[str, Any] | ApiError]:
+        """Score a batch of lead-score requests.
+
+        One replay query, one consent query and one feature lookup for the batch; one call per
+        model variant to its model deployment (concurrently); one database transaction for
+        every record.
+        """
+        pending = await asyncio.to_thread(self.prepare, jobs)
+        await asyncio.gather(
+            *(self.score_group(name, variant, group) for (name, variant), group in pending.items())
+        )
+        await asyncio.to_thread(self.finish, jobs)
+        return [job.result for job in jobs]

@@ -1,0 +1,1 @@
+"""The gateway's routers, one per domain; :func:`serving.http.create_api` includes them all."""
