@@ -25,15 +25,17 @@ services:  ## Start PostgreSQL and Redis if they are down; install Chromium for 
 	@bash scripts/start-services.sh
 	@bash scripts/install-browser.sh
 
-test: install services  ## Install, start services, lint and run every test (unit, data, model, integration)
+test: install services  ## Install, start services, lint, check the architecture and run every test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: install  ## Unit tests only
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
-lint: install  ## ruff check + format check
+lint: install  ## ruff check + format check + architecture contracts (import-linter)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
 pipeline: install  ## Reproduce the DVC pipeline (ingest -> validate -> features -> train -> evaluate)

@@ -6,9 +6,10 @@ from fastapi import FastAPI
 
 from serving.batching import GreedyBatcher
 from serving.core import GatewayCore
+from serving.dashboard import router as dashboard
 from serving.errors import install_error_handlers
 from serving.lead_batch import LeadScoreBatch
-from serving.routes import admin, dashboard, predictions, scoring, text
+from serving.routes import admin, predictions, scoring, text
 
 TITLE = "hasteCRM AI API"
 VERSION = "0.2.0"

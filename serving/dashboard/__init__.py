@@ -5,8 +5,9 @@
 * :mod:`insights.charts` draws matplotlib charts as inline SVG strings;
 * :mod:`serving.dashboard.render` renders the single-page HTML with Jinja2 (autoescaped, no
   external assets): :func:`~serving.dashboard.render.render_dashboard`;
+* :mod:`serving.dashboard.router` holds the routes, served by the gateway behind its keys;
 * :mod:`serving.dashboard.standalone` is a tiny FastAPI app for local viewing and browser tests.
 
-The gateway exposes ``GET /dashboard`` and ``GET /api/ai/dashboard`` by calling
-``render_dashboard(url, reports_dir)`` and ``jsonable(build_dashboard(url, reports_dir))``.
+Both serve ``GET /dashboard``, ``GET /api/ai/dashboard`` and the report files through the
+same router.
 """

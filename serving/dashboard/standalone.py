@@ -2,7 +2,7 @@
 
 Run it with ``python -m serving.dashboard.standalone`` (configured database and reports
 folder, http://127.0.0.1:8050/dashboard) or build it with :func:`create_app`. The gateway
-(:mod:`serving.app`) serves the same router (:mod:`serving.routes.dashboard`) behind its
+(:mod:`serving.app`) serves the same router (:mod:`serving.dashboard.router`) behind its
 API-key check.
 
 Routes:
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from serving.dashboard.router import router
 from serving.errors import install_error_handlers
-from serving.routes.dashboard import router
 
 
 @dataclass(frozen=True)
