@@ -1,9 +1,18 @@
-"""The end-to-end demo behind ``haste demo`` (the README's first command)."""
+"""The end-to-end demo behind ``haste demo`` (the README's first command).
+
+Nine steps, each one line with its duration (:class:`flows.demo_report.DemoReport`): the
+Prefect flows train and register every model in MLflow, Ray Serve deploys them, and real
+requests go to every endpoint. A summary ends it: the models and their held-out metrics, the
+calls and their answers, and where to look (MLflow UI, Prefect UI, dashboard).
+
+Demo mode trains the text models on a sample of their corpora (said in the output);
+``haste train-text`` trains them on everything.
+"""
 
 from __future__ import annotations
 
 import json
-import time
+import logging
 import uuid
 from typing import Any
 
@@ -14,6 +23,7 @@ from rich.panel import Panel
 from sqlalchemy import func, select
 
 from flows.deal_velocity import deal_velocity_training
+from flows.demo_report import DemoReport, ModelRow, format_metric
 from flows.features import feature_pipeline
 from flows.search_index import search_index
 from flows.text_models import text_model_training
@@ -36,48 +46,176 @@ DEMO_CALL = """[00:00:05] Rep: Hi Dana, thanks for joining. How is the rollout g
 [00:01:02] Dana: Great, that would really help. Thanks!"""
 
 
-def _show(console: Console, title: str, response: httpx.Response, keys: tuple[str, ...]) -> None:
-    """Print selected fields of a response in a panel."""
-    body = response.json()
-    shown = {key: body.get(key) for key in keys} if response.status_code == 200 else body
-    console.print(
-        Panel(
-            json.dumps(shown, indent=2, default=str)[:2500],
-            title=f"{title}: HTTP {response.status_code}",
+#: Texts per corpus the demo trains the text models on (``None``: the whole corpora).
+DEMO_TEXT_SAMPLE = 3000
+STEPS = 9
+
+
+def train_models(report: DemoReport, text_sample: int | None) -> dict[str, Any]:
+    """Steps 1-7: every training flow, each model's metrics into the report."""
+    results: dict[str, Any] = {}
+    with report.step("lead scoring: flow model-training (Leads.csv)") as step:
+        lead = results["lead"] = model_training()
+        metrics, base = lead["metrics"], lead["baseline_metrics"]
+        step.detail = (
+            f"ROC AUC {metrics['roc_auc']:.3f}, fairness "
+            f"{'passed' if lead['fairness_passed'] else 'FAILED'}, "
+            f"v{lead['registration']['version']}"
         )
+        report.models.append(
+            ModelRow(
+                "lead_scoring",
+                str(lead["registration"]["version"]),
+                format_metric(metrics, "roc_auc", "ROC AUC"),
+                format_metric(base, "roc_auc", "GBM"),
+                "Leads.csv (real)",
+            )
+        )
+    with report.step("Feast: CRM features -> offline/online store") as step:
+        features = feature_pipeline()
+        step.detail = f"{features.get('rows', '')} rows materialised"
+    for name, label, data in (
+        ("lead_scoring_crm", "CRM lead model (Feast features)", "synthetic CRM"),
+        ("churn", "churn model (Telco)", "Telco (real)"),
+    ):
+        with report.step(label) as step:
+            out = model_training(name)
+            step.detail = f"ROC AUC {out['metrics']['roc_auc']:.3f}"
+            report.models.append(
+                ModelRow(
+                    name,
+                    str(out["registration"]["version"]),
+                    format_metric(out["metrics"], "roc_auc", "ROC AUC"),
+                    format_metric(out["baseline_metrics"], "roc_auc", "baseline"),
+                    data,
+                )
+            )
+    with report.step("deal velocity + win probability (Maven)") as step:
+        deals = results["deals"] = deal_velocity_training()
+        days, win = deals["days_to_close"], deals["win_probability"]
+        step.detail = (
+            f"days MAE {days['model']['mae']:.1f} (baseline {days['baseline']['mae']:.1f})"
+        )
+        for name, part, key, label in (
+            ("deal_velocity", days, "mae", "MAE days"),
+            ("win_probability", win, "roc_auc", "ROC AUC"),
+        ):
+            report.models.append(
+                ModelRow(
+                    name,
+                    str((deals["registration"].get(name) or {}).get("version", "-")),
+                    format_metric(part["model"], key, label),
+                    format_metric(part["baseline"], key, "baseline"),
+                    "Maven CRM (real)",
+                )
+            )
+    sample_note = f" on {text_sample:,}-text samples" if text_sample else ""
+    with report.step(f"text models{sample_note}") as step:
+        text = text_model_training(sample=text_sample)
+        sentiment, actions = text["sentiment"], text["action_items"]
+        step.detail = (
+            f"sentiment acc {sentiment.get('airline_accuracy', float('nan')):.3f}, "
+            f"action-item F1 {actions.get('f1', float('nan')):.3f}"
+        )
+        report.models.append(
+            ModelRow(
+                "sentiment (Lightning)",
+                "run",
+                format_metric(sentiment, "airline_accuracy", "accuracy"),
+                format_metric(sentiment, "baseline_airline_accuracy", "TF-IDF"),
+                "airline tweets (real)" + (" sample" if text_sample else ""),
+            )
+        )
+        report.models.append(
+            ModelRow(
+                "action_items",
+                "run",
+                format_metric(actions, "f1", "F1"),
+                format_metric(actions, "baseline_f1", "TF-IDF"),
+                "email intent (real)" + (" sample" if text_sample else ""),
+            )
+        )
+    if text_sample:
+        report.notes.append(
+            f"demo mode: the text models were trained on samples of {text_sample:,} texts per "
+            "corpus; `haste train-text` trains them on the whole corpora."
+        )
+    with report.step("search index (MiniLM + BM25 over the CRM)") as step:
+        index = search_index()
+        step.detail = f"{index['documents']:,} documents"
+    return results
+
+
+def call_endpoints(report: DemoReport, client: httpx.Client, lead: dict[str, Any]) -> None:
+    """Step 9: real requests to every endpoint; the first lead score is printed in full."""
+    settings = get_settings()
+    console = report.console
+    for index, contact_id in enumerate(lead["held_out_contacts"][:3]):
+        response = report.call(
+            client,
+            "POST",
+            "/api/ai/lead-score",
+            lambda b: (
+                f"score {b['score']} ({b['band']}) by {b['model_name']} v{b['model_version']}"
+            ),
+            json={"contact_id": contact_id, "include_explanation": True},
+        )
+        if index == 0:
+            console.print(
+                Panel(
+                    json.dumps(response.json(), indent=1)[:1800],
+                    title=f"POST /api/ai/lead-score: HTTP {response.status_code}",
+                )
+            )
+    crm_contact = str(read_crm(PipelinePaths(settings.data_dir).crm_dir).contacts["id"][0])
+    report.call(
+        client,
+        "POST",
+        "/api/ai/lead-score",
+        lambda b: f"CRM contact via Feast: score {b['score']} by {b['model_name']}",
+        json={"contact_id": crm_contact},
     )
+    report.call(
+        client,
+        "POST",
+        "/api/ai/predictions/next-actions",
+        lambda b: "; ".join(a["action"] for a in b["actions"][:2])[:70],
+        json={"context": {"contact_id": crm_contact, "deal_stage": "proposal"}},
+    )
+    report.call(client, "POST", "/api/ai/lead-score", json={"contact_id": str(uuid.uuid4())})
+    report.call(client, "POST", "/api/ai/lead-score", json={"contact_id": "not-a-uuid"})
+    call_text_endpoints(report, client)
 
 
-def show_text_endpoints(console: Console, client: httpx.Client, settings: Any) -> None:
-    """Call the deal, churn, conversation, email, search and usage endpoints once each."""
+def call_text_endpoints(report: DemoReport, client: httpx.Client) -> None:
+    """Deal, churn, conversation, email, search and usage endpoints, once each."""
     from pipelines.datasets import load_maven_crm
 
+    settings = get_settings()
     pipeline = load_maven_crm(settings.datasets_dir).pipeline
     deal_id = str(pipeline.loc[pipeline["deal_stage"] == "Engaging", "opportunity_id"].iloc[0])
-    _show(
-        console,
-        f"GET /api/ai/predictions/deal/{deal_id}",
-        client.get(f"/api/ai/predictions/deal/{deal_id}"),
-        ("deal_stage", "days_to_close", "expected_close_date", "win_probability"),
+    report.call(
+        client,
+        "GET",
+        f"/api/ai/predictions/deal/{deal_id}",
+        lambda b: f"{b['days_to_close']:.0f} days to close, win {b['win_probability']:.2f}",
     )
     account = str(
         pd.read_parquet(PipelinePaths(settings.data_dir).features("churn"))["customerID"].iloc[0]
     )
-    _show(
-        console,
-        f"GET /api/ai/predictions/account/{account}/churn-risk",
-        client.get(f"/api/ai/predictions/account/{account}/churn-risk"),
-        ("score", "risk_band", "explanation", "recommended_actions"),
+    report.call(
+        client,
+        "GET",
+        f"/api/ai/predictions/account/{account}/churn-risk",
+        lambda b: f"risk {b['score']} ({b['risk_band']})",
     )
-    _show(
-        console,
-        "POST /api/ai/conversation/analyze",
-        client.post(
-            "/api/ai/conversation/analyze",
-            json={"transcript": DEMO_CALL, "participants": [{"name": "Rep", "role": "rep"}]},
-            timeout=300,
-        ),
-        ("summary", "action_items", "competitor_mentions", "coaching_tips"),
+    report.call(
+        client,
+        "POST",
+        "/api/ai/conversation/analyze",
+        lambda b: f"{len(b['action_items'])} action items, alerts {b.get('alerts')}"[:70],
+        json={"transcript": DEMO_CALL, "participants": [{"name": "Rep", "role": "rep"}]},
+        timeout=300,
     )
     context = {
         "recipient": {"first_name": "Ada", "company": "Analytical Ltd"},
@@ -86,133 +224,82 @@ def show_text_endpoints(console: Console, client: httpx.Client, settings: Any) -
         "sender_name": "Sam",
         "product": "hasteCRM",
     }
-    _show(
-        console,
-        "POST /api/ai/email/compose (offline provider)",
-        client.post("/api/ai/email/compose", json={"context": context}, timeout=120),
-        ("draft", "llm"),
+    report.call(
+        client,
+        "POST",
+        "/api/ai/email/compose",
+        lambda b: f"subject: {b['draft'].get('subject', '')}"[:70],
+        json={"context": context},
+        timeout=120,
     )
-    _show(
-        console,
-        "POST /api/ai/email/optimize-subject",
-        client.post("/api/ai/email/optimize-subject", json={"subject": "FREE OFFER!!! Buy now"}),
-        ("original", "best", "scorer"),
+    report.call(
+        client,
+        "POST",
+        "/api/ai/email/optimize-subject",
+        lambda b: f"best: {(b.get('best') or {}).get('subject', b.get('best'))}"[:70],
+        json={"subject": "FREE OFFER!!! Buy now"},
     )
-    _show(
-        console,
-        "POST /api/ai/search",
-        client.post(
-            "/api/ai/search",
-            json={"query": "deals over 20k", "limit": 3},
-            timeout=600,
-        ),
-        ("parsed", "intent", "results", "suggestions"),
+    report.call(
+        client,
+        "POST",
+        "/api/ai/search",
+        lambda b: f"intent {b['intent']}, {len(b['results'])} hits",
+        json={"query": "deals over 20k", "limit": 3},
+        timeout=600,
     )
-    _show(
-        console, "GET /api/ai/usage?by=feature", client.get("/api/ai/usage?by=feature"), ("rows",)
+    report.call(
+        client, "GET", "/api/ai/usage?by=feature", lambda b: f"{len(b['rows'])} features used"
     )
 
 
-def run_demo(console: Console, n_contacts: int = 3) -> dict[str, float]:
-    """Train and register the lead model, serve it, and show real API answers.
+def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = None) -> DemoReport:
+    """Train and register every model, serve them, call every endpoint, print a summary.
 
     Args:
         console: Where to print.
-        n_contacts: Held-out leads to score through the API.
+        n_contacts: Unused, kept for the CLI option (held-out leads scored: 3).
+        text_sample: Texts per corpus for the text models (default :data:`DEMO_TEXT_SAMPLE`;
+            0 trains on the whole corpora).
 
     Returns:
-        Wall-clock seconds per phase.
-
+        The report (steps with durations, models, calls).
     """
     settings = get_settings()
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    console.rule("[bold]1/3 Prefect flow: ingest -> validate -> train -> audit -> register")
-    result = model_training()
-    timings["training_flow_s"] = time.perf_counter() - started
-    metrics, baseline = result["metrics"], result["baseline_metrics"]
-    registration = result["registration"]
-    console.print(
-        f"held-out accuracy [bold]{metrics['accuracy']:.4f}[/], ROC AUC "
-        f"[bold]{metrics['roc_auc']:.4f}[/] (spec's GradientBoosting baseline "
-        f"{baseline['accuracy']:.4f} / {baseline['roc_auc']:.4f}); fairness gate "
-        f"{'passed' if result['fairness_passed'] else 'FAILED'}; registered version "
-        f"{registration['version']}: {(registration.get('decision') or {}).get('reason')}"
-    )
-
-    phase = time.perf_counter()
-    console.rule("[bold]Feast: CRM features -> offline store -> online store; CRM lead model")
-    features = feature_pipeline()
-    crm = model_training("lead_scoring_crm")
-    timings["features_and_crm_model_s"] = time.perf_counter() - phase
-    console.print(
-        f"feature views materialised: {features.get('rows', features)}; CRM lead model "
-        f"ROC AUC {crm['metrics']['roc_auc']:.4f} (version {crm['registration']['version']})"
-    )
-
-    phase = time.perf_counter()
-    console.rule("[bold]Churn, deal velocity and text models (sentiment, action items)")
-    churn = model_training("churn")
-    deals = deal_velocity_training()
-    text = text_model_training()
-    search_index()  # embed the CRM for POST /api/ai/search before serving
-    timings["churn_deals_text_models_s"] = time.perf_counter() - phase
-    console.print(
-        f"churn ROC AUC {churn['metrics']['roc_auc']:.4f}; deal days MAE "
-        f"{deals['days_to_close']['model']['mae']:.1f} (baseline "
-        f"{deals['days_to_close']['baseline']['mae']:.1f}); sentiment accuracy "
-        f"{text['sentiment'].get('airline_accuracy', float('nan')):.4f}; action-item F1 "
-        f"{text['action_items'].get('f1', float('nan')):.4f}"
-    )
-
-    console.rule("[bold]2/3 Ray Serve: deploy champion and challenger models from MLflow")
+    sample = DEMO_TEXT_SAMPLE if text_sample is None else (text_sample or None)
+    report = DemoReport(console, STEPS)
+    results = train_models(report, sample)
     user_id = ensure_user(settings.database_url, "demo@hastecrm.example", "admin", "Demo team")
     api_key, _ = create_api_key(settings.database_url, user_id, "demo", "admin")
-    console.print(f"API key for this demo (role admin): {api_key[:10]}...")
-    phase = time.perf_counter()
-    url = start_serving(settings)
-    timings["serve_start_s"] = time.perf_counter() - phase
+    with report.step("Ray Serve: gateway, champion/challenger, TextAI") as step:
+        url = start_serving(settings, log_level=logging.WARNING)
+        step.detail = url
     try:
-        console.rule("[bold]3/3 Real requests to the API")
-        with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": api_key}) as client:
-            for contact_id in result["held_out_contacts"][:n_contacts]:
-                response = client.post(
-                    "/api/ai/lead-score",
-                    json={"contact_id": contact_id, "include_explanation": True},
-                )
-                console.print(
-                    Panel(
-                        json.dumps(response.json(), indent=2), title=f"HTTP {response.status_code}"
-                    )
-                )
-            crm_contact = str(read_crm(PipelinePaths(settings.data_dir).crm_dir).contacts["id"][0])
-            response = client.post("/api/ai/lead-score", json={"contact_id": crm_contact})
-            body = response.json()
-            console.print(
-                f"CRM contact {crm_contact} (features from the Feast online store) -> HTTP "
-                f"{response.status_code}: score {body.get('score')} by {body.get('model_name')}"
-                f" v{body.get('model_version')}"
-            )
-            actions = client.post(
-                "/api/ai/predictions/next-actions",
-                json={"context": {"contact_id": crm_contact, "deal_stage": "proposal"}},
-            )
-            body = json.dumps(actions.json(), indent=2)
-            console.print(Panel(body, title=f"next-actions: HTTP {actions.status_code}"))
-            unknown = client.post("/api/ai/lead-score", json={"contact_id": str(uuid.uuid4())})
-            console.print(f"unknown contact -> HTTP {unknown.status_code}: {unknown.json()}")
-            invalid = client.post("/api/ai/lead-score", json={"contact_id": "not-a-uuid"})
-            console.print(f"invalid body    -> HTTP {invalid.status_code}: {invalid.json()}")
-            show_text_endpoints(console, client, settings)
+        with (
+            report.step("real requests to every endpoint") as step,
+            httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": api_key}) as client,
+        ):
+            call_endpoints(report, client, results["lead"])
+            failed = sum(1 for call in report.calls if call.status >= 500)
+            step.detail = f"{len(report.calls)} calls, {failed} server errors"
     finally:
         stop_serving()
     with session_scope(settings.database_url) as session:
         scores = session.scalar(select(func.count()).select_from(LeadScore))
         predictions = session.scalar(select(func.count()).select_from(Prediction))
-    timings["total_s"] = time.perf_counter() - started
-    console.print(
-        f"lead_scores rows: {scores}, predictions rows: {predictions}; "
-        f"MLflow store: {settings.mlflow_tracking_uri}; reports: {settings.data_dir / 'reports'}"
+    report.notes.append(
+        f"recorded: {scores} lead_scores rows, {predictions} predictions rows, and every call "
+        "in ai_interactions (`haste audit`)."
     )
-    console.print("timings: " + ", ".join(f"{key} {value:.1f}" for key, value in timings.items()))
-    return timings
+    report.print_summary(
+        {
+            "MLflow UI": f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}",
+            "Prefect UI": "prefect server start, then http://127.0.0.1:4200 (flow runs, artifacts)",
+            "API + dashboard": (
+                f"haste serve, then {url}/docs and {url}/dashboard?api_key=<key> "
+                "(`haste keys create --role manager`)"
+            ),
+            "reports": str(settings.data_dir / "reports"),
+            "demo API key": f"{api_key[:10]}... (role admin)",
+        }
+    )
+    return report

@@ -22,12 +22,18 @@ def _metric_table(metrics: dict[str, float]) -> list[dict[str, Any]]:
 
 
 @task(name="train-sentiment", cache_policy=NO_CACHE)
-def train_sentiment(settings: Settings) -> dict[str, float]:
+def train_sentiment(settings: Settings, sample: int | None = None) -> dict[str, float]:
     """Train the MiniLM + Lightning sentiment classifier on the airline tweets (+ UCI check)."""
+    from features.text_embeddings import shared_cache_dir
     from training.text.registry import log_text_model_run, text_models_dir
     from training.text.sentiment import train_sentiment_model
 
-    report = train_sentiment_model(settings.datasets_dir, text_models_dir(settings))
+    report = train_sentiment_model(
+        settings.datasets_dir,
+        text_models_dir(settings),
+        cache_dir=shared_cache_dir(),
+        sample=sample,
+    )
     log_text_model_run(report, "sentiment")
     create_table_artifact(
         key="sentiment-metrics",
@@ -39,12 +45,18 @@ def train_sentiment(settings: Settings) -> dict[str, float]:
 
 
 @task(name="train-action-items", cache_policy=NO_CACHE)
-def train_action_items(settings: Settings) -> dict[str, float]:
+def train_action_items(settings: Settings, sample: int | None = None) -> dict[str, float]:
     """Train the action-item (request) sentence classifier on the email-intent data."""
+    from features.text_embeddings import shared_cache_dir
     from training.text.action_items import train_action_item_model
     from training.text.registry import log_text_model_run, text_models_dir
 
-    report = train_action_item_model(settings.datasets_dir, text_models_dir(settings))
+    report = train_action_item_model(
+        settings.datasets_dir,
+        text_models_dir(settings),
+        cache_dir=shared_cache_dir(),
+        sample=sample,
+    )
     log_text_model_run(report, "action_items")
     create_table_artifact(
         key="action-item-metrics",
@@ -56,8 +68,12 @@ def train_action_items(settings: Settings) -> dict[str, float]:
 
 
 @flow(name="text-model-training", log_prints=True)
-def text_model_training() -> dict[str, dict[str, float]]:
+def text_model_training(sample: int | None = None) -> dict[str, dict[str, float]]:
     """Train and log the two text models used by email and conversation AI.
+
+    Args:
+        sample: Train on a seeded sample of this many texts per corpus (the demo's fast mode;
+            the test sets stay whole); None trains on the whole corpora.
 
     Returns:
         The held-out metrics of each model.
@@ -65,6 +81,6 @@ def text_model_training() -> dict[str, dict[str, float]]:
     settings = get_settings()
     settings.ensure_home()
     return {
-        "sentiment": train_sentiment(settings),
-        "action_items": train_action_items(settings),
+        "sentiment": train_sentiment(settings, sample),
+        "action_items": train_action_items(settings, sample),
     }

@@ -1,20 +1,89 @@
-"""Process environment defaults for the embedded services (set before they are imported)."""
+"""Process environment for the embedded services, and the one place that quiets them.
+
+:func:`configure_runtime_env` runs before any platform command imports Prefect, MLflow, Ray,
+Great Expectations or Hugging Face code: it sets defaults that suit a small offline machine
+(telemetry off, offline model hubs, longer start-up timeouts) and filters third-party
+deprecation warnings, in this process and in the Ray workers it starts (``PYTHONWARNINGS``).
+Our own warnings and every error still show.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 
-#: Defaults that make the embedded services robust on a small, busy machine (2 cores).
+#: Defaults that make the embedded services robust on a small, busy, offline machine.
 RUNTIME_ENV_DEFAULTS: dict[str, str] = {
     # Prefect's ephemeral API server gets 20 s to start by default: too short under load.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     # No usage telemetry from the local tools (there is no internet at run time).
     "DO_NOT_TRACK": "1",
     "RAY_USAGE_STATS_ENABLED": "0",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    # Deprecation chatter of third-party packages, also in Ray workers and subprocesses.
+    "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning,"
+    "ignore::PendingDeprecationWarning",
 }
+
+#: Environment for a quiet console (``haste demo``): Prefect keeps sending every log line to
+#: its API (the UI shows them) but prints only warnings.
+QUIET_CONSOLE_ENV: dict[str, str] = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING"}
+
+#: Third-party loggers that narrate routine work at INFO.
+NOISY_LOGGERS: tuple[str, ...] = (
+    "alembic",
+    "great_expectations",
+    "mlflow",
+    "urllib3",
+    "httpx",
+    "ray",
+    "filelock",
+    "sentence_transformers",
+    "lightning",
+    "pytorch_lightning",
+    "lightning.pytorch",
+    "feast",
+    "evidently",
+    "numexpr",
+)
+
+#: Warning categories silenced when they come from third-party code.
+_THIRD_PARTY_CATEGORIES: tuple[type[Warning], ...] = (
+    DeprecationWarning,
+    PendingDeprecationWarning,
+    FutureWarning,
+)
+
+#: Third-party modules whose UserWarnings are known noise (no action for the user).
+_NOISY_USER_WARNING_MODULES = (
+    r"(great_expectations|mlflow|feast|ray|pydantic|sqlalchemy|lightning|pytorch_lightning"
+    r"|torch|sklearn|shap|xgboost|evidently|prefect|opacus|fairlearn)(\..*)?"
+)
 
 
 def configure_runtime_env() -> None:
-    """Apply :data:`RUNTIME_ENV_DEFAULTS` without overriding values the user already set."""
+    """Apply :data:`RUNTIME_ENV_DEFAULTS` (user values win) and filter third-party warnings."""
     for key, value in RUNTIME_ENV_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    filter_third_party_warnings()
+
+
+def filter_third_party_warnings() -> None:
+    """Ignore deprecation warnings and known-noise UserWarnings of third-party packages."""
+    for category in _THIRD_PARTY_CATEGORIES:
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", category=UserWarning, module=_NOISY_USER_WARNING_MODULES)
+
+
+def quiet_console() -> None:
+    """Keep the console to progress and results (:data:`QUIET_CONSOLE_ENV`, noisy loggers)."""
+    for key, value in QUIET_CONSOLE_ENV.items():
+        os.environ.setdefault(key, value)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

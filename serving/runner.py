@@ -12,6 +12,7 @@ import httpx
 import ray
 import yaml
 from ray import serve
+from ray.serve.schema import LoggingConfig
 
 from haste.settings import CONFIG_DIR, Settings
 from serving.app import build_app
@@ -77,6 +78,7 @@ def start_serving(
     model_name: str = "lead_scoring",
     user_config: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
+    log_level: int = logging.INFO,
 ) -> str:
     """Start Ray (local unless ``ray_address``), deploy the app and wait until it answers.
 
@@ -85,6 +87,7 @@ def start_serving(
         model_name: Model to serve.
         user_config: Overrides the ``user_config`` of ``configs/serve.yaml`` (A/B split...).
         overrides: Other deployment options replacing the file's (``num_replicas``...).
+        log_level: Level of Ray's and Serve's driver-side logs (``WARNING`` for a quiet demo).
 
     Returns:
         The base URL of the API.
@@ -92,15 +95,20 @@ def start_serving(
     """
     if not ray.is_initialized():
         if settings.ray_address:
-            ray.init(address=settings.ray_address, log_to_driver=False)
+            ray.init(address=settings.ray_address, log_to_driver=False, logging_level=log_level)
         else:
             ray.init(
                 num_cpus=2,
                 include_dashboard=False,
                 log_to_driver=False,
+                logging_level=log_level,
                 object_store_memory=200 * 1024 * 1024,
             )
-    serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
+    logging.getLogger("ray.serve").setLevel(log_level)
+    serve.start(
+        http_options={"host": settings.serve_host, "port": settings.serve_port},
+        logging_config=LoggingConfig(log_level=logging.getLevelName(log_level)),
+    )
     url = deploy_app(settings, model_name, user_config, overrides)
     logger.info("Ray Serve app %s ready at %s", APP_NAME, url)
     return url
