@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -51,11 +52,10 @@ DEMO_TEXT_SAMPLE = 3000
 STEPS = 9
 
 
-def train_models(report: DemoReport, text_sample: int | None) -> dict[str, Any]:
-    """Steps 1-7: every training flow, each model's metrics into the report."""
-    results: dict[str, Any] = {}
+def train_lead_model(report: DemoReport) -> dict[str, Any]:
+    """Step 1: the lead-scoring flow (it also loads the CRM the later steps need)."""
     with report.step("lead scoring: flow model-training (Leads.csv)") as step:
-        lead = results["lead"] = model_training()
+        lead = model_training()
         metrics, base = lead["metrics"], lead["baseline_metrics"]
         step.detail = (
             f"ROC AUC {metrics['roc_auc']:.3f}, fairness "
@@ -71,6 +71,11 @@ def train_models(report: DemoReport, text_sample: int | None) -> dict[str, Any]:
                 "Leads.csv (real)",
             )
         )
+    return lead
+
+
+def train_tabular_models(report: DemoReport) -> None:
+    """Feast features, the CRM lead model, churn, and the deal models."""
     with report.step("Feast: CRM features -> offline/online store") as step:
         features = feature_pipeline()
         step.detail = f"{features.get('rows', '')} rows materialised"
@@ -91,7 +96,7 @@ def train_models(report: DemoReport, text_sample: int | None) -> dict[str, Any]:
                 )
             )
     with report.step("deal velocity + win probability (Maven)") as step:
-        deals = results["deals"] = deal_velocity_training()
+        deals = deal_velocity_training()
         days, win = deals["days_to_close"], deals["win_probability"]
         step.detail = (
             f"days MAE {days['model']['mae']:.1f} (baseline {days['baseline']['mae']:.1f})"
@@ -109,6 +114,10 @@ def train_models(report: DemoReport, text_sample: int | None) -> dict[str, Any]:
                     "Maven CRM (real)",
                 )
             )
+
+
+def train_text_models(report: DemoReport, text_sample: int | None) -> None:
+    """The text models (on samples in demo mode) and the CRM search index."""
     sample_note = f" on {text_sample:,}-text samples" if text_sample else ""
     with report.step(f"text models{sample_note}") as step:
         text = text_model_training(sample=text_sample)
@@ -117,13 +126,14 @@ def train_models(report: DemoReport, text_sample: int | None) -> dict[str, Any]:
             f"sentiment acc {sentiment.get('airline_accuracy', float('nan')):.3f}, "
             f"action-item F1 {actions.get('f1', float('nan')):.3f}"
         )
+        suffix = " sample" if text_sample else ""
         report.models.append(
             ModelRow(
                 "sentiment (Lightning)",
                 "run",
                 format_metric(sentiment, "airline_accuracy", "accuracy"),
                 format_metric(sentiment, "baseline_airline_accuracy", "TF-IDF"),
-                "airline tweets (real)" + (" sample" if text_sample else ""),
+                "airline tweets (real)" + suffix,
             )
         )
         report.models.append(
@@ -132,25 +142,26 @@ def train_models(report: DemoReport, text_sample: int | None) -> dict[str, Any]:
                 "run",
                 format_metric(actions, "f1", "F1"),
                 format_metric(actions, "baseline_f1", "TF-IDF"),
-                "email intent (real)" + (" sample" if text_sample else ""),
+                "email intent (real)" + suffix,
             )
         )
     if text_sample:
         report.notes.append(
-            f"demo mode: the text models were trained on samples of {text_sample:,} texts per "
-            "corpus; `haste train-text` trains them on the whole corpora."
+            f"demo mode: the text models were trained on seeded samples of at most "
+            f"{text_sample:,} texts per corpus; `haste train-text` trains them on everything."
         )
     with report.step("search index (MiniLM + BM25 over the CRM)") as step:
         index = search_index()
         step.detail = f"{index['documents']:,} documents"
-    return results
 
 
-def call_endpoints(report: DemoReport, client: httpx.Client, lead: dict[str, Any]) -> None:
-    """Step 9: real requests to every endpoint; the first lead score is printed in full."""
+def call_endpoints(
+    report: DemoReport, client: httpx.Client, lead: dict[str, Any], n_contacts: int = 3
+) -> None:
+    """Scoring and prediction requests; the first lead score is printed in full."""
     settings = get_settings()
     console = report.console
-    for index, contact_id in enumerate(lead["held_out_contacts"][:3]):
+    for index, contact_id in enumerate(lead["held_out_contacts"][:n_contacts]):
         response = report.call(
             client,
             "POST",
@@ -184,7 +195,6 @@ def call_endpoints(report: DemoReport, client: httpx.Client, lead: dict[str, Any
     )
     report.call(client, "POST", "/api/ai/lead-score", json={"contact_id": str(uuid.uuid4())})
     report.call(client, "POST", "/api/ai/lead-score", json={"contact_id": "not-a-uuid"})
-    call_text_endpoints(report, client)
 
 
 def call_text_endpoints(report: DemoReport, client: httpx.Client) -> None:
@@ -255,9 +265,13 @@ def call_text_endpoints(report: DemoReport, client: httpx.Client) -> None:
 def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = None) -> DemoReport:
     """Train and register every model, serve them, call every endpoint, print a summary.
 
+    Independent work runs side by side: after the lead-scoring flow (which loads the CRM and
+    starts Prefect's API), the text models and the search index train in a second thread while
+    the tabular flows run and Ray Serve starts; the text endpoints are called last.
+
     Args:
         console: Where to print.
-        n_contacts: Unused, kept for the CLI option (held-out leads scored: 3).
+        n_contacts: Held-out leads scored through the API.
         text_sample: Texts per corpus for the text models (default :data:`DEMO_TEXT_SAMPLE`;
             0 trains on the whole corpora).
 
@@ -267,22 +281,29 @@ def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = No
     settings = get_settings()
     sample = DEMO_TEXT_SAMPLE if text_sample is None else (text_sample or None)
     report = DemoReport(console, STEPS)
-    results = train_models(report, sample)
     user_id = ensure_user(settings.database_url, "demo@hastecrm.example", "admin", "Demo team")
     api_key, _ = create_api_key(settings.database_url, user_id, "demo", "admin")
-    with report.step("Ray Serve: gateway, champion/challenger, TextAI") as step:
-        url = start_serving(settings, log_level=logging.WARNING)
-        step.detail = url
-    try:
-        with (
-            report.step("real requests to every endpoint") as step,
-            httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": api_key}) as client,
-        ):
-            call_endpoints(report, client, results["lead"])
-            failed = sum(1 for call in report.calls if call.status >= 500)
-            step.detail = f"{len(report.calls)} calls, {failed} server errors"
-    finally:
-        stop_serving()
+    with ThreadPoolExecutor(1, thread_name_prefix="demo-text") as pool:
+        with report.phase("training: Prefect flows -> MLflow (two at a time)"):
+            lead = train_lead_model(report)
+            text_lane = pool.submit(train_text_models, report, sample)
+            train_tabular_models(report)
+            with report.step("Ray Serve: gateway, champion/challenger, TextAI") as step:
+                url = start_serving(settings, log_level=logging.WARNING)
+                step.detail = url
+        try:
+            with (
+                report.phase("calling the API"),
+                report.step("real requests to every endpoint") as step,
+                httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": api_key}) as client,
+            ):
+                call_endpoints(report, client, lead, n_contacts)
+                text_lane.result()  # the text endpoints need the text models and the index
+                call_text_endpoints(report, client)
+                failed = sum(1 for call in report.calls if call.status >= 500)
+                step.detail = f"{len(report.calls)} calls, {failed} server errors"
+        finally:
+            stop_serving()
     with session_scope(settings.database_url) as session:
         scores = session.scalar(select(func.count()).select_from(LeadScore))
         predictions = session.scalar(select(func.count()).select_from(Prediction))

@@ -1,12 +1,14 @@
 """What ``haste demo`` prints: one line per step with its duration, then a summary.
 
-:class:`DemoReport` times each step behind a spinner and prints ``✔ 3/9 label  12.3 s  detail``
-when it ends; it collects the models trained and the API calls made, and prints them as tables
-at the end with where to look next (MLflow UI, Prefect UI, the dashboard).
+:class:`DemoReport` times each step (a spinner runs while a phase is busy) and prints
+``✔ 3/9 label  12.3 s  detail`` when it ends, from whichever thread ran it; it collects the
+models trained and the API calls made, and prints them as tables at the end with where to look
+next (MLflow UI, Prefect UI, the dashboard).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,29 +67,34 @@ class DemoReport:
     calls: list[CallRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @contextmanager
+    def phase(self, label: str) -> Iterator[None]:
+        """Show a spinner while a phase (one or more concurrent steps) runs."""
+        with self.console.status(f"[bold]{label}[/] ..."):
+            yield
 
     @contextmanager
     def step(self, label: str) -> Iterator[StepResult]:
-        """Run one step behind a spinner; print its line with the duration when it ends.
+        """Time one step; print its line with the duration when it ends (thread-safe).
 
         Yields:
             The step's result; set ``detail`` to say what it produced.
         """
-        number = len(self.steps) + 1
         result = StepResult(label, 0.0)
         began = time.perf_counter()
-        with self.console.status(f"[bold]{number}/{self.total_steps}[/] {label} ..."):
-            try:
-                yield result
-            except BaseException:
-                result.seconds = time.perf_counter() - began
-                self.console.print(
-                    f"[bold red]✘ {number}/{self.total_steps}[/] {label} "
-                    f"[dim]failed after {result.seconds:.1f} s[/]"
-                )
-                raise
+        try:
+            yield result
+        except BaseException:
+            self.console.print(
+                f"[bold red]✘[/] {label} [dim]failed after {time.perf_counter() - began:.1f} s[/]"
+            )
+            raise
         result.seconds = time.perf_counter() - began
-        self.steps.append(result)
+        with self._lock:
+            self.steps.append(result)
+            number = len(self.steps)
         self.console.print(
             f"[green]✔[/] [bold]{number}/{self.total_steps}[/] {label:<44} "
             f"[cyan]{result.seconds:6.1f} s[/]  {result.detail}"

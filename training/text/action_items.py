@@ -36,7 +36,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from features.text_embeddings import EMBEDDING_DIM
-from training.text.corpora import embed_corpus, load_email_intent
+from training.text.corpora import embed_corpus, load_email_intent, sample_corpus
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +298,7 @@ def train_action_item_model(
     *,
     seed: int = 42,
     cache_dir: Path | None = None,
+    sample: int | None = None,
 ) -> ActionItemReport:
     """Train, evaluate and save the action-item classifier and its TF-IDF baseline.
 
@@ -306,6 +307,8 @@ def train_action_item_model(
         out_dir: Where ``action_items.joblib`` and ``action_items_metrics.json`` are written.
         seed: Seed of the cross-validation folds and the solver.
         cache_dir: Embedding cache folder (default ``<HASTE_HOME>/cache/embeddings``).
+        sample: Train on a stratified sample of at most this many sentences (the demo's fast
+            mode); the test file stays whole. None trains on every sentence.
 
     Returns:
         The report with test metrics (ours and baseline) and artifact paths.
@@ -315,7 +318,7 @@ def train_action_item_model(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train = load_email_intent(datasets_dir, "train")
+    train = sample_corpus(load_email_intent(datasets_dir, "train"), sample, seed=seed)
     test = load_email_intent(datasets_dir, "test")
     train_y = train["label"].to_numpy()
     test_y = test["label"].to_numpy()
@@ -352,6 +355,7 @@ def train_action_item_model(
         "features": "MiniLM embeddings + TF-IDF word 1-2 grams",
         "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
         "rows_train": len(train),
+        "sample": sample,
         "rows_test": len(test),
         "positive_rate_train": float(train_y.mean()),
         "positive_rate_test": float(test_y.mean()),

@@ -175,3 +175,26 @@ def embed_corpus(texts: Sequence[str], *, cache_dir: Path | None = None) -> np.n
     np.save(partial, vectors)
     os.replace(partial, path)
     return vectors
+
+
+def sample_corpus(frame: pd.DataFrame, size: int | None, *, seed: int = 42) -> pd.DataFrame:
+    """Return a seeded sample of at most ``size`` rows, stratified by ``label``.
+
+    The demo trains the text models on such samples to finish in minutes; every class keeps
+    its share of the corpus.
+
+    Args:
+        frame: A corpus with a ``label`` column.
+        size: Rows wanted; None (or at least ``len(frame)``) returns the corpus unchanged.
+        seed: Seed of the sample.
+
+    Returns:
+        The sample, in the corpus's original row order.
+    """
+    if size is None or size >= len(frame):
+        return frame
+    if size < 1:
+        raise ValueError(f"sample size must be >= 1, got {size}")
+    fraction = size / len(frame)
+    picked = frame.groupby("label", group_keys=False).sample(frac=fraction, random_state=seed)
+    return frame.loc[sorted(picked.index)]
