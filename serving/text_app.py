@@ -215,7 +215,8 @@ class TextAI:
         """Run a natural-language hybrid search over the CRM."""
 
         def run() -> dict[str, Any]:
-            from textai.search.query_parser import recognize_intent, suggest_queries
+            from textai.search.intents import recognize_intent
+            from textai.search.suggestions import suggest_queries
 
             index = self._search_index()
             parsed = dataclasses.replace(

@@ -29,13 +29,10 @@ from textai.search.evaluate import (
     recall_at_k,
 )
 from textai.search.index import HybridIndex, hits_doc_ids
-from textai.search.query_parser import (
-    Filter,
-    IntentClassifier,
-    load_intent_examples,
-    parse_query,
-    suggest_queries,
-)
+from textai.search.intents import IntentClassifier, load_intent_examples
+from textai.search.query_model import Filter
+from textai.search.query_parser import parse_query
+from textai.search.suggestions import suggest_queries
 
 pytestmark = pytest.mark.model
 

@@ -7,15 +7,11 @@ import datetime as dt
 import pytest
 
 from textai.search.documents import SearchDocument
-from textai.search.query_parser import (
-    Filter,
-    ParsedQuery,
-    QueryVocabulary,
-    parse_query,
-    quarter_range,
-    rule_intent,
-    suggest_queries,
-)
+from textai.search.intents import rule_intent
+from textai.search.query_model import Filter, ParsedQuery, QueryVocabulary
+from textai.search.query_parser import parse_query
+from textai.search.suggestions import suggest_queries
+from textai.search.time_ranges import quarter_range
 
 pytestmark = pytest.mark.unit
 

@@ -41,7 +41,8 @@ from textai.search.documents import (
     load_email_sentences,
 )
 from textai.search.index import HybridIndex, clear_query_cache, hits_doc_ids
-from textai.search.query_parser import ParsedQuery, quarter_range
+from textai.search.query_model import ParsedQuery
+from textai.search.time_ranges import quarter_range
 
 #: Reference "today" of the evaluation's relative time phrases (inside the synthetic window).
 EVAL_TODAY = dt.date(2026, 5, 15)

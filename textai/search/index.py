@@ -43,7 +43,8 @@ import pandas as pd
 from scipy import sparse
 
 from textai.search.documents import ENTITY_TYPES, SearchDocument
-from textai.search.query_parser import Filter, ParsedQuery, QueryVocabulary, parse_query
+from textai.search.query_model import Filter, ParsedQuery, QueryVocabulary
+from textai.search.query_parser import parse_query
 
 #: Search modes: fused, vectors only, BM25 only.
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")

@@ -29,51 +29,30 @@ from entity names, industries, countries and popular query templates.
 
 from __future__ import annotations
 
-import calendar
-import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-
-if TYPE_CHECKING:
-    from textai.search.documents import SearchDocument
-    from textai.search.index import HybridIndex
-
-#: Searchable entity types, in display order.
-ENTITY_TYPES: tuple[str, ...] = ("contact", "company", "deal", "email", "transcript")
-#: Intents known to :func:`rule_intent` (the YAML file may add more for the classifier).
-INTENTS: tuple[str, ...] = (
-    "find_entity",
-    "filter_list",
-    "lookup_person",
-    "question",
-    "topic_search",
+from textai.search.documents import ENTITY_TYPES
+from textai.search.intents import rule_intent
+from textai.search.query_model import (
+    OPEN_STAGES,
+    Filter,
+    ParsedQuery,
+    QueryVocabulary,
 )
-#: Filter operators.
-OPS: tuple[str, ...] = (">", ">=", "<", "<=", "==", "in", "between")
-#: Longest accepted query, in characters.
-MAX_QUERY_CHARS = 512
-#: A remainder with at least this many content words makes the query descriptive (text only).
-DESCRIPTIVE_MIN_WORDS = 6
-
-DEFAULT_INDUSTRIES: tuple[str, ...] = (
-    "software", "fintech", "healthcare", "retail", "manufacturing", "education", "logistics",
-    "media", "nonprofit", "government",
-)  # fmt: skip
-DEFAULT_COUNTRIES: tuple[str, ...] = ("US", "GB", "DE", "CA", "FR", "AU", "NL", "IN")
-DEAL_STAGES: tuple[str, ...] = (
-    "prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost",
-)  # fmt: skip
-OPEN_STAGES: tuple[str, ...] = ("prospecting", "qualification", "proposal", "negotiation")
-LIFECYCLE_STAGES: tuple[str, ...] = (
-    "lead", "marketing_qualified_lead", "sales_qualified_lead", "opportunity", "customer",
-)  # fmt: skip
+from textai.search.query_text import (
+    _GLUE,
+    _PERSON,
+    _WORD,
+    DESCRIPTIVE_MIN_WORDS,
+    _content_words,
+    validate_query,
+)
+from textai.search.time_ranges import _date_filter, _time_range
 
 #: Industry synonyms -> canonical industry (only canonical values present in the data are used).
 INDUSTRY_SYNONYMS: dict[str, str] = {
@@ -132,15 +111,6 @@ _ENTITY_AFTER = re.compile(
 _CALL_WORDS = re.compile(r"^(?:phone\s+)?calls?$")
 _MEETING_WORDS = re.compile(r"^(?:meetings?|demos?)$")
 
-_GLUE = frozenset(
-    {
-        "show", "me", "find", "list", "get", "give", "search", "for", "all", "any", "the", "a",
-        "an", "with", "in", "from", "at", "of", "that", "are", "is", "which", "whose", "who",
-        "where", "and", "or", "to", "by", "on", "over", "under", "please", "my", "our", "their",
-        "those", "these", "there", "what", "were", "was", "be", "been", "have", "has", "had",
-        "do", "does", "did", "ones", "one", "it", "its", "i", "we", "you", "they"
-    }
-)  # fmt: skip
 #: Words that may precede a leading entity word of a descriptive query ("show me calls ...").
 _LEAD_WORDS = frozenset(
     {"show", "me", "find", "list", "get", "search", "for", "all", "any", "the", "my", "our", "a"}
@@ -231,142 +201,11 @@ _TIME_BODIES: tuple[tuple[str, str], ...] = (
 _TIME_RES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(_TIME_PREFIX + r"\b" + body + r"\b")) for kind, body in _TIME_BODIES
 )
-_QUESTION = re.compile(
-    r"^(?:what|when|why|how|did|does|do|is|are|was|were|which|can|could|has|have|should|"
-    r"will|would)\b"
-)
-_PERSON = re.compile(
-    r"^(?:who\s+is|who's|whos|find\s+(?:the\s+)?(?:person|contact)|look\s*up|lookup|"
-    r"contact\s+(?:details|info(?:rmation)?)\s+(?:for|of)|phone\s+(?:number\s+)?(?:for|of)|"
-    r"email\s+(?:address\s+)?(?:for|of)|details\s+(?:for|of|on)|profile\s+of)\b"
-)
-_TOPIC = re.compile(r"\b(?:about|regarding|mentioning|discussing|discussed|where|concerning)\b")
-_WORD = re.compile(r"[a-z0-9][a-z0-9'&.-]*", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------------------------
 # Data types
 # --------------------------------------------------------------------------------------------
-
-
-def _as_date(value: Any) -> dt.date | None:
-    """Coerce an ISO string, date, datetime or pandas timestamp to a :class:`datetime.date`."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    to_pydatetime = getattr(value, "to_pydatetime", None)
-    if to_pydatetime is not None:
-        try:
-            return to_pydatetime().date()
-        except (ValueError, AttributeError):
-            return None
-    return None
-
-
-@dataclass(frozen=True)
-class Filter:
-    """One exact structured filter on a document attribute.
-
-    Attributes:
-        field: Attribute name (``amount``, ``industry``, ``expected_close_date``...).
-        op: One of :data:`OPS`.
-        value: A number, a string, a :class:`datetime.date`, a tuple of strings (``in``) or a
-            ``(low, high)`` tuple, both inclusive (``between``).
-
-    """
-
-    field: str
-    op: str
-    value: Any
-
-    def __post_init__(self) -> None:
-        """Validate the operator and the shape of ``value``.
-
-        Raises:
-            ValueError: When the operator is unknown or a ``between`` range is inverted.
-
-        """
-        if self.op not in OPS:
-            raise ValueError(f"unknown filter operator {self.op!r}; expected one of {OPS}")
-        if self.op == "between":
-            low, high = self.value
-            if low > high:
-                raise ValueError(f"filter {self.field}: lower bound {low} is above {high}")
-
-    @property
-    def is_date(self) -> bool:
-        """Whether the filter compares dates."""
-        probe = self.value[0] if isinstance(self.value, tuple) and self.value else self.value
-        return isinstance(probe, dt.date)
-
-    @property
-    def is_numeric(self) -> bool:
-        """Whether the filter compares numbers."""
-        probe = self.value[0] if isinstance(self.value, tuple) and self.value else self.value
-        return isinstance(probe, int | float) and not isinstance(probe, bool)
-
-    def matches(self, value: Any) -> bool:
-        """Return whether an attribute value satisfies the filter (missing values never do).
-
-        Args:
-            value: The document's attribute value.
-
-        Returns:
-            ``True`` when the value passes.
-
-        """
-        if value is None:
-            return False
-        if self.is_date:
-            value = _as_date(value)
-            if value is None:
-                return False
-        elif self.is_numeric:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                return False
-            if value != value:  # NaN
-                return False
-        else:
-            value = str(value).lower()
-        target = self.value
-        if self.op == "==":
-            return value == (target.lower() if isinstance(target, str) else target)
-        if self.op == "in":
-            return value in {t.lower() if isinstance(t, str) else t for t in target}
-        if self.op == "between":
-            return target[0] <= value <= target[1]
-        if self.op == ">":
-            return value > target
-        if self.op == ">=":
-            return value >= target
-        if self.op == "<":
-            return value < target
-        return value <= target
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready view (dates as ISO strings, tuples as lists).
-
-        Returns:
-            ``{"field", "op", "value"}``.
-
-        """
-
-        def plain(v: Any) -> Any:
-            return v.isoformat() if isinstance(v, dt.date) else v
-
-        value = self.value
-        out = [plain(v) for v in value] if isinstance(value, tuple) else plain(value)
-        return {"field": self.field, "op": self.op, "value": out}
 
 
 #: Company-size words -> employee-count filter arguments.
@@ -379,221 +218,9 @@ _SIZE_PATTERNS: tuple[tuple[str, tuple[str, str, Any]], ...] = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ParsedQuery:
-    """A query split into a free-text remainder, entity types, exact filters and an intent.
-
-    Attributes:
-        text: Free-text remainder used for semantic / keyword ranking (may be empty).
-        entity_types: Entity types to search (empty: all).
-        filters: Exact filters every hit must satisfy.
-        intent: Recognised search intent.
-        raw: The original query.
-
-    """
-
-    text: str
-    entity_types: tuple[str, ...] = ()
-    filters: tuple[Filter, ...] = ()
-    intent: str = "find_entity"
-    raw: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready view of the parse.
-
-        Returns:
-            Mapping with ``text``, ``entity_types``, ``filters``, ``intent`` and ``raw``.
-
-        """
-        return {
-            "text": self.text,
-            "entity_types": list(self.entity_types),
-            "filters": [f.to_dict() for f in self.filters],
-            "intent": self.intent,
-            "raw": self.raw,
-        }
-
-
-@dataclass(frozen=True)
-class QueryVocabulary:
-    """Categorical values of the data that the parser may turn into filters.
-
-    Attributes:
-        industries: Industry values as stored in the documents.
-        countries: Country values as stored (ISO codes or names).
-        stages: Deal stages as stored.
-        lifecycle_stages: Contact lifecycle stages as stored.
-        names: Lower-case company names of two words or more; a query span naming one is
-            never read as a filter ("Summit Peak Software" is not the software industry).
-
-    """
-
-    industries: tuple[str, ...] = DEFAULT_INDUSTRIES
-    countries: tuple[str, ...] = DEFAULT_COUNTRIES
-    stages: tuple[str, ...] = DEAL_STAGES
-    lifecycle_stages: tuple[str, ...] = LIFECYCLE_STAGES
-    names: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_documents(cls, documents: Iterable[SearchDocument]) -> QueryVocabulary:
-        """Collect the vocabulary from documents' attributes (falling back to the defaults).
-
-        Args:
-            documents: Search documents.
-
-        Returns:
-            The vocabulary of the data.
-
-        """
-        values: dict[str, set[str]] = {
-            "industry": set(),
-            "country": set(),
-            "stage": set(),
-            "lifecycle_stage": set(),
-        }
-        names: set[str] = set()
-        for doc in documents:
-            for key, seen in values.items():
-                value = doc.attributes.get(key)
-                if isinstance(value, str) and value:
-                    seen.add(value)
-            if doc.entity_type == "company" and len(doc.title.split()) >= 2:
-                names.add(" ".join(doc.title.lower().split()))
-        return cls(
-            industries=tuple(sorted(values["industry"])) or DEFAULT_INDUSTRIES,
-            countries=tuple(sorted(values["country"])) or DEFAULT_COUNTRIES,
-            stages=tuple(sorted(values["stage"])) or DEAL_STAGES,
-            lifecycle_stages=tuple(sorted(values["lifecycle_stage"])) or LIFECYCLE_STAGES,
-            names=frozenset(names),
-        )
-
-
 # --------------------------------------------------------------------------------------------
 # Dates
 # --------------------------------------------------------------------------------------------
-
-
-def quarter_range(year: int, quarter: int) -> tuple[dt.date, dt.date]:
-    """Return the first and last day of a calendar quarter.
-
-    Args:
-        year: Calendar year.
-        quarter: Quarter number, 1 to 4.
-
-    Returns:
-        ``(first_day, last_day)``.
-
-    """
-    first_month = 3 * (quarter - 1) + 1
-    last_month = first_month + 2
-    return (
-        dt.date(year, first_month, 1),
-        dt.date(year, last_month, calendar.monthrange(year, last_month)[1]),
-    )
-
-
-def _month_range(year: int, month: int) -> tuple[dt.date, dt.date]:
-    """Return the first and last day of a month."""
-    return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    """Shift a date by whole months, clamping the day to the target month's length."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
-
-
-def _relative_range(rel: str, unit: str, today: dt.date) -> tuple[dt.date, dt.date]:
-    """Resolve "this/last/next week|month|quarter|year" to a calendar period."""
-    shift = {"this": 0, "current": 0, "last": -1, "previous": -1, "past": -1, "next": 1}.get(rel, 1)
-    if unit == "week":
-        monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(weeks=shift)
-        return monday, monday + dt.timedelta(days=6)
-    if unit == "month":
-        first = _add_months(today.replace(day=1), shift)
-        return _month_range(first.year, first.month)
-    if unit == "quarter":
-        index = today.year * 4 + (today.month - 1) // 3 + shift
-        return quarter_range(index // 4, index % 4 + 1)
-    year = today.year + shift
-    return dt.date(year, 1, 1), dt.date(year, 12, 31)
-
-
-def _rolling_range(rel: str, n: int, unit: str, today: dt.date) -> tuple[dt.date, dt.date]:
-    """Resolve "last/next N days|weeks|months|years" to a rolling window ending/starting today."""
-    unit = unit.rstrip("s")
-    if unit in ("day", "week"):
-        delta = dt.timedelta(days=n * (7 if unit == "week" else 1))
-        return (today - delta, today) if rel in ("last", "past") else (today, today + delta)
-    months = n * (12 if unit == "year" else 1)
-    if rel in ("last", "past"):
-        return _add_months(today, -months), today
-    return today, _add_months(today, months)
-
-
-def _month_number(token: str) -> int:
-    """Return the month number of an English month name or abbreviation."""
-    return [m.lower() for m in calendar.month_abbr].index(token[:3].lower())
-
-
-def _time_range(kind: str, m: re.Match[str], today: dt.date) -> tuple[dt.date, dt.date] | None:
-    """Resolve one time-phrase match to a date range (``None`` when it is not a time phrase)."""
-    groups = m.groupdict()
-    mod = groups.get("mod")
-    if kind == "rel_n":
-        return _rolling_range(groups["rel"], int(groups["n"]), groups["unit"], today)
-    if kind == "rel":
-        return _relative_range(groups["rel"], groups["unit"], today)
-    if kind == "quarter":
-        year = int(groups["y"]) if groups.get("y") else today.year
-        return quarter_range(year, int(groups["q"]))
-    if kind == "iso":
-        try:
-            day = dt.date.fromisoformat(groups["iso"])
-        except ValueError:
-            return None
-        return day, day
-    if kind == "month":
-        # A bare month name needs a preposition or a year ("in March", "May 2026").
-        if groups.get("y") is None and mod is None:
-            return None
-        if groups["mon"] == "may" and groups.get("y") is None and mod not in (
-            "in", "during", "since", "before", "after", "until", "by", "of",
-        ):  # fmt: skip
-            return None
-        year = int(groups["y"]) if groups.get("y") else today.year
-        return _month_range(year, _month_number(groups["mon"]))
-    if kind == "year":
-        if mod is None or mod == "over":
-            return None
-        year = int(groups["y"])
-        return dt.date(year, 1, 1), dt.date(year, 12, 31)
-    if kind == "day":
-        offset = {"today": 0, "yesterday": -1, "tomorrow": 1}[groups["day"]]
-        day = today + dt.timedelta(days=offset)
-        return day, day
-    if kind == "ytd":
-        return dt.date(today.year, 1, 1), today
-    if kind == "soon":
-        if not groups.get("verb") and not re.search(r"\bclos", m.string[: m.start()]):
-            return None
-        return today, today + dt.timedelta(days=30)
-    return None
-
-
-def _date_filter(field_name: str, mod: str | None, span: tuple[dt.date, dt.date]) -> Filter:
-    """Build the date filter of a time phrase with its modifier (since/before/after/until)."""
-    start, end = span
-    if mod == "since":
-        return Filter(field_name, ">=", start)
-    if mod == "after":
-        return Filter(field_name, ">", end)
-    if mod == "before":
-        return Filter(field_name, "<", start)
-    if mod in ("until", "by"):
-        return Filter(field_name, "<=", end)
-    return Filter(field_name, "between", (start, end))
 
 
 # --------------------------------------------------------------------------------------------
@@ -891,11 +518,6 @@ def _parse_entities(state: _State) -> None:
             state.consume(m.start(), m.end())
 
 
-def _content_words(text: str) -> list[str]:
-    """Return the non-glue words of a text."""
-    return [w for w in _WORD.findall(text.lower()) if w not in _GLUE]
-
-
 def _clean_remainder(text: str) -> str:
     """Strip command words and glue-only leftovers from the free-text remainder."""
     text = _COMMAND.sub("", text).strip(" ,;:?!.")
@@ -906,32 +528,6 @@ def _clean_remainder(text: str) -> str:
         words.pop()
     text = " ".join(words)
     return text if _content_words(text) else ""
-
-
-def validate_query(text: Any) -> str:
-    """Check a raw query and return it stripped.
-
-    Args:
-        text: The query.
-
-    Returns:
-        The query without surrounding whitespace.
-
-    Raises:
-        ValueError: When it is not a string, empty, longer than :data:`MAX_QUERY_CHARS` or has
-            no letter or digit.
-
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"query must be a string, got {type(text).__name__}")
-    stripped = text.strip()
-    if not stripped:
-        raise ValueError("query is empty")
-    if len(stripped) > MAX_QUERY_CHARS:
-        raise ValueError(f"query is longer than {MAX_QUERY_CHARS} characters ({len(stripped)})")
-    if not re.search(r"[^\W_]", stripped):
-        raise ValueError(f"query {text!r} has no letter or digit")
-    return stripped
 
 
 def parse_query(
@@ -1035,290 +631,6 @@ def _default_date_field(entities: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def rule_intent(text: str, parsed: ParsedQuery | None = None) -> str:
-    """Recognise the intent of a query with rules (no model).
-
-    Args:
-        text: The raw query.
-        parsed: Its parse, when known (filters without remainder -> ``filter_list``).
-
-    Returns:
-        One of :data:`INTENTS`.
-
-    """
-    low = text.strip().lower()
-    if _PERSON.match(low):
-        return "lookup_person"
-    if parsed is not None and (parsed.filters or parsed.entity_types) and not parsed.text:
-        return "filter_list"
-    if _QUESTION.match(low) or low.endswith("?") or low.startswith("who "):
-        return "question"
-    if _TOPIC.search(low) or len(_content_words(low)) >= DESCRIPTIVE_MIN_WORDS:
-        return "topic_search"
-    if parsed is not None and parsed.filters:
-        return "filter_list"
-    return "find_entity"
-
-
-def default_intents_path() -> Path:
-    """Return the path of the labelled intent examples (``configs/search_intents.yaml``).
-
-    Returns:
-        The YAML file's path.
-
-    """
-    from haste.settings import CONFIG_DIR
-
-    return CONFIG_DIR / "search_intents.yaml"
-
-
-def load_intent_examples(path: Path | None = None) -> dict[str, list[str]]:
-    """Load the labelled example phrases per intent.
-
-    Args:
-        path: YAML file (default :func:`default_intents_path`); ``intents: {name: [phrases]}``.
-
-    Returns:
-        Intent -> example phrases.
-
-    Raises:
-        ValueError: When the file has no intents or an intent has no example.
-
-    """
-    import yaml
-
-    with (path or default_intents_path()).open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    intents = data.get("intents") or {}
-    if not intents:
-        raise ValueError(f"no intents in {path or default_intents_path()}")
-    out: dict[str, list[str]] = {}
-    for name, examples in intents.items():
-        phrases = [str(e).strip() for e in (examples or []) if str(e).strip()]
-        if not phrases:
-            raise ValueError(f"intent {name!r} has no example phrase")
-        out[str(name)] = phrases
-    return out
-
-
-class IntentClassifier:
-    """Nearest-centroid intent classifier over all-MiniLM-L6-v2 sentence embeddings.
-
-    Each intent's centroid is the normalised mean embedding of its example phrases; a query
-    gets the intent of the most cosine-similar centroid.
-    """
-
-    def __init__(self, examples: dict[str, list[str]]) -> None:
-        """Embed the examples and compute one centroid per intent.
-
-        Args:
-            examples: Intent -> example phrases.
-
-        """
-        from features.text_embeddings import embed_texts
-
-        self.labels: tuple[str, ...] = tuple(examples)
-        phrases = [p for name in self.labels for p in examples[name]]
-        owner = np.array([i for i, name in enumerate(self.labels) for _ in examples[name]])
-        vectors = embed_texts(phrases)
-        centroids = np.stack([vectors[owner == i].mean(axis=0) for i in range(len(self.labels))])
-        norms = np.linalg.norm(centroids, axis=1, keepdims=True)
-        self.centroids: np.ndarray = (centroids / np.maximum(norms, 1e-12)).astype(np.float32)
-
-    @classmethod
-    def from_yaml(cls, path: Path | None = None) -> IntentClassifier:
-        """Build the classifier from a YAML file of labelled examples.
-
-        Args:
-            path: The YAML file (default ``configs/search_intents.yaml``).
-
-        Returns:
-            The fitted classifier.
-
-        """
-        return cls(load_intent_examples(path))
-
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Return the cosine similarity of each text to each intent centroid.
-
-        Args:
-            texts: Queries.
-
-        Returns:
-            Array of shape ``(len(texts), n_intents)``.
-
-        """
-        from features.text_embeddings import embed_texts
-
-        return embed_texts(list(texts)) @ self.centroids.T
-
-    def predict_many(self, texts: Sequence[str]) -> list[str]:
-        """Classify several queries.
-
-        Args:
-            texts: Queries.
-
-        Returns:
-            One intent per query.
-
-        """
-        if not texts:
-            return []
-        return [self.labels[i] for i in np.argmax(self.scores(texts), axis=1)]
-
-    def predict(self, text: str) -> str:
-        """Classify one query.
-
-        Args:
-            text: The query.
-
-        Returns:
-            The intent.
-
-        """
-        return self.predict_many([validate_query(text)])[0]
-
-
-@lru_cache(maxsize=1)
-def default_intent_classifier() -> IntentClassifier:
-    """Return the classifier of ``configs/search_intents.yaml``, built once per process.
-
-    Returns:
-        The shared :class:`IntentClassifier`.
-
-    """
-    return IntentClassifier.from_yaml()
-
-
-def recognize_intent(text: str) -> str:
-    """Recognise a query's intent with the nearest-centroid MiniLM classifier.
-
-    Args:
-        text: The query.
-
-    Returns:
-        An intent of ``configs/search_intents.yaml`` (find_entity, filter_list, lookup_person,
-        question, topic_search).
-
-    Raises:
-        ValueError: On an empty or invalid query.
-
-    """
-    return default_intent_classifier().predict(text)
-
-
 # --------------------------------------------------------------------------------------------
 # Suggestions
 # --------------------------------------------------------------------------------------------
-
-#: Popular query templates, most popular first (``{industry}`` / ``{country}`` are filled in).
-QUERY_TEMPLATES: tuple[str, ...] = (
-    "deals closing this quarter",
-    "deals over 50k in {industry}",
-    "open deals in negotiation",
-    "won deals this quarter",
-    "{industry} companies in {country}",
-    "contacts created last week",
-    "calls about pricing",
-    "emails about the contract",
-    "meetings last month",
-    "marketing qualified leads in {industry}",
-    "large companies in {industry}",
-    "deals closing next month",
-)
-
-
-def _suggestion_vocabulary(source: Any) -> tuple[list[str], list[str], list[str]]:
-    """Return (entity names, industries, countries) of documents or an index."""
-    documents = getattr(source, "documents", source)
-    cache_owner = source if hasattr(source, "documents") else None
-    cached = getattr(cache_owner, "_suggest_cache", None) if cache_owner is not None else None
-    if cached is not None:
-        return cached
-    names: dict[str, int] = {}
-    industries: dict[str, int] = {}
-    countries: dict[str, int] = {}
-    for doc in documents:
-        if doc.entity_type in ("company", "contact", "deal") and doc.title:
-            names[doc.title] = names.get(doc.title, 0) + (2 if doc.entity_type == "company" else 1)
-        for key, counter in (("industry", industries), ("country", countries)):
-            value = doc.attributes.get(key)
-            if isinstance(value, str) and value:
-                counter[value] = counter.get(value, 0) + 1
-    out = (
-        sorted(names, key=lambda n: (-names[n], n)),
-        sorted(industries, key=lambda n: (-industries[n], n)),
-        sorted(countries, key=lambda n: (-countries[n], n)),
-    )
-    if cache_owner is not None:
-        with contextlib.suppress(AttributeError):
-            cache_owner._suggest_cache = out
-    return out
-
-
-def suggest_queries(
-    prefix: str,
-    documents_or_index: HybridIndex | Sequence[SearchDocument],
-    limit: int = 5,
-) -> list[str]:
-    """Suggest query completions for a typed prefix.
-
-    Completions come, in order, from: the last partial word completed with an industry, a
-    country, an entity word or a stage; entity names (companies, contacts, deals) starting with
-    the prefix or with a word starting with it; popular query templates filled with the data's
-    most common industry / country.
-
-    Args:
-        prefix: What the user typed so far (may be empty).
-        documents_or_index: A :class:`~textai.search.index.HybridIndex` or its documents.
-        limit: Maximum number of suggestions.
-
-    Returns:
-        Up to ``limit`` distinct suggestions.
-
-    """
-    if limit <= 0:
-        return []
-    names, industries, countries = _suggestion_vocabulary(documents_or_index)
-    top_industry = industries[0] if industries else DEFAULT_INDUSTRIES[0]
-    top_country = countries[0] if countries else DEFAULT_COUNTRIES[0]
-    templates = [t.format(industry=top_industry, country=top_country) for t in QUERY_TEMPLATES] + [
-        f"deals over 50k in {ind}" for ind in industries[1:]
-    ]
-    typed = " ".join((prefix or "").split())
-    low = typed.lower()
-    out: list[str] = []
-
-    def add(candidate: str) -> None:
-        if candidate and candidate.lower() != low and candidate not in out:
-            out.append(candidate)
-
-    if not low:
-        for template in templates:
-            add(template)
-        return out[:limit]
-    head, _, last = low.rpartition(" ")
-    ends_with_space = (prefix or "").endswith(" ")
-    if last and not ends_with_space:
-        words = [*industries, *countries, "deals", "contacts", "companies", "emails", "calls",
-                 "meetings", "negotiation", "proposal", "qualification", "prospecting",
-                 "this quarter", "next month", "last week"]  # fmt: skip
-        for word in words:
-            if word.lower().startswith(last) and word.lower() != last:
-                add((typed[: len(head)] + " " if head else "") + word)
-    for name in names:
-        name_low = name.lower()
-        if name_low.startswith(low):
-            add(name)
-        if len(out) >= limit * 3:
-            break
-    if len(out) < limit:
-        for name in names:
-            if any(w.startswith(low) for w in name.lower().split()[1:]):
-                add(name)
-            if len(out) >= limit * 3:
-                break
-    for template in templates:
-        if template.lower().startswith(low):
-            add(template)
-    return out[:limit]

@@ -1,0 +1,74 @@
+"""Query text basics: validation, content words, and the cues of questions, people, topics."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from textai.search.query_model import (
+    MAX_QUERY_CHARS,
+)
+
+#: A remainder with at least this many content words makes the query descriptive (text only).
+DESCRIPTIVE_MIN_WORDS = 6
+
+
+_GLUE = frozenset(
+    {
+        "show", "me", "find", "list", "get", "give", "search", "for", "all", "any", "the", "a",
+        "an", "with", "in", "from", "at", "of", "that", "are", "is", "which", "whose", "who",
+        "where", "and", "or", "to", "by", "on", "over", "under", "please", "my", "our", "their",
+        "those", "these", "there", "what", "were", "was", "be", "been", "have", "has", "had",
+        "do", "does", "did", "ones", "one", "it", "its", "i", "we", "you", "they"
+    }
+)  # fmt: skip
+
+
+_QUESTION = re.compile(
+    r"^(?:what|when|why|how|did|does|do|is|are|was|were|which|can|could|has|have|should|"
+    r"will|would)\b"
+)
+
+
+_PERSON = re.compile(
+    r"^(?:who\s+is|who's|whos|find\s+(?:the\s+)?(?:person|contact)|look\s*up|lookup|"
+    r"contact\s+(?:details|info(?:rmation)?)\s+(?:for|of)|phone\s+(?:number\s+)?(?:for|of)|"
+    r"email\s+(?:address\s+)?(?:for|of)|details\s+(?:for|of|on)|profile\s+of)\b"
+)
+
+
+_TOPIC = re.compile(r"\b(?:about|regarding|mentioning|discussing|discussed|where|concerning)\b")
+
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9'&.-]*", re.IGNORECASE)
+
+
+def _content_words(text: str) -> list[str]:
+    """Return the non-glue words of a text."""
+    return [w for w in _WORD.findall(text.lower()) if w not in _GLUE]
+
+
+def validate_query(text: Any) -> str:
+    """Check a raw query and return it stripped.
+
+    Args:
+        text: The query.
+
+    Returns:
+        The query without surrounding whitespace.
+
+    Raises:
+        ValueError: When it is not a string, empty, longer than :data:`MAX_QUERY_CHARS` or has
+            no letter or digit.
+
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"query must be a string, got {type(text).__name__}")
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("query is empty")
+    if len(stripped) > MAX_QUERY_CHARS:
+        raise ValueError(f"query is longer than {MAX_QUERY_CHARS} characters ({len(stripped)})")
+    if not re.search(r"[^\W_]", stripped):
+        raise ValueError(f"query {text!r} has no letter or digit")
+    return stripped

@@ -1,0 +1,134 @@
+"""Date spans of time expressions in queries: quarters, months, relative and rolling ranges."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+
+from textai.search.query_model import (
+    Filter,
+)
+
+
+def quarter_range(year: int, quarter: int) -> tuple[dt.date, dt.date]:
+    """Return the first and last day of a calendar quarter.
+
+    Args:
+        year: Calendar year.
+        quarter: Quarter number, 1 to 4.
+
+    Returns:
+        ``(first_day, last_day)``.
+
+    """
+    first_month = 3 * (quarter - 1) + 1
+    last_month = first_month + 2
+    return (
+        dt.date(year, first_month, 1),
+        dt.date(year, last_month, calendar.monthrange(year, last_month)[1]),
+    )
+
+
+def _month_range(year: int, month: int) -> tuple[dt.date, dt.date]:
+    """Return the first and last day of a month."""
+    return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    """Shift a date by whole months, clamping the day to the target month's length."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def _relative_range(rel: str, unit: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """Resolve "this/last/next week|month|quarter|year" to a calendar period."""
+    shift = {"this": 0, "current": 0, "last": -1, "previous": -1, "past": -1, "next": 1}.get(rel, 1)
+    if unit == "week":
+        monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(weeks=shift)
+        return monday, monday + dt.timedelta(days=6)
+    if unit == "month":
+        first = _add_months(today.replace(day=1), shift)
+        return _month_range(first.year, first.month)
+    if unit == "quarter":
+        index = today.year * 4 + (today.month - 1) // 3 + shift
+        return quarter_range(index // 4, index % 4 + 1)
+    year = today.year + shift
+    return dt.date(year, 1, 1), dt.date(year, 12, 31)
+
+
+def _rolling_range(rel: str, n: int, unit: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """Resolve "last/next N days|weeks|months|years" to a rolling window ending/starting today."""
+    unit = unit.rstrip("s")
+    if unit in ("day", "week"):
+        delta = dt.timedelta(days=n * (7 if unit == "week" else 1))
+        return (today - delta, today) if rel in ("last", "past") else (today, today + delta)
+    months = n * (12 if unit == "year" else 1)
+    if rel in ("last", "past"):
+        return _add_months(today, -months), today
+    return today, _add_months(today, months)
+
+
+def _month_number(token: str) -> int:
+    """Return the month number of an English month name or abbreviation."""
+    return [m.lower() for m in calendar.month_abbr].index(token[:3].lower())
+
+
+def _time_range(kind: str, m: re.Match[str], today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """Resolve one time-phrase match to a date range (``None`` when it is not a time phrase)."""
+    groups = m.groupdict()
+    mod = groups.get("mod")
+    if kind == "rel_n":
+        return _rolling_range(groups["rel"], int(groups["n"]), groups["unit"], today)
+    if kind == "rel":
+        return _relative_range(groups["rel"], groups["unit"], today)
+    if kind == "quarter":
+        year = int(groups["y"]) if groups.get("y") else today.year
+        return quarter_range(year, int(groups["q"]))
+    if kind == "iso":
+        try:
+            day = dt.date.fromisoformat(groups["iso"])
+        except ValueError:
+            return None
+        return day, day
+    if kind == "month":
+        # A bare month name needs a preposition or a year ("in March", "May 2026").
+        if groups.get("y") is None and mod is None:
+            return None
+        if groups["mon"] == "may" and groups.get("y") is None and mod not in (
+            "in", "during", "since", "before", "after", "until", "by", "of",
+        ):  # fmt: skip
+            return None
+        year = int(groups["y"]) if groups.get("y") else today.year
+        return _month_range(year, _month_number(groups["mon"]))
+    if kind == "year":
+        if mod is None or mod == "over":
+            return None
+        year = int(groups["y"])
+        return dt.date(year, 1, 1), dt.date(year, 12, 31)
+    if kind == "day":
+        offset = {"today": 0, "yesterday": -1, "tomorrow": 1}[groups["day"]]
+        day = today + dt.timedelta(days=offset)
+        return day, day
+    if kind == "ytd":
+        return dt.date(today.year, 1, 1), today
+    if kind == "soon":
+        if not groups.get("verb") and not re.search(r"\bclos", m.string[: m.start()]):
+            return None
+        return today, today + dt.timedelta(days=30)
+    return None
+
+
+def _date_filter(field_name: str, mod: str | None, span: tuple[dt.date, dt.date]) -> Filter:
+    """Build the date filter of a time phrase with its modifier (since/before/after/until)."""
+    start, end = span
+    if mod == "since":
+        return Filter(field_name, ">=", start)
+    if mod == "after":
+        return Filter(field_name, ">", end)
+    if mod == "before":
+        return Filter(field_name, "<", start)
+    if mod in ("until", "by"):
+        return Filter(field_name, "<=", end)
+    return Filter(field_name, "between", (start, end))
