@@ -120,10 +120,10 @@ BARE_APP = textwrap.dedent(
 
 
 def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    from haste.api_keys import create_api_key, ensure_user
     from haste.runtime import configure_runtime_env
     from haste.settings import get_settings
     from pipelines.stages import PipelinePaths
-    from haste.api_keys import create_api_key, ensure_user
     from serving.runner import start_serving, stop_serving
     from training.registry import NoChampionError, configure_mlflow, load_alias_model
     from training.scoring import LeadScorer

@@ -40,7 +40,8 @@ from textai.search.documents import (
     load_dialogues,
     load_email_sentences,
 )
-from textai.search.index import HybridIndex, clear_query_cache, hits_doc_ids
+from textai.search.embedding import clear_query_cache
+from textai.search.index import HybridIndex, hits_doc_ids
 from textai.search.query_model import ParsedQuery
 from textai.search.time_ranges import quarter_range
 

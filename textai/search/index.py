@@ -26,23 +26,25 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import os
 import re
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from textai.search.documents import ENTITY_TYPES, SearchDocument
+from textai.search.embedding import (
+    clear_query_cache,
+    documents_fingerprint,
+    embed_documents,
+    embed_query,
+)
+from textai.search.keyword import _TOKEN, BM25, tokenize
 from textai.search.query_model import Filter, ParsedQuery, QueryVocabulary
 from textai.search.query_parser import parse_query
 
@@ -55,133 +57,10 @@ DOCUMENTS_FILE = "documents.jsonl"
 META_FILE = "meta.json"
 FORMAT_VERSION = 1
 
-_STOPWORDS = frozenset(
-    {
-        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any",
-        "are", "as", "at", "be", "because", "been", "before", "being", "below", "between",
-        "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during",
-        "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her",
-        "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into",
-        "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor",
-        "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours",
-        "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such",
-        "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there",
-        "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
-        "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
-        "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "s",
-        "t", "don"
-    }
-)  # fmt: skip
-_TOKEN = re.compile(r"[a-z0-9]+")
-
 
 def _title_key(text: str) -> str:
     """Normalise a title or query for exact matching: lower-case alphanumeric words."""
     return " ".join(_TOKEN.findall(text.lower()))
-
-
-def tokenize(text: str) -> list[str]:
-    """Split text into BM25 terms: lower-case alphanumeric runs, stopwords dropped, plural -s.
-
-    Args:
-        text: Any text.
-
-    Returns:
-        The terms, in order.
-
-    """
-    out: list[str] = []
-    for token in _TOKEN.findall(text.lower()):
-        if token in _STOPWORDS:
-            continue
-        if len(token) > 4 and token.endswith("ies"):
-            token = token[:-3] + "y"
-        elif len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-            token = token[:-1]
-        out.append(token)
-    return out
-
-
-class BM25:
-    """Okapi BM25 over a fixed corpus, as a sparse term x document weight matrix.
-
-    Attributes:
-        k1: Term-frequency saturation.
-        b: Length normalisation.
-        vocabulary: Term -> row of :attr:`weights`.
-        weights: ``(n_terms, n_docs)`` CSR matrix of BM25 term weights.
-
-    """
-
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
-        """Set the BM25 parameters.
-
-        Args:
-            k1: Term-frequency saturation.
-            b: Length normalisation (0: none, 1: full).
-
-        """
-        self.k1 = k1
-        self.b = b
-        self.vocabulary: dict[str, int] = {}
-        self.weights: sparse.csr_matrix = sparse.csr_matrix((0, 0), dtype=np.float32)
-
-    def fit(self, texts: Sequence[str]) -> BM25:
-        """Index a corpus.
-
-        Args:
-            texts: One text per document.
-
-        Returns:
-            ``self``.
-
-        """
-        rows: list[int] = []
-        cols: list[int] = []
-        vocabulary: dict[str, int] = {}
-        lengths = np.zeros(len(texts), dtype=np.float64)
-        for doc, text in enumerate(texts):
-            terms = tokenize(text)
-            lengths[doc] = len(terms)
-            for term in terms:
-                rows.append(vocabulary.setdefault(term, len(vocabulary)))
-                cols.append(doc)
-        n_docs, n_terms = len(texts), len(vocabulary)
-        tf = sparse.coo_matrix(
-            (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(n_terms, n_docs)
-        ).tocsr()
-        tf.sum_duplicates()
-        df = np.diff(tf.indptr).astype(np.float64)
-        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-        avg = float(lengths.mean()) if n_docs and lengths.mean() > 0 else 1.0
-        norm = self.k1 * (1.0 - self.b + self.b * lengths / avg)
-        coo = tf.tocoo()
-        values = idf[coo.row] * coo.data * (self.k1 + 1.0) / (coo.data + norm[coo.col])
-        self.weights = sparse.csr_matrix(
-            (values.astype(np.float32), (coo.row, coo.col)), shape=(n_terms, n_docs)
-        )
-        self.vocabulary = vocabulary
-        return self
-
-    @property
-    def n_docs(self) -> int:
-        """Number of indexed documents."""
-        return int(self.weights.shape[1])
-
-    def scores(self, query: str) -> np.ndarray:
-        """Score every document for a query.
-
-        Args:
-            query: Query text.
-
-        Returns:
-            Array of ``n_docs`` BM25 scores (0 for documents sharing no term).
-
-        """
-        rows = [self.vocabulary[t] for t in tokenize(query) if t in self.vocabulary]
-        if not rows:
-            return np.zeros(self.n_docs, dtype=np.float32)
-        return np.asarray(self.weights[rows].sum(axis=0), dtype=np.float32).ravel()
 
 
 @dataclass(frozen=True)
@@ -840,123 +719,6 @@ class HybridIndex:
         other = HybridIndex(**{name: options.get(name, getattr(self, name)) for name in names})
         other.__dict__.update({k: v for k, v in self.__dict__.items() if k not in names})
         return other
-
-
-_QUERY_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1024)
-def _cached_query_vector(text: str, threads: int | None) -> np.ndarray:
-    """Embed one query, optionally with a fixed number of torch threads (cached)."""
-    from features.text_embeddings import embed_texts
-
-    if threads is None:
-        return embed_texts([text])[0]
-    import torch
-
-    with _QUERY_LOCK:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            vector = embed_texts([text])[0]
-        finally:
-            torch.set_num_threads(previous)
-    vector.setflags(write=False)
-    return vector
-
-
-def embed_query(text: str, threads: int | None = 1) -> np.ndarray:
-    """Embed a search query (an LRU cache of 1,024 queries avoids re-encoding repeats).
-
-    Args:
-        text: Query text.
-        threads: Torch intra-op threads for the encoding (``None``: torch's setting).
-
-    Returns:
-        Read-only ``(384,)`` float32 L2-normalised vector.
-
-    """
-    return _cached_query_vector(text, threads)
-
-
-def clear_query_cache() -> None:
-    """Forget cached query embeddings (e.g. to time cold queries)."""
-    _cached_query_vector.cache_clear()
-
-
-def _text_key(text: str) -> str:
-    """Return the cache key of one embedded text (model name + text)."""
-    from features.text_embeddings import MODEL_NAME
-
-    return hashlib.sha1(f"{MODEL_NAME}\x00{text}".encode("utf-8", "replace")).hexdigest()
-
-
-def embed_documents(
-    documents: Sequence[SearchDocument], cache_dir: str | Path | None = None
-) -> np.ndarray:
-    """Embed documents' ``search_text``, reusing vectors cached on disk.
-
-    The cache (``<cache_dir>/embeddings.npz``) maps a SHA-1 of model name + text to its vector,
-    so unchanged documents are never re-embedded when the data version changes.
-
-    Args:
-        documents: Documents.
-        cache_dir: Cache folder (``None``: no cache).
-
-    Returns:
-        ``(n, 384)`` float32 L2-normalised embeddings.
-
-    """
-    from features.text_embeddings import EMBEDDING_DIM, embed_texts
-
-    texts = [d.search_text for d in documents]
-    if cache_dir is None:
-        return embed_texts(texts)
-    path = Path(cache_dir) / "embeddings.npz"
-    cached: dict[str, np.ndarray] = {}
-    if path.exists():
-        try:
-            with np.load(path) as data:
-                cached = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
-        except (OSError, ValueError, KeyError):
-            cached = {}
-    keys = [_text_key(t) for t in texts]
-    missing = sorted({k: i for i, k in enumerate(keys) if k not in cached}.items())
-    if missing:
-        fresh = embed_texts([texts[i] for _, i in missing])
-        cached.update({k: fresh[j] for j, (k, _) in enumerate(missing)})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"embeddings.{os.getpid()}.tmp.npz")
-        np.savez(
-            tmp,
-            keys=np.array(list(cached), dtype="U40"),
-            vectors=np.stack(list(cached.values())).astype(np.float32),
-        )
-        os.replace(tmp, path)
-    if not keys:
-        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-    return np.stack([cached[k] for k in keys]).astype(np.float32)
-
-
-def documents_fingerprint(documents: Sequence[SearchDocument]) -> str:
-    """Return a fingerprint of documents and the embedding model (the index's data version).
-
-    Args:
-        documents: Documents in index order.
-
-    Returns:
-        Hex digest.
-
-    """
-    from features.text_embeddings import text_fingerprint
-
-    return text_fingerprint(
-        [
-            f"{d.doc_id}\x01{d.entity_type}\x01{d.search_text}\x01"
-            + json.dumps(d.attributes, sort_keys=True, default=str)
-            for d in documents
-        ]
-    )
 
 
 def hits_doc_ids(hits: Sequence[SearchHit]) -> list[str]:
