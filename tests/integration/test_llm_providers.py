@@ -23,6 +23,7 @@ from tests.support.llm_wire_server import (
 )
 from textai.llm.client import LLMClient, MemoryResponseCache, RedisResponseCache
 from textai.llm.config import LLMConfig, compute_cost_usd, parse_llm_config
+from textai.llm.provider_factory import build_provider
 from textai.llm.providers import (
     KEYLESS_PLACEHOLDER,
     AnthropicProvider,
@@ -32,7 +33,6 @@ from textai.llm.providers import (
     OpenAIProvider,
     Provider,
     ProviderError,
-    build_provider,
 )
 
 pytestmark = pytest.mark.integration

@@ -46,13 +46,7 @@ from textai.llm.prompts import (
     record_feedback,
     record_prompt_use,
 )
-from textai.llm.providers import (
-    LLMRequest,
-    LLMResponse,
-    OpenAIProvider,
-    Provider,
-    ProviderError,
-)
+from textai.llm.providers import LLMRequest, LLMResponse, OpenAIProvider, Provider, ProviderError
 from textai.llm.redaction import ConsentError, ContactNotFoundError
 from textai.llm.service import LLMService
 from textai.llm.usage import UsageContext, cost_of, to_billable, usage_rollup

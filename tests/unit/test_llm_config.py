@@ -31,14 +31,8 @@ from textai.llm.config import (
     load_llm_config,
     parse_llm_config,
 )
-from textai.llm.providers import (
-    ChatMessage,
-    LLMRequest,
-    LLMResponse,
-    Provider,
-    ProviderError,
-    build_provider,
-)
+from textai.llm.provider_factory import build_provider
+from textai.llm.providers import ChatMessage, LLMRequest, LLMResponse, Provider, ProviderError
 
 pytestmark = pytest.mark.unit
 

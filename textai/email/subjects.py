@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from textai.errors import GenerationError
+
 logger = logging.getLogger(__name__)
 
 #: Phrases that spam filters and readers associate with bulk marketing (kept short on purpose).
@@ -744,8 +746,6 @@ def optimize_subject(
     ctx = coerce_subject_context(context)
     candidates = generate_subject_variants(subject, ctx, n=max(n, 8))
     if generate is not None and subject.strip():
-        from textai.llm.providers import ProviderError
-
         variables = {
             "subject": subject.strip()[:300],
             "first_name": ctx.first_name or "",
@@ -757,7 +757,7 @@ def optimize_subject(
         }
         try:
             llm_lines = parse_subject_lines(generate(prompt_name, variables))
-        except ProviderError as exc:  # LLM unavailable: keep the rule-based variants
+        except GenerationError as exc:  # LLM unavailable: keep the rule-based variants
             logger.warning("subject variant generation failed: %s", exc)
             llm_lines = []
         known = {c.text.lower() for c in candidates} | {subject.strip().lower()}

@@ -29,13 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from textai.llm.config import CacheConfig, LLMConfig, load_llm_config
-from textai.llm.providers import (
-    LLMRequest,
-    LLMResponse,
-    Provider,
-    ProviderError,
-    build_provider,
-)
+from textai.llm.provider_factory import build_provider
+from textai.llm.providers import LLMRequest, LLMResponse, Provider, ProviderError
 
 if TYPE_CHECKING:
     import redis
