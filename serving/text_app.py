@@ -52,7 +52,7 @@ def _llm_errors() -> tuple[tuple[type[BaseException], int], ...]:
     """Map the LLM layer's exceptions to HTTP statuses."""
     from textai.llm.budgets import BudgetExceededError
     from textai.llm.client import LLMUnavailableError
-    from textai.llm.prompts import PromptVariableError
+    from textai.llm.prompt_model import PromptVariableError
     from textai.llm.redaction import ConsentError, ContactNotFoundError
 
     return (

@@ -79,7 +79,7 @@ def prompts_test(
 @prompts_app.command("stats")
 def prompts_stats(name: Annotated[str, typer.Argument(help="Prompt name.")]) -> None:
     """Calls, latency, tokens and feedback per version of a prompt (from ai_interactions)."""
-    from textai.llm.prompts import prompt_stats
+    from textai.llm.prompt_records import prompt_stats
 
     console.print_json(data=prompt_stats(get_settings().database_url, name), default=str)
 

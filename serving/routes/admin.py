@@ -32,7 +32,8 @@ def usage(core: Core, context: Usage, by: str = "team", days: int = 30) -> dict[
 @router.post("/api/ai/feedback")
 def feedback(core: Core, context: Predict, request: FeedbackRequest) -> dict[str, Any]:
     """Rate an earlier AI answer (1-5); feeds the prompt-version statistics."""
-    from textai.llm.prompts import InteractionNotFoundError, record_feedback
+    from textai.llm.prompt_model import InteractionNotFoundError
+    from textai.llm.prompt_records import record_feedback
 
     try:
         record_feedback(core.database_url, request.request_id, request.score)

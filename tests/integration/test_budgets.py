@@ -27,7 +27,8 @@ from tests.integration.conftest import ADMIN_URL
 from textai.llm.budgets import BudgetExceededError, BudgetManager, Reservation, month_start
 from textai.llm.client import LLMClient
 from textai.llm.config import BudgetConfig, ProviderConfig, parse_llm_config
-from textai.llm.prompts import PromptRegistry, parse_prompt
+from textai.llm.prompt_parsing import parse_prompt
+from textai.llm.prompts import PromptRegistry
 from textai.llm.providers import LLMRequest, LLMResponse, Provider
 from textai.llm.service import LLMService
 from textai.llm.usage import (

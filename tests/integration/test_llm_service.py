@@ -37,15 +37,10 @@ from tests.support.llm_wire_server import OPENAI_PATH, WireServer, running_wire_
 from textai.llm.budgets import BudgetManager
 from textai.llm.client import LLMClient
 from textai.llm.config import LLMConfig, parse_llm_config
+from textai.llm.prompt_model import InteractionNotFoundError, PromptVersionConflictError
+from textai.llm.prompt_records import prompt_stats, record_feedback, record_prompt_use
 from textai.llm.prompt_testing import run_prompt_tests
-from textai.llm.prompts import (
-    InteractionNotFoundError,
-    PromptRegistry,
-    PromptVersionConflictError,
-    prompt_stats,
-    record_feedback,
-    record_prompt_use,
-)
+from textai.llm.prompts import PromptRegistry
 from textai.llm.providers import LLMRequest, LLMResponse, OpenAIProvider, Provider, ProviderError
 from textai.llm.redaction import ConsentError, ContactNotFoundError
 from textai.llm.service import LLMService

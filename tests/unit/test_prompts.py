@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from textai.llm.prompt_testing import run_prompt_tests
-from textai.llm.prompts import (
+from textai.llm.prompt_model import (
     Assertion,
     PromptLoadError,
     PromptNotFoundError,
-    PromptRegistry,
     PromptVariableError,
-    check_feedback,
     format_variant,
-    parse_prompt,
     parse_variant,
 )
+from textai.llm.prompt_parsing import parse_prompt
+from textai.llm.prompt_records import check_feedback
+from textai.llm.prompt_testing import run_prompt_tests
+from textai.llm.prompts import PromptRegistry
 from textai.llm.providers import LLMRequest, LLMResponse, Provider, ProviderError
 
 pytestmark = pytest.mark.unit

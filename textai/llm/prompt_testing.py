@@ -22,13 +22,13 @@ from typing import Any
 from haste.db.models import PromptTestResult
 from haste.db.session import session_scope
 from textai.llm.client import LLMClient
-from textai.llm.prompts import (
+from textai.llm.prompt_model import (
     AssertionOutcome,
     PromptError,
-    PromptRegistry,
     PromptTestCase,
     evaluate_assertions,
 )
+from textai.llm.prompts import PromptRegistry
 from textai.llm.providers import LLMRequest, LLMResponse, Provider, ProviderError
 
 

@@ -39,7 +39,8 @@ from haste.records import InteractionRecord, record_interactions
 from textai.llm.budgets import BudgetAlert, BudgetExceededError, BudgetManager, Reservation
 from textai.llm.client import LLMClient
 from textai.llm.config import LLMConfig, load_llm_config
-from textai.llm.prompts import PromptRegistry, RenderedPrompt
+from textai.llm.prompt_model import RenderedPrompt
+from textai.llm.prompts import PromptRegistry
 from textai.llm.providers import LLMRequest, LLMResponse
 from textai.llm.redaction import (
     ConsentError,
