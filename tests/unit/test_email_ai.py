@@ -47,7 +47,7 @@ from textai.email.subjects import (
     parse_subject_lines,
 )
 from textai.email.templates import abstract_email_text, mine_templates
-from textai.llm.offline import (
+from textai.llm.offline_reading import (
     detect_task,
     detect_task_from_text,
     extract_example_blocks,
