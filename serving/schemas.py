@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from textai.email.compose import EmailContext
+from textai.email.models import EmailContext
 from textai.email.subjects import SubjectContext
 
 

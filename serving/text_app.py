@@ -6,8 +6,9 @@ model, the action-item classifier, the search index and the LLM providers live i
 can be scaled (and given GPUs: ``ray_actor_options.num_gpus`` in ``configs/serve.yaml``)
 independently of the light scoring gateway.
 
-Everything is loaded lazily on first use (the first conversation analysis trains the text
-models when they are missing), and each method returns plain JSON-ready dicts.
+Everything is loaded lazily on first use; serving never trains: until the text-models flow
+(``haste train-text``) has run, the endpoints that need those models answer 503 with that
+hint. Each method returns plain JSON-ready dicts.
 """
 
 import dataclasses
@@ -54,8 +55,10 @@ def _llm_errors() -> tuple[tuple[type[BaseException], int], ...]:
     from textai.llm.client import LLMUnavailableError
     from textai.llm.prompt_model import PromptVariableError
     from textai.llm.redaction import ConsentError, ContactNotFoundError
+    from training.text.registry import TextModelsNotTrainedError
 
     return (
+        (TextModelsNotTrainedError, 503),
         (ConsentError, 403),
         (ContactNotFoundError, 404),
         (PromptVariableError, 422),
@@ -108,7 +111,7 @@ class TextAI:
             return self._service
 
     def _conversations(self) -> Any:
-        """Return the conversation analyzer (trains the text models when missing)."""
+        """Return the conversation analyzer (503 until the text models are trained)."""
         with self._lock:
             if self._analyzer is None:
                 from textai.conversation.analyze import ConversationAnalyzer
@@ -120,11 +123,9 @@ class TextAI:
         """Return the Lightning sentiment model."""
         with self._lock:
             if self._sentiment is None:
-                from training.text.registry import ensure_text_models
-                from training.text.sentiment import load_sentiment_model
+                from textai.email.sentiment import load_default_sentiment_model
 
-                paths = ensure_text_models(self.settings)
-                self._sentiment = load_sentiment_model(paths["sentiment"])
+                self._sentiment = load_default_sentiment_model(self.settings)
             return self._sentiment
 
     def _email_index(self) -> Any:
@@ -243,7 +244,8 @@ class TextAI:
 
         def run() -> dict[str, Any]:
             from haste.db import session_scope
-            from textai.email.compose import EmailContext, compose_email, load_crm_context
+            from textai.email.compose import compose_email, load_crm_context
+            from textai.email.models import EmailContext
 
             context = EmailContext.model_validate(body["context"])
             contact_id = context.recipient.contact_id
@@ -279,7 +281,7 @@ class TextAI:
         """Suggest replies adapted to the incoming email's sentiment (Lightning model)."""
 
         def run() -> dict[str, Any]:
-            from textai.email.compose import suggest_replies
+            from textai.email.replies import suggest_replies
             from textai.email.sentiment import analyze_email_sentiment
 
             contact = body.get("contact_id")

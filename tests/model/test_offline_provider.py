@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from pipelines.corpora.emails import EmailIndex, load_seed_corpus
-from textai.email.compose import EmailContext, Recipient, compose_email, suggest_replies
+from textai.email.compose import compose_email
+from textai.email.models import EmailContext, Recipient
+from textai.email.replies import suggest_replies
 from textai.email.subjects import optimize_subject
 from textai.llm.offline import OfflineProvider
 from textai.llm.prompts import PromptRegistry

@@ -26,17 +26,13 @@ from pipelines.corpora.emails import (
     normalise_purpose,
 )
 from textai.email.compose import (
-    EmailContext,
-    PreviousEmail,
-    Recipient,
     build_personalisation,
     compose_email,
-    ensure_acknowledgement,
     parse_email_text,
-    rank_reply_intents,
     resolve_placeholders,
-    suggest_replies,
 )
+from textai.email.models import EmailContext, PreviousEmail, Recipient
+from textai.email.replies import ensure_acknowledgement, rank_reply_intents, suggest_replies
 from textai.email.sentiment import analyze_email_sentiment, estimate_lexicon_sentiment
 from textai.email.subjects import (
     SPAM_PHRASES,

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import itertools
 import logging
 import math
@@ -921,10 +920,9 @@ class ConversationAnalyzer:
         config_path: str | Path | None = None,
         llm: Any = None,
     ) -> ConversationAnalyzer:
-        """Build the analyzer from the registered text models and ``configs/conversation.yaml``.
+        """Build the analyzer from the trained text models and ``configs/conversation.yaml``.
 
-        Trains the sentiment and action-item models first when they are missing
-        (``training.text.registry.ensure_text_models``).
+        Never trains: the text models come from the text-models flow (``haste train-text``).
 
         Args:
             settings: Platform settings (defaults to :func:`haste.settings.get_settings`).
@@ -933,15 +931,15 @@ class ConversationAnalyzer:
 
         Returns:
             The analyzer.
+
+        Raises:
+            TextModelsNotTrainedError: When the text models have not been trained yet.
         """
         from haste.settings import get_settings
+        from training.text import action_items, sentiment
+        from training.text.registry import trained_text_model_paths
 
-        # Imported by name: the text models live in training/text (trained on first use).
-        sentiment = importlib.import_module("training.text.sentiment")
-        action_items = importlib.import_module("training.text.action_items")
-        registry = importlib.import_module("training.text.registry")
-
-        paths = registry.ensure_text_models(settings or get_settings())
+        paths = trained_text_model_paths(settings or get_settings())
         config = load_conversation_config(config_path)
         return cls(
             sentiment.load_sentiment_model(paths["sentiment"]),

@@ -13,7 +13,8 @@ dependency, so the LLM service, the offline provider and test doubles are interc
 Nothing is loaded at import time.
 """
 
-from textai.email.compose import (
+from textai.email.compose import build_personalisation, compose_email, load_crm_context
+from textai.email.models import (
     EmailContext,
     EmailDraft,
     GenerateFn,
@@ -21,11 +22,8 @@ from textai.email.compose import (
     PreviousEmail,
     Recipient,
     ReplySuggestion,
-    build_personalisation,
-    compose_email,
-    load_crm_context,
-    suggest_replies,
 )
+from textai.email.replies import suggest_replies
 from textai.email.sentiment import analyze_email_sentiment
 from textai.email.subjects import (
     ScoredSubject,

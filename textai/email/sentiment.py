@@ -109,7 +109,7 @@ def estimate_lexicon_sentiment(text: str) -> dict[str, Any]:
 
 
 def load_default_sentiment_model(settings: Any = None) -> Any:
-    """Load the registered sentiment model, training it first when it is missing.
+    """Load the trained sentiment model; never trains (flows do: ``haste train-text``).
 
     Args:
         settings: Platform settings (defaults to :func:`haste.settings.get_settings`).
@@ -118,14 +118,11 @@ def load_default_sentiment_model(settings: Any = None) -> Any:
         The loaded model (``predict_proba``, ``predict``, ``score``).
 
     Raises:
-        ImportError: When ``training.text`` is not available.
+        TextModelsNotTrainedError: When the text models have not been trained yet.
     """
-    import importlib
-
     from haste.settings import get_settings
+    from training.text.registry import trained_text_model_paths
+    from training.text.sentiment import load_sentiment_model
 
-    # Imported by name: training.text is being written alongside this module.
-    registry = importlib.import_module("training.text.registry")
-    sentiment = importlib.import_module("training.text.sentiment")
-    paths = registry.ensure_text_models(settings or get_settings())
-    return sentiment.load_sentiment_model(paths["sentiment"])
+    paths = trained_text_model_paths(settings or get_settings())
+    return load_sentiment_model(paths["sentiment"])

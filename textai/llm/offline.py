@@ -364,7 +364,7 @@ class OfflineProvider(Provider):
         Returns:
             The email.
         """
-        from textai.email.compose import apply_tone
+        from textai.email.tone import apply_tone
 
         _, tone = self._purpose_and_tone(variables, prompt_text)
         template = self.select_template(variables, prompt_text)
@@ -427,8 +427,9 @@ class OfflineProvider(Provider):
         Returns:
             The reply (or the numbered suggestions).
         """
-        from textai.email.compose import apply_tone, rank_reply_intents
+        from textai.email.replies import rank_reply_intents
         from textai.email.sentiment import estimate_lexicon_sentiment
+        from textai.email.tone import apply_tone
 
         incoming = str(variables.get("incoming_email") or "")
         sentiment = str(variables.get("sentiment") or "").lower()
