@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.corpora.dialogue import load_dialogsum, load_qmsum_product
-from textai.conversation.analyze import ConversationConfig
+from textai.conversation.config import ConversationConfig
 from textai.conversation.summarize import (
     build_units,
     summarize_extractive,

@@ -155,51 +155,6 @@ class ChurnRiskResponse(BaseModel):
     latency_ms: float
 
 
-class TranscriptTurn(BaseModel):
-    """One turn of a structured transcript."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    speaker: str = Field(min_length=1, max_length=100)
-    content: str = Field(min_length=1, max_length=20_000)
-    timestamp: float | None = Field(None, ge=0)
-
-
-class Participant(BaseModel):
-    """A conversation participant (``role`` rep/customer marks who is coached)."""
-
-    name: str = Field(min_length=1, max_length=100)
-    role: str | None = Field(None, max_length=50)
-    email: str | None = Field(None, max_length=320)
-
-
-class ConversationAnalyzeRequest(BaseModel):
-    """Body of ``POST /api/ai/conversation/analyze`` (as in the product spec)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    transcript: str | list[TranscriptTurn] = Field(
-        description="Transcript text ('Speaker: text' lines) or a list of turns."
-    )
-    participants: list[Participant] = Field(default_factory=list, max_length=50)
-    meeting_type: str | None = Field(None, max_length=100)
-    contact_id: uuid.UUID | None = None
-    activity_id: uuid.UUID | None = None
-
-    @field_validator("transcript")
-    @classmethod
-    def _not_blank(cls, value: str | list[TranscriptTurn]) -> str | list[TranscriptTurn]:
-        """Refuse empty or oversized transcripts."""
-        if isinstance(value, str):
-            if not value.strip():
-                raise ValueError("transcript is empty")
-            if len(value) > 500_000:
-                raise ValueError("transcript is longer than 500,000 characters")
-        elif not value:
-            raise ValueError("transcript has no turns")
-        return value
-
-
 class SearchContext(BaseModel):
     """Optional restrictions of a search."""
 

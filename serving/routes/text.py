@@ -15,12 +15,12 @@ from serving.dependencies import LLM, Core, Search
 from serving.errors import ERROR_RESPONSES
 from serving.gateway import CallContext
 from serving.schemas import (
-    ConversationAnalyzeRequest,
     EmailComposeRequest,
     EmailReplyRequest,
     SearchRequest,
     SubjectOptimizeRequest,
 )
+from textai.conversation.request import ConversationAnalyzeRequest
 
 router = APIRouter(responses=ERROR_RESPONSES)
 

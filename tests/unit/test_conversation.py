@@ -13,22 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textai.conversation.analyze import (
-    Competitor,
-    ConversationAnalyzer,
+from textai.conversation.action_items import find_due, guess_owner, has_action_cue
+from textai.conversation.analyze import ConversationAnalyzer
+from textai.conversation.competitors import build_competitor_alerts, find_competitor_mentions
+from textai.conversation.config import Competitor, ConversationConfig, load_conversation_config
+from textai.conversation.request import (
     ConversationAnalyzeRequest,
-    ConversationConfig,
     analyze_request,
-    build_competitor_alerts,
-    compute_question_rate,
-    compute_talk_ratio,
-    count_interruptions,
-    find_competitor_mentions,
-    find_due,
-    find_longest_monologue,
-    guess_owner,
-    has_action_cue,
-    load_conversation_config,
     store_conversation_insight,
 )
 from textai.conversation.summarize import (
@@ -36,6 +27,12 @@ from textai.conversation.summarize import (
     summarize_extractive,
     summarize_lead,
     summarize_random,
+)
+from textai.conversation.talk_metrics import (
+    compute_question_rate,
+    compute_talk_ratio,
+    count_interruptions,
+    find_longest_monologue,
 )
 from textai.conversation.topics import detect_topics, segment_turns
 from textai.conversation.transcript import (
