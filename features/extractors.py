@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from pipelines.synthetic import SyntheticCRM
+    from pipelines.synthetic_store import SyntheticCRM
 
 #: Marketing email event types counted by :func:`extract_email_engagement`.
 EMAIL_EVENT_TYPES: tuple[str, ...] = ("sent", "open", "click", "reply")

@@ -53,7 +53,7 @@ from features.extractors import (
 
 if TYPE_CHECKING:
     from haste.settings import Settings
-    from pipelines.synthetic import SyntheticCRM
+    from pipelines.synthetic_store import SyntheticCRM
 
 logger = logging.getLogger(__name__)
 

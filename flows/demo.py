@@ -34,7 +34,7 @@ from haste.db.models import LeadScore, Prediction
 from haste.db.session import session_scope
 from haste.settings import get_settings
 from pipelines.stages import PipelinePaths
-from pipelines.synthetic import read_crm
+from pipelines.synthetic_store import read_crm
 from serving.runner import start_serving, stop_serving
 
 DEMO_CALL = """[00:00:05] Rep: Hi Dana, thanks for joining. How is the rollout going?

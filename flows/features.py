@@ -32,7 +32,8 @@ from features.store import (
 )
 from haste.settings import Settings, get_settings
 from pipelines.consent import consenting_crm
-from pipelines.synthetic import SyntheticCRM, generate_crm, read_crm
+from pipelines.synthetic import generate_crm
+from pipelines.synthetic_store import SyntheticCRM, read_crm
 from pipelines.validation import (
     feature_view_expectations,
     register_suite,

@@ -20,7 +20,7 @@ from haste.records import entity_uuid, record_batch_predictions, record_model_ve
 from haste.settings import Settings, get_settings
 from pipelines import stages
 from pipelines.crm_store import store_crm, store_lead_contacts
-from pipelines.synthetic import read_crm
+from pipelines.synthetic_store import read_crm
 from pipelines.validation import DataValidationError, ValidationReport
 from training.config import TrainingConfig, load_training_config
 from training.scoring import confidence_of, probability_to_score

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from pipelines.synthetic import SyntheticCRM
+from pipelines.synthetic_store import SyntheticCRM
 
 logger = logging.getLogger(__name__)
 

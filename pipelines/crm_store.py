@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from haste.db.models import Base
 from haste.db.session import session_scope
-from pipelines.synthetic import DB_TABLES, SyntheticCRM
+from pipelines.synthetic_store import DB_TABLES, SyntheticCRM
 
 logger = logging.getLogger(__name__)
 

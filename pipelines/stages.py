@@ -20,7 +20,8 @@ from features.extractors import build_lead_table
 from haste.settings import CONFIG_DIR, Settings
 from pipelines.consent import consenting_crm
 from pipelines.datasets import load_dataset, load_maven_crm
-from pipelines.synthetic import generate_crm, read_crm, write_crm
+from pipelines.synthetic import generate_crm
+from pipelines.synthetic_store import read_crm, write_crm
 from pipelines.validation import ValidationReport, validate_frame
 from training.config import TrainingConfig
 from training.train import FittedModels, TrainingOutcome, evaluate_models, fit_models

@@ -36,7 +36,7 @@ from haste.db.models import (
 )
 from haste.db.session import dispose_all_engines, session_scope
 from haste.settings import Settings, get_settings
-from pipelines.synthetic import read_crm
+from pipelines.synthetic_store import read_crm
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration

@@ -26,7 +26,8 @@ from features.store import (
     training_frame,
 )
 from haste.settings import Settings
-from pipelines.synthetic import SyntheticCRM, generate_crm
+from pipelines.synthetic import generate_crm
+from pipelines.synthetic_store import SyntheticCRM
 
 pytestmark = [
     pytest.mark.integration,

@@ -29,7 +29,8 @@ from haste.settings import Settings
 from pipelines.crm_store import store_crm
 from pipelines.erasure import contact_mask, data_files, remaining_in_database
 from pipelines.stages import PipelinePaths
-from pipelines.synthetic import generate_crm, write_crm
+from pipelines.synthetic import generate_crm
+from pipelines.synthetic_store import write_crm
 from training.registry import configure_mlflow, log_sklearn_model, register_challenger
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from features.extractors import build_lead_table
-from pipelines.synthetic import SyntheticCRM, generate_crm
+from pipelines.synthetic import generate_crm
+from pipelines.synthetic_store import SyntheticCRM
 from training.config import TrainingConfig, load_training_config
 from training.train import TrainingOutcome, train_and_evaluate
 

@@ -12,14 +12,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipelines.synthetic import (
-    ALL_TABLES,
-    DB_TABLES,
-    SyntheticCRM,
-    generate_crm,
-    read_crm,
-    write_crm,
-)
+from pipelines.synthetic import generate_crm
+from pipelines.synthetic_store import ALL_TABLES, DB_TABLES, SyntheticCRM, read_crm, write_crm
 
 pytestmark = pytest.mark.unit
 
