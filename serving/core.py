@@ -30,7 +30,7 @@ from serving.rate_limit import build_rate_limiter
 from serving.score_cache import build_score_cache
 from serving.text_app import TextAIError
 from training.ab_routing import choose_variant, parse_rollouts, store_rollouts
-from training.deal_velocity import DAYS_MODEL_NAME, WIN_MODEL_NAME
+from training.deal_data import DAYS_MODEL_NAME, WIN_MODEL_NAME
 from training.registry import CHALLENGER, CHAMPION, NoChampionError, alias_versions
 
 logger = logging.getLogger("ray.serve")

@@ -245,7 +245,7 @@ class ModelServer:
 
 def served_model_names(config: ServeConfig) -> list[str]:
     """Return the registered models the application serves."""
-    from training.deal_velocity import DAYS_MODEL_NAME, WIN_MODEL_NAME
+    from training.deal_data import DAYS_MODEL_NAME, WIN_MODEL_NAME
 
     names = [config.model_name, config.crm_model_name, "churn", DAYS_MODEL_NAME, WIN_MODEL_NAME]
     return [name for name in names if name]

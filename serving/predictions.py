@@ -58,14 +58,14 @@ class DealPredictor:
             NoChampionError: When neither model holds ``alias`` (or a champion is missing).
         """
         from pipelines.datasets import load_maven_crm
-        from training.deal_velocity import (
+        from training.deal_data import (
             DAYS_MODEL_NAME,
             ID_COLUMN,
             WIN_MODEL_NAME,
-            DealModels,
             build_deal_frame,
             data_end,
         )
+        from training.deal_models import DealModels
 
         held = alias_versions([DAYS_MODEL_NAME, WIN_MODEL_NAME], alias)
         if alias != CHAMPION and not held:

@@ -39,545 +39,53 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
-from sklearn.metrics import brier_score_loss, mean_absolute_error, roc_auc_score
-from sklearn.pipeline import Pipeline
-from xgboost import XGBClassifier, XGBRegressor
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from haste.settings import Settings
 from pipelines.datasets import MavenCRM
-from training.estimators import encoded_pipeline
-from training.evaluate import compute_classification_metrics, plot_roc_pr, save_figure
-from training.explain import TreeShapExplainer
+from training.deal_data import (
+    AUDIT_COLUMN,
+    BACKTEST_CUTOFFS,
+    DATASET_NAME,
+    DAYS_MODEL_NAME,
+    DAYS_PARAMS,
+    FEATURE_COLUMNS,
+    ID_COLUMN,
+    OPEN_STAGES,
+    TEST_FRACTION,
+    WIN_MODEL_NAME,
+    WIN_PARAMS,
+    build_deal_frame,
+    data_end,
+    enrich_deals,
+    time_ordered_split,
+)
+from training.deal_forecast import ForecastBacktest, backtest_forecast
+from training.deal_models import (
+    AgentWinRateBaseline,
+    DealModels,
+    MedianDaysBaseline,
+    agent_win_rate_baseline,
+    fit_deal_models,
+    median_days_baseline,
+    regression_metrics,
+)
+from training.deal_reports import plot_days_scatter, plot_forecast, render_model_card
+from training.evaluate import compute_classification_metrics, plot_roc_pr
 
 logger = logging.getLogger(__name__)
-
-DAYS_MODEL_NAME = "deal_velocity"
-WIN_MODEL_NAME = "win_probability"
-DATASET_NAME = "maven_crm_sales"
-
-ID_COLUMN = "opportunity_id"
-CLOSED_STAGES = ("Won", "Lost")
-OPEN_STAGES = ("Engaging", "Prospecting")
-
-#: Columns that are only known once a deal closes: targets / evaluation data, never inputs.
-OUTCOME_COLUMNS: tuple[str, ...] = (
-    "deal_stage",
-    "close_date",
-    "close_value",
-    "days_to_close",
-    "is_won",
-    "is_closed",
-)
-
-#: Model inputs, all known when the deal is engaged (the same list for both models).
-FEATURE_COLUMNS: tuple[str, ...] = (
-    "sales_agent",
-    "manager",
-    "regional_office",
-    "product",
-    "series",
-    "sales_price",
-    "engage_month_of_quarter",
-    "engage_day",
-    "engage_weekday",
-    "days_to_quarter_end",
-)
-
-#: Derived from ``engage_date`` by :func:`enrich_deals`.
-DATE_FEATURES: tuple[str, ...] = (
-    "engage_month",
-    "engage_month_of_quarter",
-    "engage_day",
-    "engage_weekday",
-    "days_to_quarter_end",
-)
-
-#: Account attributes: in the frame, deliberately not inputs. ``account`` is blank for 1,425 of
-#: the 2,089 open deals and never for a closed one, so a model using them sends every open deal
-#: without an account down an arbitrary "missing" branch (measured: mean win probability 0.81 vs
-#: 0.64 for open deals with an account). Without them held-out MAE is 35.4 vs 35.2 days and ROC
-#: AUC 0.537 vs 0.523, so nothing is lost.
-ACCOUNT_COLUMNS: tuple[str, ...] = (
-    "account",
-    "sector",
-    "revenue",
-    "employees",
-    "year_established",
-    "office_location",
-)
-
-#: Columns in the frame that are deliberately not inputs (id, raw date, window-confounded month).
-NON_INPUT_COLUMNS: tuple[str, ...] = (ID_COLUMN, "engage_date", "engage_month", *ACCOUNT_COLUMNS)
-
-DAYS_PARAMS: dict[str, Any] = {
-    "n_estimators": 150,
-    "max_depth": 4,
-    "learning_rate": 0.08,
-    "subsample": 0.9,
-    "random_state": 42,
-}
-WIN_PARAMS: dict[str, Any] = {
-    "n_estimators": 150,
-    "max_depth": 3,
-    "learning_rate": 0.05,
-    "subsample": 0.9,
-    "random_state": 42,
-}
-
-#: First day of each backtest month: the forecast of each is made with data before that day.
-BACKTEST_CUTOFFS: tuple[str, ...] = tuple(
-    str(day.date()) for day in pd.date_range("2017-04-01", "2017-11-01", freq="MS")
-)
-TEST_FRACTION = 0.2
-AUDIT_COLUMN = "regional_office"
 
 
 # --- data ----------------------------------------------------------------------------------------
 
 
-def enrich_deals(
-    deals: pd.DataFrame,
-    accounts: pd.DataFrame | None = None,
-    products: pd.DataFrame | None = None,
-    teams: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Join pipeline rows with their account, product and team, and add engage-date features.
-
-    Args:
-        deals: Rows with (some of) the ``sales_pipeline.csv`` columns.
-        accounts: ``accounts.csv`` (sector, revenue, employees, year_established, location).
-        products: ``products.csv`` (series, sales_price).
-        teams: ``sales_teams.csv`` (manager, regional_office).
-
-    Returns:
-        The rows, in the same order, with the lookup and date columns added (a lookup that is
-        not given, or a column already present, is left as is).
-
-    """
-    out = deals.copy()
-    joins = (
-        (
-            accounts,
-            "account",
-            ["sector", "revenue", "employees", "year_established", "office_location"],
-        ),
-        (products, "product", ["series", "sales_price"]),
-        (teams, "sales_agent", ["manager", "regional_office"]),
-    )
-    for table, key, columns in joins:
-        wanted = [column for column in columns if column not in out.columns]
-        if table is None or key not in out.columns or not wanted:
-            continue
-        lookup = table.drop_duplicates(key).set_index(key)[wanted]
-        joined = lookup.reindex(out[key].to_numpy())
-        for column in wanted:
-            out[column] = joined[column].to_numpy()
-    engage = pd.to_datetime(out["engage_date"]) if "engage_date" in out else None
-    if engage is not None:
-        out["engage_date"] = engage
-        quarter_end = engage.dt.to_period("Q").dt.end_time.dt.normalize()
-        out["engage_month"] = engage.dt.month.astype(float)
-        out["engage_month_of_quarter"] = ((engage.dt.month - 1) % 3 + 1).astype(float)
-        out["engage_day"] = engage.dt.day.astype(float)
-        out["engage_weekday"] = engage.dt.weekday.astype(float)
-        out["days_to_quarter_end"] = (quarter_end - engage).dt.days.astype(float)
-    for column in ("sales_price", "revenue", "employees", "year_established"):
-        if column in out:
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
-    return out
-
-
-def build_deal_frame(maven: MavenCRM) -> pd.DataFrame:
-    """Return one row per opportunity with its inputs and (for closed deals) its outcomes.
-
-    Inputs are the deal's agent/product/account, their lookups (account sector, revenue,
-    employees, year established, office location; product series and list price; team manager and
-    regional office) and engage-date features. Outcomes: ``days_to_close`` (close - engage, in
-    days) and ``is_won`` (1.0 Won / 0.0 Lost), both NaN for open deals. ``deal_stage``,
-    ``close_date`` and ``close_value`` are kept for evaluation but never used as inputs: they leak
-    the outcome (:data:`OUTCOME_COLUMNS`).
-
-    Args:
-        maven: The four Maven CRM tables (:func:`pipelines.datasets.load_maven_crm`).
-
-    Returns:
-        8,800 rows (for the full export), in file order.
-
-    """
-    frame = enrich_deals(maven.pipeline, maven.accounts, maven.products, maven.teams)
-    closed = frame["deal_stage"].isin(CLOSED_STAGES)
-    frame["is_closed"] = closed
-    frame["days_to_close"] = (frame["close_date"] - frame["engage_date"]).dt.days.where(closed)
-    frame["days_to_close"] = frame["days_to_close"].astype(float)
-    frame["is_won"] = (frame["deal_stage"] == "Won").astype(float).where(closed)
-    return frame
-
-
-def closed_deals(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return the Won/Lost deals sorted by engage date (then id, for a stable order)."""
-    closed = frame[frame["deal_stage"].isin(CLOSED_STAGES)]
-    return closed.sort_values(["engage_date", ID_COLUMN], kind="mergesort")
-
-
-def time_ordered_split(
-    frame: pd.DataFrame, test_fraction: float = TEST_FRACTION
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split the closed deals by engage date: the latest ``test_fraction`` is held out.
-
-    Time-ordered rather than stratified: the models are used on deals engaged *after* the ones
-    they learnt from, and a random split would let them interpolate patterns of the very weeks
-    they are scored on. Caveat: the latest engaged deals that are already closed are biased
-    towards short cycles (the export ends on 2017-12-31, longer ones are still open), so the
-    held-out MAE is not the MAE over all future deals; model and baseline see the same rows.
-
-    Args:
-        frame: The deal frame (:func:`build_deal_frame`).
-        test_fraction: Share of closed deals held out.
-
-    Returns:
-        (train, test) closed deals; every test deal was engaged on or after every train deal.
-
-    """
-    closed = closed_deals(frame)
-    n_train = round(len(closed) * (1 - test_fraction))
-    return closed.iloc[:n_train], closed.iloc[n_train:]
-
-
-def training_rows_for_cutoff(frame: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFrame:
-    """Return the deals a model may learn from at ``cutoff``: closed strictly before it."""
-    cutoff = pd.Timestamp(cutoff)
-    closed = closed_deals(frame)
-    return closed[closed["close_date"] < cutoff]
-
-
-def open_at_cutoff(frame: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFrame:
-    """Return the deals open at ``cutoff``: engaged before it and not closed before it.
-
-    Prospecting deals have no engage date, so they are never "engaged before" a cutoff and are
-    left out (they cannot be placed in a month either).
-    """
-    cutoff = pd.Timestamp(cutoff)
-    engaged = frame["engage_date"] < cutoff
-    still_open = frame["close_date"].isna() | (frame["close_date"] >= cutoff)
-    return frame[engaged & still_open]
-
-
-def won_revenue_by_month(frame: pd.DataFrame) -> pd.Series:
-    """Return actual won revenue (sum of ``close_value`` of Won deals) by close month."""
-    won = frame[frame["deal_stage"] == "Won"]
-    return won.groupby(won["close_date"].dt.to_period("M"))["close_value"].sum()
-
-
 # --- models --------------------------------------------------------------------------------------
 
 
-def build_days_pipeline(
-    columns: Sequence[str] = FEATURE_COLUMNS, params: Mapping[str, Any] | None = None
-) -> Pipeline:
-    """Return an unfitted ``encode -> XGBRegressor`` pipeline (native categoricals)."""
-    model = XGBRegressor(
-        enable_categorical=True,
-        tree_method="hist",
-        objective="reg:squarederror",
-        n_jobs=1,
-        **dict(params or DAYS_PARAMS),
-    )
-    return encoded_pipeline(columns, model)
-
-
-def build_win_pipeline(
-    columns: Sequence[str] = FEATURE_COLUMNS, params: Mapping[str, Any] | None = None
-) -> Pipeline:
-    """Return an unfitted ``encode -> XGBClassifier`` pipeline (native categoricals)."""
-    model = XGBClassifier(
-        enable_categorical=True,
-        tree_method="hist",
-        eval_metric="logloss",
-        n_jobs=1,
-        **dict(params or WIN_PARAMS),
-    )
-    return encoded_pipeline(columns, model)
-
-
-@dataclass(frozen=True)
-class MedianDaysBaseline:
-    """The spec's "median days-to-close by stage", made honest.
-
-    For a closed deal the stage *is* the outcome (Won/Lost) and for an open deal it is always
-    Engaging, so grouping by stage either leaks the answer or collapses to one number. The stage
-    that is known when a deal is engaged and differs between deals is the product being sold, so
-    the baseline is the training-set median days-to-close by ``product``, falling back to the
-    overall training median for an unseen product.
-    """
-
-    by_product: dict[str, float]
-    overall: float
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Return the baseline days-to-close of each row."""
-        return frame["product"].map(self.by_product).fillna(self.overall).to_numpy(dtype=float)
-
-
-def median_days_baseline(train: pd.DataFrame) -> MedianDaysBaseline:
-    """Fit :class:`MedianDaysBaseline` on closed training deals."""
-    by_product = train.groupby("product")["days_to_close"].median()
-    return MedianDaysBaseline(
-        by_product={str(k): float(v) for k, v in by_product.items()},
-        overall=float(train["days_to_close"].median()),
-    )
-
-
-@dataclass(frozen=True)
-class AgentWinRateBaseline:
-    """Win probability = the agent's historical win rate (overall rate for an unseen agent)."""
-
-    by_agent: dict[str, float]
-    overall: float
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Return the baseline probability of winning each row."""
-        return frame["sales_agent"].map(self.by_agent).fillna(self.overall).to_numpy(dtype=float)
-
-
-def agent_win_rate_baseline(train: pd.DataFrame) -> AgentWinRateBaseline:
-    """Fit :class:`AgentWinRateBaseline` on closed training deals."""
-    by_agent = train.groupby("sales_agent")["is_won"].mean()
-    return AgentWinRateBaseline(
-        by_agent={str(k): float(v) for k, v in by_agent.items()},
-        overall=float(train["is_won"].mean()),
-    )
-
-
-def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """Return MAE, RMSE and median absolute error (days)."""
-    errors = np.asarray(predicted, dtype=float) - np.asarray(y_true, dtype=float)
-    return {
-        "mae": float(np.mean(np.abs(errors))),
-        "rmse": float(np.sqrt(np.mean(errors**2))),
-        "median_ae": float(np.median(np.abs(errors))),
-    }
-
-
-@dataclass
-class DealModels:
-    """The two fitted pipelines plus the lookups needed to score a raw pipeline row.
-
-    Args:
-        days_model: ``encode -> XGBRegressor`` predicting days-to-close.
-        win_model: ``encode -> XGBClassifier`` predicting the probability of winning.
-        feature_columns: The raw input columns of both pipelines.
-        accounts: Optional ``accounts.csv`` lookup (used when a row lacks the account columns).
-        products: Optional ``products.csv`` lookup.
-        teams: Optional ``sales_teams.csv`` lookup.
-
-    """
-
-    days_model: Pipeline
-    win_model: Pipeline
-    feature_columns: list[str] = field(default_factory=lambda: list(FEATURE_COLUMNS))
-    accounts: pd.DataFrame | None = None
-    products: pd.DataFrame | None = None
-    teams: pd.DataFrame | None = None
-    _explainers: dict[str, TreeShapExplainer] = field(default_factory=dict, repr=False)
-
-    def features(self, deals: pd.DataFrame) -> pd.DataFrame:
-        """Return the model inputs of raw or enriched deal rows (absent columns become NaN)."""
-        enriched = enrich_deals(deals, self.accounts, self.products, self.teams)
-        return enriched.reindex(columns=self.feature_columns)
-
-    def predict_days(self, deals: pd.DataFrame) -> np.ndarray:
-        """Return predicted days-to-close (clipped at 0)."""
-        return np.clip(self.days_model.predict(self.features(deals)), 0, None)
-
-    def predict_win(self, deals: pd.DataFrame) -> np.ndarray:
-        """Return the predicted probability of winning."""
-        return self.win_model.predict_proba(self.features(deals))[:, 1]
-
-    def explainer(self, which: str) -> TreeShapExplainer:
-        """Return the (cached) SHAP explainer of ``days`` or ``win``."""
-        if which not in self._explainers:
-            model = self.days_model if which == "days" else self.win_model
-            self._explainers[which] = TreeShapExplainer(model)
-        return self._explainers[which]
-
-
-def fit_deal_models(
-    train: pd.DataFrame,
-    maven: MavenCRM | None = None,
-    days_params: Mapping[str, Any] | None = None,
-    win_params: Mapping[str, Any] | None = None,
-) -> DealModels:
-    """Fit the days-to-close and win-probability pipelines on closed deals.
-
-    Args:
-        train: Closed deals (rows of :func:`build_deal_frame`).
-        maven: The lookups to keep for scoring raw rows later (optional).
-        days_params: XGBRegressor hyper-parameters (default :data:`DAYS_PARAMS`).
-        win_params: XGBClassifier hyper-parameters (default :data:`WIN_PARAMS`).
-
-    Returns:
-        The fitted models.
-
-    """
-    if not train["deal_stage"].isin(CLOSED_STAGES).all():
-        raise ValueError("deal models learn from closed (Won/Lost) deals only")
-    inputs = train.loc[:, list(FEATURE_COLUMNS)]
-    days_model = build_days_pipeline(params=days_params).fit(inputs, train["days_to_close"])
-    win_model = build_win_pipeline(params=win_params).fit(inputs, train["is_won"].astype(int))
-    return DealModels(
-        days_model=days_model,
-        win_model=win_model,
-        accounts=maven.accounts if maven else None,
-        products=maven.products if maven else None,
-        teams=maven.teams if maven else None,
-    )
-
-
 # --- revenue forecast ----------------------------------------------------------------------------
-
-
-def expected_deal_values(train: pd.DataFrame, deals: pd.DataFrame) -> np.ndarray:
-    """Return each deal's expected value if won, from won deals in ``train`` only.
-
-    Mean ``close_value`` of the agent's won deals of that product, else of all won deals of the
-    product, else the product's list ``sales_price``.
-    """
-    won = train[train["deal_stage"] == "Won"]
-    by_pair = won.groupby(["sales_agent", "product"])["close_value"].mean()
-    by_product = won.groupby("product")["close_value"].mean()
-    pairs = pd.MultiIndex.from_arrays([deals["sales_agent"], deals["product"]])
-    values = pd.Series(by_pair.reindex(pairs).to_numpy(), index=deals.index)
-    values = values.fillna(deals["product"].map(by_product)).fillna(deals["sales_price"])
-    return values.to_numpy(dtype=float)
-
-
-@dataclass
-class RevenueForecast:
-    """Open pipeline at a cutoff, scored and placed by predicted close month."""
-
-    cutoff: pd.Timestamp
-    deals: pd.DataFrame
-    by_month: pd.Series
-    train_ids: list[str]
-    train_last_close: pd.Timestamp | None
-
-    def month_total(self, month: pd.Period) -> float:
-        """Return the forecast won revenue of ``month`` (0.0 when no deal lands there)."""
-        return float(self.by_month.get(month, 0.0))
-
-
-def forecast_revenue(
-    frame: pd.DataFrame,
-    cutoff: pd.Timestamp | str,
-    models: DealModels | None = None,
-    days_params: Mapping[str, Any] | None = None,
-    win_params: Mapping[str, Any] | None = None,
-) -> RevenueForecast:
-    """Forecast won revenue by month from the pipeline open at ``cutoff``.
-
-    Each open deal contributes ``win_probability x expected value`` to the month of
-    ``engage_date + predicted days-to-close``. A deal whose predicted close is already before the
-    cutoff lands in a past month and so adds nothing to the forecast: it has outlived its
-    predicted cycle and is treated as stalled (many such deals never close in this export).
-
-    Args:
-        frame: The deal frame (:func:`build_deal_frame`).
-        cutoff: The "as of" date; nothing closed on or after it is used.
-        models: Models to use; by default they are fitted on deals closed before the cutoff.
-        days_params: Regressor hyper-parameters when fitting.
-        win_params: Classifier hyper-parameters when fitting.
-
-    Returns:
-        The scored open deals and the forecast by close month (months >= the cutoff's).
-
-    """
-    cutoff = pd.Timestamp(cutoff)
-    train = training_rows_for_cutoff(frame, cutoff)
-    if models is None:
-        models = fit_deal_models(train, days_params=days_params, win_params=win_params)
-    deals = open_at_cutoff(frame, cutoff).copy()
-    deals["predicted_days"] = models.predict_days(deals)
-    deals["win_probability"] = models.predict_win(deals)
-    deals["expected_value"] = expected_deal_values(train, deals)
-    deals["expected_revenue"] = deals["win_probability"] * deals["expected_value"]
-    deals["predicted_close"] = deals["engage_date"] + pd.to_timedelta(
-        deals["predicted_days"].round(), unit="D"
-    )
-    deals["predicted_month"] = deals["predicted_close"].dt.to_period("M")
-    future = deals[deals["predicted_close"] >= cutoff]
-    by_month = future.groupby("predicted_month")["expected_revenue"].sum().sort_index()
-    return RevenueForecast(
-        cutoff=cutoff,
-        deals=deals,
-        by_month=by_month,
-        train_ids=train[ID_COLUMN].tolist(),
-        train_last_close=train["close_date"].max() if len(train) else None,
-    )
-
-
-@dataclass
-class ForecastBacktest:
-    """Next-month forecasts for each cutoff vs actual won revenue and the naive baseline."""
-
-    table: pd.DataFrame
-    metrics: dict[str, float]
-    forecasts: dict[str, RevenueForecast] = field(repr=False)
-
-
-def _ape(forecast: pd.Series, actual: pd.Series) -> pd.Series:
-    return (forecast - actual).abs() / actual
-
-
-def backtest_forecast(
-    frame: pd.DataFrame,
-    cutoffs: Sequence[str | pd.Timestamp] = BACKTEST_CUTOFFS,
-    days_params: Mapping[str, Any] | None = None,
-    win_params: Mapping[str, Any] | None = None,
-) -> ForecastBacktest:
-    """Backtest the next-month revenue forecast, refitting on deals closed before each cutoff.
-
-    Args:
-        frame: The deal frame.
-        cutoffs: First day of each forecast month.
-        days_params: Regressor hyper-parameters.
-        win_params: Classifier hyper-parameters.
-
-    Returns:
-        One row per cutoff (forecast, actual, naive = previous month's actual, absolute percentage
-        errors, training rows and their last close date) and the MAPE of model and naive.
-
-    """
-    actual = won_revenue_by_month(frame)
-    rows, forecasts = [], {}
-    for cutoff in cutoffs:
-        result = forecast_revenue(frame, cutoff, days_params=days_params, win_params=win_params)
-        month = result.cutoff.to_period("M")
-        forecasts[str(result.cutoff.date())] = result
-        rows.append(
-            {
-                "cutoff": result.cutoff,
-                "month": str(month),
-                "forecast": result.month_total(month),
-                "actual": float(actual.get(month, 0.0)),
-                "naive": float(actual.get(month - 1, np.nan)),
-                "open_deals": len(result.deals),
-                "train_rows": len(result.train_ids),
-                "train_last_close": result.train_last_close,
-            }
-        )
-    table = pd.DataFrame(rows)
-    table["model_ape"] = _ape(table["forecast"], table["actual"])
-    table["naive_ape"] = _ape(table["naive"], table["actual"])
-    metrics = {
-        "mape": float(table["model_ape"].mean()),
-        "naive_mape": float(table["naive_ape"].mean()),
-        "n_cutoffs": float(len(table)),
-    }
-    return ForecastBacktest(table=table, metrics=metrics, forecasts=forecasts)
 
 
 # --- fairness (informational) --------------------------------------------------------------------
@@ -765,42 +273,6 @@ class DealVelocityOutcome:
         return artifacts
 
 
-def plot_days_scatter(
-    actual: np.ndarray, predicted: np.ndarray, baseline: np.ndarray, path: Path
-) -> Path:
-    """Draw predicted vs actual days-to-close for the model and the median baseline."""
-    fig, ax = plt.subplots(figsize=(6, 6))
-    ax.scatter(actual, baseline, s=8, alpha=0.3, color="tab:gray", label="median baseline")
-    ax.scatter(actual, predicted, s=8, alpha=0.4, color="tab:blue", label="XGBoost")
-    top = float(np.nanmax([np.nanmax(actual), np.nanmax(predicted), 1.0]))
-    ax.plot([0, top], [0, top], "k--", linewidth=0.8)
-    mae = mean_absolute_error(actual, predicted)
-    base_mae = mean_absolute_error(actual, baseline)
-    ax.set(
-        xlabel="Actual days to close",
-        ylabel="Predicted days to close",
-        title=f"Held-out deals: MAE {mae:.1f} d (baseline {base_mae:.1f} d)",
-    )
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return save_figure(fig, path)
-
-
-def plot_forecast(table: pd.DataFrame, path: Path) -> Path:
-    """Draw the monthly backtest: actual won revenue, model forecast and the naive baseline."""
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    months = table["month"].tolist()
-    ax.plot(months, table["actual"], "o-", color="black", label="actual won revenue")
-    mape = table["model_ape"].mean() * 100
-    naive_mape = table["naive_ape"].mean() * 100
-    ax.plot(months, table["forecast"], "s-", label=f"pipeline forecast (MAPE {mape:.1f}%)")
-    ax.plot(months, table["naive"], "^--", label=f"last month's actual (MAPE {naive_mape:.1f}%)")
-    ax.set(xlabel="Forecast month", ylabel="Won revenue", title="Next-month revenue backtest")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return save_figure(fig, path)
-
-
 def train_deal_velocity(
     maven: MavenCRM,
     days_params: Mapping[str, Any] | None = None,
@@ -895,11 +367,6 @@ def train_deal_velocity(
     )
 
 
-def data_end(frame: pd.DataFrame) -> pd.Timestamp:
-    """Return the last date seen in the export (latest engage or close date)."""
-    return pd.Timestamp(max(frame["engage_date"].max(), frame["close_date"].max()))
-
-
 def score_open_deals(
     frame: pd.DataFrame, models: DealModels, as_of: str | pd.Timestamp | None = None
 ) -> pd.DataFrame:
@@ -927,111 +394,6 @@ def score_open_deals(
 
 
 # --- model card ----------------------------------------------------------------------------------
-
-
-def _metric_rows(metrics: dict[str, float], baseline: dict[str, float]) -> str:
-    return "\n".join(
-        f"| {key} | {value:.4f} | {baseline[key]:.4f} |"
-        for key, value in metrics.items()
-        if key in baseline
-    )
-
-
-def render_model_card(outcome: DealVelocityOutcome) -> str:
-    """Render the Markdown model card of both deal models and the forecast."""
-    days, days_base = outcome.days_metrics, outcome.days_baseline_metrics
-    mape = outcome.forecast.metrics
-    table = outcome.forecast.table
-    backtest_rows = "\n".join(
-        f"| {row.month} | {row.train_rows} | {row.open_deals} | {row.forecast:,.0f} | "
-        f"{row.actual:,.0f} | {row.naive:,.0f} | {row.model_ape:.1%} | {row.naive_ape:.1%} |"
-        for row in table.itertuples()
-    )
-    fairness = outcome.fairness_by_group.round(4).reset_index()
-    fairness_rows = "\n".join(
-        "| " + " | ".join(str(value) for value in row) + " |"
-        for row in fairness.itertuples(index=False)
-    )
-    fairness_header = "| " + " | ".join(fairness.columns) + " |"
-    fairness_rule = "|" + "---|" * len(fairness.columns)
-
-    def top(which: str) -> str:
-        items = list(outcome.importance[which].items())[:6]
-        return ", ".join(f"{name} ({value:.3f})" for name, value in items)
-
-    return f"""# Model card: deal velocity ({DAYS_MODEL_NAME}, {WIN_MODEL_NAME})
-
-## Data
-- Maven Analytics CRM Sales Opportunities (`{DATASET_NAME}`): {len(outcome.frame)} opportunities
-  joined with accounts, products and sales teams; {len(outcome.train) + len(outcome.test)} closed
-  (Won/Lost) deals are the training data of both models.
-- Split: time-ordered by `engage_date`; {len(outcome.train)} train / {len(outcome.test)} held out
-  (engaged on or after {outcome.split_date.date()}). Chosen over a stratified split because the
-  models score deals engaged after the ones they learnt from. Caveat: recently engaged deals that
-  are already closed are biased towards short cycles (the export ends 2017-12-31).
-- Never inputs (they leak the outcome): {", ".join(OUTCOME_COLUMNS)}. Also not inputs:
-  `{ID_COLUMN}`, the raw `engage_date` and `engage_month` (the calendar month encodes the export
-  window: late-2016 deals appear only if their cycle was long).
-- Inputs: {", ".join(FEATURE_COLUMNS)}.
-- Account attributes ({", ".join(ACCOUNT_COLUMNS)}) are joined but not inputs: `account` is
-  blank for most open deals and never for closed ones, so the models would extrapolate.
-
-## Days to close (XGBRegressor, primary metric MAE)
-Baseline: the spec's "median days-to-close by stage". For a closed deal the stage is the outcome
-(Won/Lost) and every open deal is Engaging, so it is mapped to the **training median by product**
-(overall median for an unseen product). With the leaked Won/Lost stage the median would score
-MAE {days_base["stage_oracle_mae"]:.2f} (shown for reference only); the overall median scores
-{days_base["overall_median_mae"]:.2f}.
-
-| metric (days) | XGBoost | median by product |
-|---|---|---|
-{_metric_rows(days, days_base)}
-
-Most influential (mean |SHAP|, days): {top("days")}.
-
-## Win probability (XGBClassifier, primary metric ROC AUC)
-Baseline: the agent's historical win rate on the training deals.
-
-| metric | XGBoost | agent win rate |
-|---|---|---|
-{_metric_rows(outcome.win_metrics, outcome.win_baseline_metrics)}
-
-Most influential (mean |SHAP|, log-odds): {top("win")}.
-Applied to {len(outcome.open_deals)} open deals (Engaging/Prospecting).
-
-## Revenue forecast (backtest over 2017)
-Deals open at each cutoff x win probability x expected value (agent/product mean won
-`close_value` before the cutoff, else product mean, else list price), placed in the month of
-`engage_date + predicted days`; deals predicted to have closed already count as stalled. Models
-are refitted at every cutoff on deals closed before it. Naive baseline: last month's actual.
-
-| month | train rows | open deals | forecast | actual | naive | model APE | naive APE |
-|---|---|---|---|---|---|---|---|
-{backtest_rows}
-
-MAPE: model {mape["mape"]:.1%}, naive {mape["naive_mape"]:.1%}.
-
-## Fairness
-Maven holds no protected attribute (no person-level data about customers), so the registration
-gate is recorded as passed (`fairness_passed=True`). Informational audit of the win probability
-across `{AUDIT_COLUMN}` (Fairlearn MetricFrame, held-out deals):
-
-{fairness_header}
-{fairness_rule}
-{fairness_rows}
-
-Spreads: {", ".join(f"{k} {v:.4f}" for k, v in outcome.fairness_disparities.items())}.
-
-## Limits
-- Fictitious dataset with a strong quarterly pattern and little signal for winning: the win
-  model is barely better than chance; read its probabilities as a prior, not a verdict.
-- Trained on closed deals only: open deals are right-censored, so predicted cycles of long-open
-  deals are too short.
-- Prospecting deals lack `engage_date`; they are scored as if engaged on the export's last day
-  (flagged `engage_date_assumed`).
-- The forecast only covers the pipeline open at the cutoff; deals engaged and won within the
-  month are not forecast.
-"""
 
 
 # --- MLflow --------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from serving.schemas import (
     NextActionsRequest,
     NextActionsResponse,
 )
-from training.deal_velocity import DAYS_MODEL_NAME
+from training.deal_data import DAYS_MODEL_NAME
 from training.next_actions import Activity, plan_next_actions
 
 router = APIRouter(tags=["predictions"], responses=ERROR_RESPONSES)

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 from prefect.testing.utilities import prefect_test_harness
 
 from haste.settings import Settings
-from training.deal_velocity import DAYS_MODEL_NAME, WIN_MODEL_NAME
+from training.deal_data import DAYS_MODEL_NAME, WIN_MODEL_NAME
 
 pytestmark = pytest.mark.integration
 

@@ -14,19 +14,17 @@ import pandas as pd
 import pytest
 
 from pipelines.datasets import MavenCRM, load_maven_crm
-from training.deal_velocity import (
+from training.deal_data import (
     BACKTEST_CUTOFFS,
     FEATURE_COLUMNS,
     NON_INPUT_COLUMNS,
     OUTCOME_COLUMNS,
-    DealVelocityOutcome,
     build_deal_frame,
-    forecast_revenue,
     open_at_cutoff,
-    predict_deal,
-    train_deal_velocity,
     training_rows_for_cutoff,
 )
+from training.deal_forecast import forecast_revenue
+from training.deal_velocity import DealVelocityOutcome, predict_deal, train_deal_velocity
 
 pytestmark = pytest.mark.model
 
