@@ -49,7 +49,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,272 +60,37 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from training.contact_time_bayes import (
+    MOMENT_EPS,
+    BetaPosterior,
+    beta_prior,
+    estimate_prior_strength,
+)
+from training.contact_time_data import (
+    CAVEAT,
+    GLOBAL_LABEL,
+    JOB_GROUPS,
+    LEAKY_COLUMNS,
+    TARGET,
+    ContactTimeConfig,
+    UnknownSlotDimensionError,
+    age_band,
+    prepare_calls,
+    slot_levels,
+)
+from training.contact_time_model import ModelView, fit_model_view
 
 if TYPE_CHECKING:
     from haste.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-TARGET = "y"
-#: Known only after the call (it leaks the target): never an input, dropped on load.
-LEAKY_COLUMNS: tuple[str, ...] = ("duration",)
-DEFAULT_SEGMENT_COLUMNS: tuple[str, ...] = ("job", "age_band")
-DEFAULT_SLOT_COLUMNS: tuple[str, ...] = ("day_of_week", "month", "contact")
-#: Canonical order of the known slot levels (the data has no jan/feb and no weekend calls).
-SLOT_LEVELS: dict[str, tuple[str, ...]] = {
-    "day_of_week": ("mon", "tue", "wed", "thu", "fri"),
-    "month": ("mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
-    "contact": ("cellular", "telephone"),
-}
-AGE_BAND_EDGES: tuple[float, ...] = (-np.inf, 30, 40, 50, 60, np.inf)
-AGE_BAND_LABELS: tuple[str, ...] = ("<30", "30-39", "40-49", "50-59", "60+")
-JOB_GROUPS: dict[str, str] = {
-    "admin.": "white-collar",
-    "management": "white-collar",
-    "technician": "white-collar",
-    "entrepreneur": "white-collar",
-    "self-employed": "white-collar",
-    "blue-collar": "blue-collar",
-    "services": "blue-collar",
-    "housemaid": "blue-collar",
-    "retired": "not-working",
-    "student": "not-working",
-    "unemployed": "not-working",
-}
-#: Pre-call customer and context features of bank-additional (everything known before dialling).
-PRE_CALL_FEATURES: tuple[str, ...] = (
-    "age",
-    "job",
-    "marital",
-    "education",
-    "default",
-    "housing",
-    "loan",
-    "campaign",
-    "pdays",
-    "previous",
-    "poutcome",
-    "emp.var.rate",
-    "cons.price.idx",
-    "cons.conf.idx",
-    "euribor3m",
-    "nr.employed",
-)
-GLOBAL_LABEL = "(all customers)"
-CAVEAT = (
-    "Associations, not causal effects: calls were not randomised over slots and month effects "
-    "are confounded with the 2008-2010 macro context (euribor, employment, campaign mix)."
-)
-MOMENT_EPS = 1e-9
-
-
-class UnknownSlotDimensionError(KeyError):
-    """Raised when a slot dimension was not part of the analysis."""
-
-
-@dataclass(frozen=True)
-class ContactTimeConfig:
-    """Settings of the contact-time analysis.
-
-    Attributes:
-        segment_columns: Pre-call columns whose value combinations define the segments.
-        slot_columns: Slot dimensions (``contact`` is optional: drop it to ignore the channel).
-        credible_level: Mass of the equal-tailed credible interval.
-        n_draws: Monte Carlo draws per Beta posterior for ``P(slot beats segment)``.
-        seed: Seed of the Monte Carlo generator and of the shuffled reference split.
-        min_prior_strength: Lower clip of the fitted prior strengths (pseudo-calls).
-        max_prior_strength: Upper clip (reached when cells vary no more than binomial noise).
-        test_fraction: Share of the latest calls held out by the model view.
-        fit_model: Whether to fit the logistic-regression cross-check.
-        heatmap_min_calls: Segments with fewer calls are left out of the heatmap.
-
-    """
-
-    segment_columns: tuple[str, ...] = DEFAULT_SEGMENT_COLUMNS
-    slot_columns: tuple[str, ...] = DEFAULT_SLOT_COLUMNS
-    credible_level: float = 0.90
-    n_draws: int = 10_000
-    seed: int = 0
-    min_prior_strength: float = 2.0
-    max_prior_strength: float = 1_000.0
-    test_fraction: float = 0.2
-    fit_model: bool = True
-    heatmap_min_calls: int = 200
-
-    def __post_init__(self) -> None:
-        if not self.segment_columns:
-            raise ValueError("segment_columns must name at least one column")
-        if not self.slot_columns:
-            raise ValueError("slot_columns must name at least one slot dimension")
-        overlap = set(self.segment_columns) & set(self.slot_columns)
-        if overlap:
-            raise ValueError(f"columns both segment and slot: {sorted(overlap)}")
-        leaky = (set(self.segment_columns) | set(self.slot_columns)) & set(LEAKY_COLUMNS)
-        if leaky:
-            raise ValueError(f"leaky columns cannot define segments or slots: {sorted(leaky)}")
-        if not 0.0 < self.credible_level < 1.0:
-            raise ValueError("credible_level must lie in (0, 1)")
-        if not 0.0 < self.min_prior_strength <= self.max_prior_strength:
-            raise ValueError("need 0 < min_prior_strength <= max_prior_strength")
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError("test_fraction must lie in (0, 1)")
-        if self.n_draws < 100:
-            raise ValueError("n_draws must be at least 100")
-
 
 # --------------------------------------------------------------------------- Beta-Binomial math
 
 
-@dataclass(frozen=True)
-class BetaPosterior:
-    """A Beta(alpha, beta) distribution over a response rate."""
-
-    alpha: float
-    beta: float
-
-    def __post_init__(self) -> None:
-        if not (self.alpha > 0 and self.beta > 0):
-            raise ValueError(f"Beta parameters must be positive, got {self.alpha}, {self.beta}")
-
-    @property
-    def mean(self) -> float:
-        """Return ``alpha / (alpha + beta)``."""
-        return self.alpha / (self.alpha + self.beta)
-
-    @property
-    def strength(self) -> float:
-        """Return ``alpha + beta`` (prior pseudo-calls plus observed calls)."""
-        return self.alpha + self.beta
-
-    def interval(self, level: float = 0.90) -> tuple[float, float]:
-        """Return the equal-tailed credible interval holding ``level`` of the mass."""
-        tail = (1.0 - level) / 2.0
-        low, high = stats.beta.ppf([tail, 1.0 - tail], self.alpha, self.beta)
-        return float(low), float(high)
-
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Draw ``size`` rates."""
-        return rng.beta(self.alpha, self.beta, size)
-
-    def update(self, successes: float, trials: float) -> BetaPosterior:
-        """Return the posterior after ``successes`` out of ``trials`` Bernoulli calls."""
-        if trials < 0 or not 0 <= successes <= trials:
-            raise ValueError(f"need 0 <= successes <= trials, got {successes}/{trials}")
-        return BetaPosterior(self.alpha + successes, self.beta + trials - successes)
-
-
-def beta_prior(mean: float, strength: float) -> BetaPosterior:
-    """Return the Beta prior with the given mean and ``alpha + beta = strength``.
-
-    Args:
-        mean: Prior mean rate, in (0, 1).
-        strength: Prior weight in pseudo-calls.
-
-    Returns:
-        ``Beta(mean * strength, (1 - mean) * strength)``.
-
-    """
-    if not 0.0 < mean < 1.0:
-        raise ValueError(f"prior mean must lie in (0, 1), got {mean}")
-    if strength <= 0:
-        raise ValueError(f"prior strength must be positive, got {strength}")
-    return BetaPosterior(mean * strength, (1.0 - mean) * strength)
-
-
-def estimate_prior_strength(
-    successes: Sequence[float] | np.ndarray,
-    trials: Sequence[float] | np.ndarray,
-    prior_means: Sequence[float] | np.ndarray | float,
-    min_strength: float = 2.0,
-    max_strength: float = 1_000.0,
-) -> float:
-    """Fit the Beta prior strength ``kappa`` of cells around known means (method of moments).
-
-    If a cell's true rate is ``theta ~ Beta(kappa * p, kappa * (1 - p))`` and ``k ~ Bin(n,
-    theta)``, the standardised squared deviation ``z = (k/n - p)^2 / (p (1 - p))`` has
-    expectation ``rho + (1 - rho) / n`` with ``rho = 1 / (kappa + 1)``. Weighting cells by ``n``
-    gives ``rho = (sum(n z) - m) / sum(n - 1)`` over the ``m`` cells.
-
-    Args:
-        successes: Successes per cell.
-        trials: Calls per cell (cells with none are ignored).
-        prior_means: The mean each cell shrinks toward (one per cell, or a scalar).
-        min_strength: Lower clip (little pooling: cells differ a lot).
-        max_strength: Upper clip (strong pooling: cells differ no more than binomial noise).
-
-    Returns:
-        The clipped prior strength.
-
-    """
-    k = np.asarray(successes, dtype=float)
-    n = np.asarray(trials, dtype=float)
-    p = np.broadcast_to(np.asarray(prior_means, dtype=float), n.shape)
-    keep = n > 0
-    k, n, p = k[keep], n[keep], np.clip(p[keep], MOMENT_EPS, 1.0 - MOMENT_EPS)
-    denominator = float(np.sum(n - 1.0))
-    if len(n) < 2 or denominator <= 0:
-        return float(max_strength)
-    z = (k / n - p) ** 2 / (p * (1.0 - p))
-    rho = (float(np.sum(n * z)) - len(n)) / denominator
-    if rho <= 1.0 / (max_strength + 1.0):
-        return float(max_strength)
-    return float(np.clip(1.0 / rho - 1.0, min_strength, max_strength))
-
-
 # --------------------------------------------------------------------------- data preparation
-
-
-def age_band(age: pd.Series) -> pd.Series:
-    """Return the age band (``<30``, ``30-39``, ``40-49``, ``50-59``, ``60+``) of each age."""
-    bands = pd.cut(age, bins=list(AGE_BAND_EDGES), labels=list(AGE_BAND_LABELS), right=False)
-    return bands.astype(object).where(bands.notna(), "unknown").astype(str)
-
-
-def prepare_calls(frame: pd.DataFrame, config: ContactTimeConfig | None = None) -> pd.DataFrame:
-    """Return a copy of the calls with ``duration`` dropped and the segment columns derived.
-
-    Args:
-        frame: Calls as loaded by :func:`pipelines.datasets.load_bank_marketing` (or any table
-            with the segment columns, the slot columns and the 0/1 target ``y``).
-        config: Which segment and slot columns must be present.
-
-    Returns:
-        The calls without leaky columns, with ``age_band`` / ``job_group`` added when derivable
-        and the segment/slot columns as stripped strings.
-
-    Raises:
-        KeyError: When a segment or slot column (or ``y``) is missing.
-
-    """
-    config = config or ContactTimeConfig()
-    calls = frame.drop(columns=[c for c in LEAKY_COLUMNS if c in frame.columns]).copy()
-    if "age_band" not in calls.columns and "age" in calls.columns:
-        calls["age_band"] = age_band(calls["age"])
-    if "job_group" not in calls.columns and "job" in calls.columns:
-        calls["job_group"] = calls["job"].map(JOB_GROUPS).fillna("unknown")
-    required = [*config.segment_columns, *config.slot_columns, TARGET]
-    missing = [column for column in required if column not in calls.columns]
-    if missing:
-        raise KeyError(f"calls lack the columns {missing}")
-    for column in (*config.segment_columns, *config.slot_columns):
-        calls[column] = calls[column].astype(str).str.strip()
-    calls[TARGET] = calls[TARGET].astype(int)
-    if not calls[TARGET].isin([0, 1]).all():
-        raise ValueError("the target y must be 0/1")
-    return calls
-
-
-def slot_levels(calls: pd.DataFrame, dimension: str) -> list[str]:
-    """Return the observed levels of a slot dimension in canonical (calendar) order."""
-    observed = set(calls[dimension].unique())
-    known = [level for level in SLOT_LEVELS.get(dimension, ()) if level in observed]
-    return known + sorted(observed - set(known))
 
 
 # --------------------------------------------------------------------------- results
@@ -375,21 +140,6 @@ class SegmentSummary:
     ci_low: float
     ci_high: float
     posterior: BetaPosterior
-
-
-@dataclass
-class ModelView:
-    """The logistic-regression cross-check: time-ordered AUC and per-slot partial dependence."""
-
-    model_type: str
-    features: tuple[str, ...]
-    roc_auc: float
-    roc_auc_shuffled: float
-    train_rows: int
-    test_rows: int
-    test_positive_rate: float
-    partial_dependence: pd.DataFrame
-    pipeline: Pipeline | None = field(default=None, repr=False)
 
 
 def _segment_label(key: tuple[str, ...]) -> str:
@@ -875,101 +625,6 @@ def analyze_contact_time(
 
 
 # --------------------------------------------------------------------------- model view
-
-
-def model_features(frame: pd.DataFrame, config: ContactTimeConfig) -> list[str]:
-    """Return the model inputs: pre-call features plus slot columns, never ``duration``."""
-    wanted = [*PRE_CALL_FEATURES, *config.slot_columns]
-    return [c for c in dict.fromkeys(wanted) if c in frame.columns and c not in LEAKY_COLUMNS]
-
-
-def _logistic_pipeline(calls: pd.DataFrame, features: list[str]) -> Pipeline:
-    numeric = [c for c in features if pd.api.types.is_numeric_dtype(calls[c])]
-    text = [c for c in features if c not in numeric]
-    preprocess = ColumnTransformer(
-        [
-            ("num", StandardScaler(), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), text),
-        ]
-    )
-    model = LogisticRegression(max_iter=3000, C=1.0)
-    return Pipeline([("preprocess", preprocess), ("model", model)])
-
-
-def fit_model_view(
-    frame: pd.DataFrame,
-    config: ContactTimeConfig | None = None,
-    report: ContactTimeReport | None = None,
-) -> ModelView:
-    """Fit the logistic-regression cross-check on a time-ordered split.
-
-    The earliest ``1 - test_fraction`` of the rows (they are in date order) train the model, the
-    latest ones test it. A stratified shuffled split is reported as an optimistic reference:
-    the gap between the two AUCs is the price of predicting a future with different macro
-    conditions. Partial dependence moves every held-out call to each slot in turn; like the
-    posterior rates, it measures association (month is confounded with the macro context that
-    the model also sees through euribor and the other indicators), not the effect of
-    rescheduling a call.
-
-    Args:
-        frame: Bank Marketing calls in date order.
-        config: Slot columns, test fraction, seed.
-        report: When given, its global posterior means are put next to the partial dependence.
-
-    Returns:
-        AUCs, split sizes and a ``dimension, slot, mean_predicted, observed_rate, posterior_mean``
-        partial-dependence table.
-
-    """
-    config = config or ContactTimeConfig()
-    calls = prepare_calls(frame, config)
-    features = model_features(calls, config)
-    x, y = calls[features], calls[TARGET].to_numpy()
-    cut = round(len(calls) * (1.0 - config.test_fraction))
-    if cut <= 0 or cut >= len(calls):
-        raise ValueError("the time-ordered split left an empty side")
-    if len(np.unique(y[:cut])) < 2 or len(np.unique(y[cut:])) < 2:
-        raise ValueError("both sides of the time-ordered split need both outcomes")
-    pipeline = _logistic_pipeline(calls, features).fit(x.iloc[:cut], y[:cut])
-    x_test, y_test = x.iloc[cut:], y[cut:]
-    auc = float(roc_auc_score(y_test, pipeline.predict_proba(x_test)[:, 1]))
-
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=config.test_fraction, random_state=config.seed, stratify=y
-    )
-    shuffled = _logistic_pipeline(calls, features).fit(x_tr, y_tr)
-    auc_shuffled = float(roc_auc_score(y_te, shuffled.predict_proba(x_te)[:, 1]))
-
-    posterior = {}
-    if report is not None:
-        posterior = {(s.dimension, s.slot): s.posterior_mean for s in report.slots[()]}
-    rows = []
-    for dimension in config.slot_columns:
-        observed = calls.iloc[cut:].groupby(dimension)[TARGET].mean()
-        for level in slot_levels(calls, dimension):
-            moved = x_test.copy()
-            moved[dimension] = level
-            rows.append(
-                {
-                    "dimension": dimension,
-                    "slot": level,
-                    "mean_predicted": float(pipeline.predict_proba(moved)[:, 1].mean()),
-                    "observed_rate": float(observed.get(level, np.nan)),
-                    "posterior_mean": posterior.get((dimension, level), np.nan),
-                }
-            )
-    logger.info("contact-time model view: time-ordered AUC %.4f (shuffled %.4f)", auc, auc_shuffled)
-    return ModelView(
-        model_type="logistic_regression",
-        features=tuple(features),
-        roc_auc=auc,
-        roc_auc_shuffled=auc_shuffled,
-        train_rows=cut,
-        test_rows=len(calls) - cut,
-        test_positive_rate=float(y_test.mean()),
-        partial_dependence=pd.DataFrame(rows),
-        pipeline=pipeline,
-    )
 
 
 # --------------------------------------------------------------------------- MLflow

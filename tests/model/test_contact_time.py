@@ -14,12 +14,8 @@ from mlflow import MlflowClient
 
 from haste.settings import Settings
 from pipelines.datasets import load_bank_marketing
-from training.contact_time import (
-    ContactTimeReport,
-    analyze_contact_time,
-    log_contact_time,
-    prepare_calls,
-)
+from training.contact_time import ContactTimeReport, analyze_contact_time, log_contact_time
+from training.contact_time_data import prepare_calls
 
 pytestmark = pytest.mark.model
 

@@ -9,14 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.contact_time import (
-    ContactTimeConfig,
-    UnknownSlotDimensionError,
-    analyze_contact_time,
-    beta_prior,
-    estimate_prior_strength,
-    prepare_calls,
-)
+from training.contact_time import analyze_contact_time
+from training.contact_time_bayes import beta_prior, estimate_prior_strength
+from training.contact_time_data import ContactTimeConfig, UnknownSlotDimensionError, prepare_calls
 
 pytestmark = pytest.mark.unit
 
