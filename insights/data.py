@@ -15,148 +15,45 @@ Reports read by :func:`monitoring_status` (written by the Prefect flows):
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from haste.db.models import AIModel, Company, Contact, LeadScore, Prediction, Team
+from haste.db.models import AIModel, Company, Contact, LeadScore, Prediction
 from haste.db.session import session_scope
-from textai.llm.usage import to_usd, usage_rollup
+from insights.common import (
+    DEFAULT_WINDOW_DAYS,
+    KEY_METRICS,
+    LOWER_IS_BETTER,
+    SCORE_BIN_WIDTH,
+    SHOWN_STATUSES,
+    TREND_THRESHOLD,
+    T,
+    _contributions,
+    _full_name,
+    _iso,
+    _number,
+    _numeric_map,
+    _safe,
+    _window_start,
+    band_of_score,
+    trend_of,
+    utcnow,
+)
+from insights.monitoring import monitoring_status
+from insights.usage import usage_by_feature, usage_by_team
+from textai.llm.usage import to_usd
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-#: A score moving by at most this many points is ``stable``.
-TREND_THRESHOLD = 3
-#: Contributions kept per lead score (largest absolute impact first).
-TOP_CONTRIBUTIONS = 6
-#: Window of the prediction counts and the AI usage tables (days).
-DEFAULT_WINDOW_DAYS = 30
-#: Width of the score histogram bins (points).
-SCORE_BIN_WIDTH = 10
-#: Metrics shown for each model (those present, in this order).
-KEY_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall")
-#: Metrics where lower is better.
-LOWER_IS_BETTER: frozenset[str] = frozenset({"brier", "log_loss", "mae", "rmse"})
-#: Deployment states shown in the models section.
-SHOWN_STATUSES: tuple[str, ...] = ("champion", "challenger")
-#: URL prefix under which the report files of ``reports_dir`` are served.
-REPORTS_URL_PREFIX = "/dashboard/reports"
-#: Label of AI calls without a team (system jobs, anonymous calls).
-NO_TEAM = "(no team)"
-#: Label of AI calls without a feature.
-NO_FEATURE = "(unknown)"
-
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def utcnow() -> dt.datetime:
-    """Return the current time as an aware UTC datetime."""
-    return dt.datetime.now(dt.UTC)
-
-
-def _iso(moment: dt.datetime | dt.date | None) -> str | None:
-    """Return an ISO 8601 string (naive datetimes are taken as UTC, as SQLite returns them)."""
-    if moment is None:
-        return None
-    if isinstance(moment, dt.datetime) and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.isoformat()
-
-
-def _number(value: Any) -> float | None:
-    """Return ``value`` as a finite float, or None when it is not a finite number."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _full_name(first: str | None, last: str | None, email: str | None = None) -> str:
-    """Return a display name: first and last name, else the email, else a placeholder."""
-    name = " ".join(part for part in (first, last) if part).strip()
-    return name or email or "Unknown contact"
-
-
-def trend_of(latest: int | float, previous: int | float | None, threshold: int = 3) -> str:
-    """Return the trend of a score against the previous one.
-
-    Args:
-        latest: Latest score.
-        previous: Score before it (None when the contact was scored once).
-        threshold: Moves of at most this many points are ``stable``.
-
-    Returns:
-        ``up``, ``down``, ``stable`` or ``new`` (no previous score).
-    """
-    if previous is None:
-        return "new"
-    delta = latest - previous
-    if delta > threshold:
-        return "up"
-    if delta < -threshold:
-        return "down"
-    return "stable"
-
-
-def band_of_score(score: int | float) -> str:
-    """Return the band of a 0-100 score: ``hot`` (>= 70), ``warm`` (>= 40) or ``cold``."""
-    if score >= 70:
-        return "hot"
-    if score >= 40:
-        return "warm"
-    return "cold"
-
-
-def _contributions(components: Any, top: int = TOP_CONTRIBUTIONS) -> list[dict[str, Any]]:
-    """Return the largest contributions of ``score_components`` (absolute impact first)."""
-    raw = components.get("contributions") if isinstance(components, Mapping) else components
-    out: list[dict[str, Any]] = []
-    for item in raw if isinstance(raw, list) else []:
-        if not isinstance(item, Mapping):
-            continue
-        impact = _number(item.get("impact"))
-        if impact is None:
-            continue
-        direction = item.get("direction") or ("positive" if impact >= 0 else "negative")
-        out.append(
-            {
-                "feature": str(item.get("feature", "?")),
-                "value": item.get("value"),
-                "impact": round(impact, 4),
-                "abs_impact": round(abs(impact), 4),
-                "direction": str(direction),
-            }
-        )
-    out.sort(key=lambda c: -c["abs_impact"])
-    return out[:top]
-
-
-def _window_start(days: int) -> dt.datetime:
-    """Return the start of a window of ``days`` days ending now."""
-    return utcnow() - dt.timedelta(days=days)
-
-
-def _safe(name: str, build: Callable[[], T], default: T) -> tuple[T, str | None]:
-    """Run a section query; a database error (e.g. tables not migrated) gives ``default``."""
-    try:
-        return build(), None
-    except SQLAlchemyError as exc:
-        logger.warning("dashboard section %s unavailable: %s", name, exc)
-        return default, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
 
 
 # --- lead scores ---------------------------------------------------------------------------------
@@ -498,18 +395,6 @@ def next_best_actions(url: str, limit: int = 20) -> list[dict[str, Any]]:
 # --- models ------------------------------------------------------------------------------------
 
 
-def _numeric_map(raw: Any) -> dict[str, float]:
-    """Return the finite numeric entries of a mapping, rounded to 4 decimals."""
-    if not isinstance(raw, Mapping):
-        return {}
-    out = {}
-    for key, value in raw.items():
-        number = _number(value)
-        if number is not None:
-            out[str(key)] = round(number, 4)
-    return out
-
-
 def _model_entry(row: AIModel) -> dict[str, Any]:
     """Return the display fields of an ``ai_models`` row."""
     perf = row.performance_metrics if isinstance(row.performance_metrics, Mapping) else {}
@@ -591,244 +476,7 @@ def _comparison(
 # --- monitoring reports -------------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    """Return a JSON object from ``path``; None (logged) when unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        logger.warning("unreadable report %s: %s", path, exc)
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _stamp_time(name: str, path: Path) -> str | None:
-    """Return the time of a ``YYYYmmddTHHMMSSZ`` folder name, else the file's mtime."""
-    try:
-        return dt.datetime.strptime(name, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).isoformat()
-    except ValueError:
-        try:
-            return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat()
-        except OSError:
-            return None
-
-
-def _report_link(reports_dir: Path, path: Path) -> str | None:
-    """Return the dashboard URL of a report file under ``reports_dir`` (None when absent)."""
-    if not path.is_file():
-        return None
-    rel = path.relative_to(reports_dir).as_posix()
-    return f"{REPORTS_URL_PREFIX}/{rel}"
-
-
-def resolve_report_file(reports_dir: Path | str, relative: str) -> Path | None:
-    """Return the report file a ``/dashboard/reports/<relative>`` URL names, safely.
-
-    Only ``.html`` and ``.json`` files inside ``reports_dir`` are served (no path traversal).
-
-    Args:
-        reports_dir: Reports folder.
-        relative: Path below it, as in the URL.
-
-    Returns:
-        The resolved file, or None when it is absent, outside the folder or of another type.
-    """
-    root = Path(reports_dir).resolve()
-    try:
-        path = (root / relative).resolve()
-    except (OSError, ValueError):
-        return None
-    if not path.is_relative_to(root) or path.suffix not in (".html", ".json"):
-        return None
-    return path if path.is_file() else None
-
-
-def _drift_entry(reports_dir: Path, summary_path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """Return the display fields of one drift summary."""
-    scores = _numeric_map(data.get("column_scores"))
-    drifted = [str(c) for c in data.get("drifted_columns") or []]
-    decision = data.get("decision") if isinstance(data.get("decision"), Mapping) else {}
-    should_retrain = bool(decision.get("should_retrain", data.get("should_retrain", False)))
-    columns = data.get("columns") or list(scores)
-    top = sorted(scores.items(), key=lambda item: -item[1])[:8]
-    return {
-        "model_name": data.get("model_name") or summary_path.parent.parent.name,
-        "champion_version": data.get("champion_version"),
-        "generated_at": _stamp_time(summary_path.parent.name, summary_path),
-        "share_drifted": _number(data.get("share_drifted")),
-        "n_columns": len(columns),
-        "drifted_columns": drifted,
-        "top_columns": [
-            {"column": name, "score": score, "drifted": name in drifted} for name, score in top
-        ],
-        "method": data.get("prediction_method") or "psi",
-        "prediction_drift": bool(data.get("prediction_drift", False)),
-        "prediction_score": _number(data.get("prediction_score")),
-        "current_rows": data.get("current_rows"),
-        "reference_rows": data.get("reference_rows"),
-        "should_retrain": should_retrain,
-        "reasons": [str(r) for r in decision.get("reasons") or data.get("reasons") or []],
-        "status": "drift" if should_retrain else "ok",
-        "html_url": _report_link(reports_dir, summary_path.parent / "drift_report.html"),
-    }
-
-
-def _group_rows(column: str, by_group: Any) -> list[dict[str, Any]]:
-    """Return per-group rows of a bias audit column (group label, size, rates)."""
-    out = []
-    for row in by_group if isinstance(by_group, list) else []:
-        if not isinstance(row, Mapping):
-            continue
-        label = row.get(column, row.get("group", row.get("index")))
-        out.append(
-            {
-                "group": str(label),
-                "count": _number(row.get("count")),
-                "selection_rate": _number(row.get("selection_rate")),
-                "true_positive_rate": _number(row.get("true_positive_rate", row.get("tpr"))),
-            }
-        )
-    return out
-
-
-def _fairness_entry(reports_dir: Path, path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """Return the display fields of one bias audit."""
-    columns = []
-    raw_columns = data.get("columns") if isinstance(data.get("columns"), Mapping) else {}
-    for name, audit in raw_columns.items():
-        audit = audit if isinstance(audit, Mapping) else {}
-        alerts = [str(a) for a in audit.get("alerts") or []]
-        columns.append(
-            {
-                "column": str(name),
-                "passed": not alerts,
-                "alerts": alerts,
-                "disparities": _numeric_map(audit.get("disparities")),
-                "groups": _group_rows(str(name), audit.get("by_group")),
-                "excluded_groups": [str(g) for g in audit.get("excluded_groups") or []],
-            }
-        )
-    alerts = [str(a) for a in data.get("alerts") or []]
-    passed = data.get("passed")
-    return {
-        "model_name": data.get("model_name") or path.parent.name,
-        "model_version": data.get("model_version"),
-        "generated_at": _stamp_time("", path),
-        "passed": bool(passed) if isinstance(passed, bool) else not alerts,
-        "alerts": alerts,
-        "n_rows": data.get("n_rows"),
-        "data_source": data.get("data_source"),
-        "columns": columns,
-        "html_url": _report_link(reports_dir, path.parent / "bias_report.html"),
-    }
-
-
-def _latest_drift_summaries(monitoring_dir: Path) -> Iterable[Path]:
-    """Yield the newest ``drift_summary.json`` of each model folder."""
-    for model_dir in sorted(p for p in monitoring_dir.iterdir() if p.is_dir()):
-        summaries = sorted(model_dir.glob("*/drift_summary.json"), key=lambda p: p.parent.name)
-        if summaries:
-            yield summaries[-1]
-
-
-def monitoring_status(reports_dir: Path | str) -> dict[str, Any]:
-    """Return the latest drift report and bias audit of each model, read from report files.
-
-    Args:
-        reports_dir: The platform's reports folder (``settings.data_dir / "reports"``).
-
-    Returns:
-        ``drift`` (alerts first; per model: ``status`` ``ok``/``drift``, ``share_drifted``,
-        ``drifted_columns``, ``top_columns`` with their PSI, ``prediction_drift``,
-        ``should_retrain``, ``reasons``, ``html_url``), ``fairness`` (failures first; per
-        model: ``passed``, ``alerts``, ``columns`` with per-column ``passed``,
-        ``disparities`` and ``groups``, ``html_url``), ``drift_alerts`` and
-        ``fairness_failures`` (counts); the lists are empty when no report was written yet.
-    """
-    root = Path(reports_dir)
-    drift: list[dict[str, Any]] = []
-    fairness: list[dict[str, Any]] = []
-    monitoring_dir = root / "monitoring"
-    if monitoring_dir.is_dir():
-        for path in _latest_drift_summaries(monitoring_dir):
-            data = _read_json(path)
-            if data is not None:
-                drift.append(_drift_entry(root, path, data))
-    audit_dir = root / "bias_audit"
-    if audit_dir.is_dir():
-        for path in sorted(audit_dir.glob("*/bias_audit.json")):
-            data = _read_json(path)
-            if data is not None:
-                fairness.append(_fairness_entry(root, path, data))
-    drift.sort(key=lambda item: (item["status"] == "ok", str(item["model_name"])))
-    fairness.sort(key=lambda item: (bool(item["passed"]), str(item["model_name"])))
-    return {
-        "reports_dir": str(root),
-        "drift": drift,
-        "fairness": fairness,
-        "drift_alerts": sum(1 for item in drift if item["status"] != "ok"),
-        "fairness_failures": sum(1 for item in fairness if not item["passed"]),
-    }
-
-
 # --- AI usage ----------------------------------------------------------------------------------
-
-
-def _team_names(url: str) -> dict[str, str]:
-    """Return team id (string) -> team name."""
-    with session_scope(url) as session:
-        return {str(team_id): name for team_id, name in session.execute(select(Team.id, Team.name))}
-
-
-def _usage_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Return the common usage fields, with the error rate."""
-    calls = row["calls"]
-    return {
-        "calls": calls,
-        "errors": row["errors"],
-        "error_rate": round(row["errors"] / calls, 4) if calls else 0.0,
-        "total_tokens": row["total_tokens"],
-        "cost_usd": row["cost_usd"],
-        "mean_latency_ms": row["mean_latency_ms"],
-    }
-
-
-def usage_by_team(url: str, days: int = DEFAULT_WINDOW_DAYS) -> list[dict[str, Any]]:
-    """Return every AI call of the window grouped per team (LLM and model calls alike).
-
-    Args:
-        url: Database URL.
-        days: Window (days up to now).
-
-    Returns:
-        ``team_id``, ``team`` (name, ``(no team)`` for calls without one), ``calls``,
-        ``errors``, ``error_rate``, ``total_tokens``, ``cost_usd`` (exact Decimal) and
-        ``mean_latency_ms``; most expensive first.
-    """
-    rows = usage_rollup(url, by="team", since=_window_start(days), interaction_type=None)
-    names = _team_names(url) if rows else {}
-    return [
-        {
-            "team_id": row["team"],
-            "team": NO_TEAM if row["team"] is None else names.get(row["team"], row["team"]),
-            **_usage_row(row),
-        }
-        for row in rows
-    ]
-
-
-def usage_by_feature(url: str, days: int = DEFAULT_WINDOW_DAYS) -> list[dict[str, Any]]:
-    """Return every AI call of the window grouped per product feature.
-
-    Args:
-        url: Database URL.
-        days: Window (days up to now).
-
-    Returns:
-        ``feature``, ``calls``, ``errors``, ``error_rate``, ``total_tokens``, ``cost_usd``
-        (exact Decimal) and ``mean_latency_ms``; most expensive first.
-    """
-    rows = usage_rollup(url, by="feature", since=_window_start(days), interaction_type=None)
-    return [{"feature": row["feature"] or NO_FEATURE, **_usage_row(row)} for row in rows]
 
 
 # --- everything --------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from insights.charts import build_charts, no_data_svg
-from insights.data import TREND_THRESHOLD, band_of_score, build_dashboard
+from insights.common import TREND_THRESHOLD, band_of_score
+from insights.data import build_dashboard
 
 #: Folder of the Jinja2 templates.
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"

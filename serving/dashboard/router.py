@@ -12,7 +12,8 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from insights.data import build_dashboard, jsonable, resolve_report_file
+from insights.data import build_dashboard, jsonable
+from insights.monitoring import resolve_report_file
 from serving.dashboard.render import render_dashboard
 from serving.errors import ERROR_RESPONSES, ApiError
 

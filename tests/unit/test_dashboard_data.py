@@ -14,17 +14,10 @@ import pytest
 from haste.db import Contact, LeadScore, dispose_engine, session_scope, upgrade_database
 from haste.settings import Settings
 from insights.charts import build_charts
-from insights.data import (
-    REPORTS_URL_PREFIX,
-    build_dashboard,
-    jsonable,
-    lead_score_overview,
-    monitoring_status,
-    resolve_report_file,
-    trend_of,
-    usage_by_feature,
-    usage_by_team,
-)
+from insights.common import REPORTS_URL_PREFIX, trend_of
+from insights.data import build_dashboard, jsonable, lead_score_overview
+from insights.monitoring import monitoring_status, resolve_report_file
+from insights.usage import usage_by_feature, usage_by_team
 from serving.dashboard.render import render_dashboard, render_dashboard_html
 from tests.support.dashboard_seed import seed_dashboard_data, write_sample_reports
 
