@@ -61,7 +61,7 @@ def text_models() -> dict[str, Any]:
     """Load the real sentiment and action-item models (trained on first use)."""
     try:
         registry = importlib.import_module("training.text.registry")
-        sentiment = importlib.import_module("training.text.sentiment")
+        sentiment = importlib.import_module("training.text.sentiment_model")
         action_items = importlib.import_module("training.text.action_items")
     except ModuleNotFoundError as exc:
         pytest.skip(

@@ -34,9 +34,9 @@ from training.text.sentiment import (
     NAME_FILLERS,
     NAME_TEMPLATES,
     SentimentReport,
-    load_sentiment_model,
     train_sentiment_model,
 )
+from training.text.sentiment_model import load_sentiment_model
 
 pytestmark = pytest.mark.model
 

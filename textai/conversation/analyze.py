@@ -151,7 +151,7 @@ class ConversationAnalyzer:
 
     Args:
         sentiment_model: Object with ``predict_proba(texts) -> (n, 3)`` over
-            (negative, neutral, positive) (``training.text.sentiment.SentimentModel``).
+            (negative, neutral, positive) (``training.text.sentiment_model.SentimentModel``).
         action_item_model: Object with ``predict_proba(sentences) -> (n,)``
             (``training.text.action_items.ActionItemClassifier``).
         competitors: Competitor names (or ``{name, aliases}`` dicts) that raise alerts.
@@ -210,13 +210,13 @@ class ConversationAnalyzer:
             TextModelsNotTrainedError: When the text models have not been trained yet.
         """
         from haste.settings import get_settings
-        from training.text import action_items, sentiment
+        from training.text import action_items, sentiment_model
         from training.text.registry import trained_text_model_paths
 
         paths = trained_text_model_paths(settings or get_settings())
         config = load_conversation_config(config_path)
         return cls(
-            sentiment.load_sentiment_model(paths["sentiment"]),
+            sentiment_model.load_sentiment_model(paths["sentiment"]),
             action_items.load_action_item_model(paths["action_items"]),
             list(config.competitors),
             llm,

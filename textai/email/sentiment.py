@@ -122,7 +122,7 @@ def load_default_sentiment_model(settings: Any = None) -> Any:
     """
     from haste.settings import get_settings
     from training.text.registry import trained_text_model_paths
-    from training.text.sentiment import load_sentiment_model
+    from training.text.sentiment_model import load_sentiment_model
 
     paths = trained_text_model_paths(settings or get_settings())
     return load_sentiment_model(paths["sentiment"])
