@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from haste.cli import app
 from haste.settings import Settings
 from pipelines import stages
-
-pytestmark = pytest.mark.data
 
 
 def test_clean_ingest_passes_every_suite(isolated_settings: Settings, datasets_dir) -> None:

@@ -21,8 +21,6 @@ from pipelines.validation import (
     validate_or_raise,
 )
 
-pytestmark = pytest.mark.data
-
 Mutation = Callable[[pd.DataFrame], None]
 
 

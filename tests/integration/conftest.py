@@ -1,4 +1,8 @@
-"""Fixtures shared by the integration tests: a fresh PostgreSQL database, a free port."""
+"""Conftest of the integration tests: marks them `integration` and owns their shared fixtures.
+
+A fresh PostgreSQL database (per test or per module), the local LLM wire-format server, a free
+port.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from haste.db import dispose_engine
+from haste.db import dispose_engine, upgrade_database
+from tests.support.llm_wire_server import WireServer, running_wire_server
+from tests.support.markers import mark_folder
 
 ADMIN_URL = os.environ.get(
     "HASTE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -24,6 +30,15 @@ ADMIN_URL = os.environ.get(
 def _in_ci() -> bool:
     """Return whether the tests run under CI (``CI`` set to anything but a false value)."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+#: API key the local wire-format server expects (both SDK suites use it).
+WIRE_API_KEY = "sk-test-wire-0001"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of this folder `integration` (select with `pytest -m integration`)."""
+    mark_folder(items, Path(__file__).parent, pytest.mark.integration)
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +119,26 @@ def driver() -> Iterator[Any]:
         yield browser
     finally:
         browser.quit()
+
+
+@pytest.fixture(scope="module")
+def module_pg_url(admin_engine: Engine) -> Iterator[str]:
+    """A migrated PostgreSQL database shared by one module's tests, dropped afterwards."""
+    name = f"haste_test_mod_{uuid.uuid4().hex[:10]}"
+    with admin_engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade_database(url)
+    try:
+        yield url
+    finally:
+        dispose_engine(url)
+        with admin_engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def wire() -> Iterator[WireServer]:
+    """The local HTTP server speaking the OpenAI and Anthropic wire formats."""
+    with running_wire_server(api_key=WIRE_API_KEY) as server:
+        yield server

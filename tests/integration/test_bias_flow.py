@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from mlflow import MlflowClient
 from prefect.testing.utilities import prefect_test_harness
 
 from haste.settings import Settings
-
-pytestmark = pytest.mark.integration
 
 
 def _register_crm_champion(settings: Settings) -> str:

@@ -12,18 +12,16 @@ import datetime as dt
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
-from haste.db import AIBudget, Team, dispose_engine, session_scope, upgrade_database
+from haste.db import AIBudget, Team, session_scope, upgrade_database
 from haste.settings import Settings
-from tests.integration.conftest import ADMIN_URL
 from textai.llm.budgets import BudgetExceededError, BudgetManager, Reservation, month_start
 from textai.llm.client import LLMClient
 from textai.llm.config import BudgetConfig, ProviderConfig, parse_llm_config
@@ -40,26 +38,8 @@ from textai.llm.usage import (
     usage_rollup,
 )
 
-pytestmark = pytest.mark.integration
-
 MICRO = Decimal("0.000001")
 THREADS = 8
-
-
-@pytest.fixture(scope="module")
-def pg_budget_url(admin_engine: Engine) -> Iterator[str]:
-    """A throwaway PostgreSQL database, migrated, shared by this module's tests."""
-    name = f"haste_test_budgets_{uuid.uuid4().hex[:10]}"
-    with admin_engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade_database(url)
-    try:
-        yield url
-    finally:
-        dispose_engine(url)
-        with admin_engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture()
@@ -246,14 +226,14 @@ def test_concurrent_budgets_sqlite(
 )
 @given(**budget_cases)
 def test_concurrent_budgets_postgres(
-    pg_budget_url: str, costs: list[list[int]], feature_limit: int, team_limit: int, seed: int
+    module_pg_url: str, costs: list[list[int]], feature_limit: int, team_limit: int, seed: int
 ) -> None:
-    check_concurrent_budgets(pg_budget_url, costs, feature_limit, team_limit, seed)
+    check_concurrent_budgets(module_pg_url, costs, feature_limit, team_limit, seed)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_first_use_race_creates_one_row(backend: str, request: pytest.FixtureRequest) -> None:
-    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_budget_url")
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "module_pg_url")
     feature = f"race{uuid.uuid4().hex[:10]}"
     manager = BudgetManager(url, [BudgetConfig(scope="feature", monthly_limit_usd="0.0001")])
     context = UsageContext(None, None, feature)
@@ -278,7 +258,7 @@ def test_first_use_race_creates_one_row(backend: str, request: pytest.FixtureReq
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_alerts_once_per_threshold(backend: str, request: pytest.FixtureRequest) -> None:
-    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_budget_url")
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "module_pg_url")
     user = uuid.uuid4()
     manager = BudgetManager(
         url,

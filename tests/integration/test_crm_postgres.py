@@ -10,8 +10,6 @@ from haste.db import Contact, Deal, session_scope, upgrade_database
 from pipelines.crm_store import store_crm, store_lead_contacts
 from pipelines.synthetic import generate_crm
 
-pytestmark = pytest.mark.integration
-
 
 def test_store_crm_on_postgres_is_idempotent(pg_url: str) -> None:
     upgrade_database(pg_url)

@@ -31,8 +31,6 @@ from tests.support.asgi_server import serve_in_thread
 from tests.support.dashboard_seed import seed_dashboard_data, write_sample_reports
 from textai.llm.usage import to_usd
 
-pytestmark = pytest.mark.integration
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "dashboard"

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from mlflow import MlflowClient
 from prefect.testing.utilities import prefect_test_harness
 
 from haste.settings import Settings
 from training.deal_data import DAYS_MODEL_NAME, WIN_MODEL_NAME
-
-pytestmark = pytest.mark.integration
 
 
 def test_flow_registers_both_models_as_champions(

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from mlflow import MlflowClient
 from prefect.testing.utilities import prefect_test_harness
 
@@ -21,8 +20,6 @@ from haste.db.session import dispose_all_engines
 from haste.settings import Settings
 from monitoring.drift_data import inject_drift
 from pipelines.stages import PipelinePaths
-
-pytestmark = pytest.mark.integration
 
 MODEL = "lead_scoring_crm"
 

@@ -9,12 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from haste.settings import PROJECT_ROOT
-
-pytestmark = pytest.mark.integration
 
 
 def _copy_checkout(destination: Path) -> None:

@@ -39,8 +39,6 @@ from haste.settings import Settings, get_settings
 from pipelines.synthetic_store import read_crm
 from tests.integration.conftest import free_port
 
-pytestmark = pytest.mark.integration
-
 NO_AB = {"ab_rollout": {}, "models_generation": 1}
 
 

@@ -6,7 +6,6 @@ import uuid
 
 import mlflow
 import numpy as np
-import pytest
 import redis
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
@@ -32,8 +31,6 @@ from pipelines.stages import PipelinePaths
 from pipelines.synthetic import generate_crm
 from pipelines.synthetic_store import write_crm
 from training.registry import configure_mlflow, log_sklearn_model, register_challenger
-
-pytestmark = pytest.mark.integration
 
 
 def _score(contact: str) -> dict:

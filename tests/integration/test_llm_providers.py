@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.conftest import WIRE_API_KEY
 from tests.support.llm_wire_server import (
     ANTHROPIC_PATH,
     OPENAI_PATH,
@@ -35,9 +36,7 @@ from textai.llm.providers import (
     ProviderError,
 )
 
-pytestmark = pytest.mark.integration
-
-API_KEY = "sk-test-wire-0001"
+API_KEY = WIRE_API_KEY
 OPENAI_KEY_ENV = "HASTE_TEST_OPENAI_KEY"
 ANTHROPIC_KEY_ENV = "HASTE_TEST_ANTHROPIC_KEY"
 REDIS_URL = os.environ.get("HASTE_TEST_LLM_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -59,12 +58,6 @@ class OfflineDouble(Provider):
     def generate(self, request: LLMRequest) -> LLMResponse:
         self.calls += 1
         return LLMResponse("offline answer", self.name, self.model, 0, 0, 0.1, 0.0)
-
-
-@pytest.fixture(scope="module")
-def wire() -> Iterator[WireServer]:
-    with running_wire_server(api_key=API_KEY) as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -11,14 +11,12 @@ import json
 import re
 import textwrap
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from haste.db import (
     AIInteraction,
@@ -28,12 +26,10 @@ from haste.db import (
     PromptTestResult,
     Team,
     User,
-    dispose_engine,
     session_scope,
-    upgrade_database,
 )
-from tests.integration.conftest import ADMIN_URL
-from tests.support.llm_wire_server import OPENAI_PATH, WireServer, running_wire_server
+from tests.integration.conftest import WIRE_API_KEY
+from tests.support.llm_wire_server import OPENAI_PATH, WireServer
 from textai.llm.budgets import BudgetManager
 from textai.llm.client import LLMClient
 from textai.llm.config import LLMConfig, parse_llm_config
@@ -46,9 +42,7 @@ from textai.llm.redaction import ConsentError, ContactNotFoundError
 from textai.llm.service import LLMService
 from textai.llm.usage import UsageContext, cost_of, to_billable, usage_rollup
 
-pytestmark = pytest.mark.integration
-
-API_KEY = "sk-test-service-0001"
+API_KEY = WIRE_API_KEY
 NOTE_PROMPT = """
 name: contact_note
 category: crm
@@ -112,31 +106,9 @@ class OfflineDouble(Provider):
 
 
 @pytest.fixture(scope="module")
-def db_url(admin_engine: Engine) -> Iterator[str]:
-    """A throwaway PostgreSQL database, migrated, shared by this module."""
-    name = f"haste_test_llmsvc_{uuid.uuid4().hex[:10]}"
-    with admin_engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade_database(url)
-    try:
-        yield url
-    finally:
-        dispose_engine(url)
-        with admin_engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(scope="module")
-def wire() -> Iterator[WireServer]:
-    with running_wire_server(api_key=API_KEY) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def crm(db_url: str) -> dict[str, Any]:
+def crm(module_pg_url: str) -> dict[str, Any]:
     """Two teams with a user each, a consenting contact and a non-consenting one."""
-    with session_scope(db_url) as session:
+    with session_scope(module_pg_url) as session:
         teams = [Team(name="Team North"), Team(name="Team South")]
         session.add_all(teams)
         session.flush()
@@ -211,7 +183,11 @@ def registry(tmp_path: Path) -> PromptRegistry:
 
 
 def build_service(
-    db_url: str, wire: WireServer, registry: PromptRegistry, offline: OfflineDouble, **kw: Any
+    module_pg_url: str,
+    wire: WireServer,
+    registry: PromptRegistry,
+    offline: OfflineDouble,
+    **kw: Any,
 ) -> LLMService:
     config = build_config(wire, **kw)
     openai = OpenAIProvider(
@@ -225,15 +201,15 @@ def build_service(
         token_limit_param="max_completion_tokens",
     )
     client = LLMClient(config, providers={"openai": openai, "offline": offline})
-    return LLMService(config, client, registry, BudgetManager(db_url, config), db_url)
+    return LLMService(config, client, registry, BudgetManager(module_pg_url, config), module_pg_url)
 
 
 @pytest.fixture()
 def service(
-    db_url: str, wire: WireServer, registry: PromptRegistry, offline: OfflineDouble
+    module_pg_url: str, wire: WireServer, registry: PromptRegistry, offline: OfflineDouble
 ) -> LLMService:
     wire.reset()
-    return build_service(db_url, wire, registry, offline)
+    return build_service(module_pg_url, wire, registry, offline)
 
 
 def ada_variables(topic: str = "the renewal; call 020 7946 0958 first") -> dict[str, str]:
@@ -250,15 +226,15 @@ def sent_to_provider(wire: WireServer) -> str:
     return "\n".join(json.dumps(r.body) for r in wire.get_requests(OPENAI_PATH))
 
 
-def interaction(db_url: str, request_id: str) -> AIInteraction:
-    with session_scope(db_url) as session:
+def interaction(module_pg_url: str, request_id: str) -> AIInteraction:
+    with session_scope(module_pg_url) as session:
         row = session.scalar(select(AIInteraction).where(AIInteraction.request_id == request_id))
         assert row is not None
         return row
 
 
 def test_pii_never_reaches_the_provider_and_is_restored(
-    service: LLMService, wire: WireServer, crm: dict[str, Any], db_url: str
+    service: LLMService, wire: WireServer, crm: dict[str, Any], module_pg_url: str
 ) -> None:
     usage = UsageContext(crm["users"][0], crm["teams"][0], "notes")
     completion = service.complete(
@@ -283,7 +259,7 @@ def test_pii_never_reaches_the_provider_and_is_restored(
         )
     )
     assert completion.cost_usd == expected > 0
-    row = interaction(db_url, completion.request_id)
+    row = interaction(module_pg_url, completion.request_id)
     assert (row.feature, row.provider, row.variant) == ("notes", "openai", "contact_note@v1")
     assert row.cost_usd == expected
     assert row.tokens_used == completion.input_tokens + completion.output_tokens
@@ -308,7 +284,7 @@ def test_offline_route_is_not_redacted(
 
 
 def test_non_consenting_contact_is_refused_before_any_call(
-    service: LLMService, wire: WireServer, crm: dict[str, Any], db_url: str
+    service: LLMService, wire: WireServer, crm: dict[str, Any], module_pg_url: str
 ) -> None:
     usage = UsageContext(crm["users"][0], crm["teams"][0], "notes", request_id=uuid.uuid4().hex)
     with pytest.raises(ConsentError) as caught:
@@ -317,7 +293,7 @@ def test_non_consenting_contact_is_refused_before_any_call(
         )
     assert f"contact {crm['charles']} has not consented to AI processing" in str(caught.value)
     assert wire.requests == []
-    row = interaction(db_url, str(usage.request_id))
+    row = interaction(module_pg_url, str(usage.request_id))
     assert "has not consented" in (row.error_message or "") and row.cost_usd == 0
     with pytest.raises(ContactNotFoundError):
         service.complete(
@@ -330,7 +306,7 @@ def test_non_consenting_contact_is_refused_before_any_call(
 
 
 def test_usage_rollups_match_recorded_costs_and_budgets(
-    db_url: str,
+    module_pg_url: str,
     wire: WireServer,
     registry: PromptRegistry,
     crm: dict[str, Any],
@@ -338,8 +314,8 @@ def test_usage_rollups_match_recorded_costs_and_budgets(
 ) -> None:
     wire.reset()
     features = [f"roll_a_{uuid.uuid4().hex[:6]}", f"roll_b_{uuid.uuid4().hex[:6]}"]
-    service = build_service(db_url, wire, registry, offline)
-    before = {row["team"]: row["cost_usd"] for row in usage_rollup(db_url, by="team")}
+    service = build_service(module_pg_url, wire, registry, offline)
+    before = {row["team"]: row["cost_usd"] for row in usage_rollup(module_pg_url, by="team")}
     spent_before = {s.scope_id: s.spent_usd for s in service.budgets.status()}
     costs: dict[tuple[str, str], Decimal] = {}
     for index in range(6):
@@ -353,21 +329,21 @@ def test_usage_rollups_match_recorded_costs_and_budgets(
         )
         key = (str(team), feature)
         costs[key] = costs.get(key, Decimal(0)) + completion.cost_usd
-    by_feature = {row["feature"]: row for row in usage_rollup(db_url, by="feature")}
+    by_feature = {row["feature"]: row for row in usage_rollup(module_pg_url, by="feature")}
     for feature in features:
         expected = sum((c for (_, f), c in costs.items() if f == feature), Decimal(0))
         assert by_feature[feature]["cost_usd"] == expected
         assert by_feature[feature]["errors"] == 0
     assert by_feature[features[0]]["calls"] == 4 and by_feature[features[1]]["calls"] == 2
-    by_team = {row["team"]: row for row in usage_rollup(db_url, by="team")}
+    by_team = {row["team"]: row for row in usage_rollup(module_pg_url, by="team")}
     status = {s.scope_id: s.spent_usd for s in service.budgets.status()}
     for team in crm["teams"]:
         added = sum((c for (t, _), c in costs.items() if t == str(team)), Decimal(0))
         previous = before.get(str(team), Decimal(0))
         assert by_team[str(team)]["cost_usd"] - previous == added
         assert status[str(team)] - spent_before.get(str(team), Decimal(0)) == added
-    tokens = sum(row["total_tokens"] for row in usage_rollup(db_url, by="provider"))
-    with session_scope(db_url) as session:
+    tokens = sum(row["total_tokens"] for row in usage_rollup(module_pg_url, by="provider"))
+    with session_scope(module_pg_url) as session:
         assert tokens == session.scalar(
             select(func.sum(AIInteraction.tokens_used)).where(
                 AIInteraction.interaction_type == "llm"
@@ -380,7 +356,7 @@ def test_provider_failure_releases_the_reservation(
     wire: WireServer,
     offline: OfflineDouble,
     crm: dict[str, Any],
-    db_url: str,
+    module_pg_url: str,
 ) -> None:
     team = str(crm["teams"][1])
     spent = {s.scope_id: s.spent_usd for s in service.budgets.status()}.get(team, Decimal(0))
@@ -391,20 +367,20 @@ def test_provider_failure_releases_the_reservation(
         service.complete("contact_note", ada_variables(), usage=usage, contact_ids=[crm["ada"]])
     after = {s.scope_id: s.spent_usd for s in service.budgets.status()}.get(team, Decimal(0))
     assert after == spent
-    row = interaction(db_url, str(usage.request_id))
+    row = interaction(module_pg_url, str(usage.request_id))
     assert "every LLM provider failed" in (row.error_message or "")
     assert row.variant and row.variant.startswith("contact_note@v")
 
 
 def test_cache_hit_costs_nothing(
-    db_url: str,
+    module_pg_url: str,
     wire: WireServer,
     registry: PromptRegistry,
     crm: dict[str, Any],
     offline: OfflineDouble,
 ) -> None:
     wire.reset()
-    service = build_service(db_url, wire, registry, offline, cache=True)
+    service = build_service(module_pg_url, wire, registry, offline, cache=True)
     usage = UsageContext(crm["users"][0], crm["teams"][0], "cached")
     first = service.complete(
         "contact_note", ada_variables(), usage=usage, version=2, contact_ids=[crm["ada"]]
@@ -429,10 +405,10 @@ def test_ab_version_is_sticky_per_contact(service: LLMService, crm: dict[str, An
 
 
 def test_prompt_tests_are_stored(
-    db_url: str, wire: WireServer, registry: PromptRegistry, offline: OfflineDouble
+    module_pg_url: str, wire: WireServer, registry: PromptRegistry, offline: OfflineDouble
 ) -> None:
-    service = build_service(db_url, wire, registry, offline)
-    report = run_prompt_tests(registry, "contact_note", service.client, url=db_url)
+    service = build_service(module_pg_url, wire, registry, offline)
+    report = run_prompt_tests(registry, "contact_note", service.client, url=module_pg_url)
     assert [(r.version, r.case_name, r.passed) for r in report.results] == [
         (1, "mentions the topic", True),
         (1, "deliberately failing", False),
@@ -440,7 +416,7 @@ def test_prompt_tests_are_stored(
     ]
     assert report.pass_rate_by_version() == {1: 0.5, 2: 1.0}
     assert all(r.provider == "openai" for r in report.results)
-    with session_scope(db_url) as session:
+    with session_scope(module_pg_url) as session:
         rows = session.execute(
             select(PromptTestResult, AIPrompt.version)
             .join(AIPrompt, AIPrompt.id == PromptTestResult.prompt_id)
@@ -456,8 +432,8 @@ def test_prompt_tests_are_stored(
     assert failed.output.startswith("echo:") and failed.tokens_used > 0
 
     repo = PromptRegistry()
-    summary = run_prompt_tests(repo, "conversation_summary", service.client, url=db_url)
-    with session_scope(db_url) as session:
+    summary = run_prompt_tests(repo, "conversation_summary", service.client, url=module_pg_url)
+    with session_scope(module_pg_url) as session:
         stored = session.scalar(
             select(func.count()).where(PromptTestResult.run_id == summary.run_id)
         )
@@ -466,18 +442,18 @@ def test_prompt_tests_are_stored(
 
 
 def test_prompt_sync_stats_and_feedback(
-    db_url: str,
+    module_pg_url: str,
     wire: WireServer,
     registry: PromptRegistry,
     offline: OfflineDouble,
     crm: dict[str, Any],
     tmp_path: Path,
 ) -> None:
-    registry.sync_to_db(db_url)
-    again = registry.sync_to_db(db_url)
+    registry.sync_to_db(module_pg_url)
+    again = registry.sync_to_db(module_pg_url)
     assert again.inserted == [] and again.updated == []
     assert sorted(again.unchanged) == ["contact_note@v1", "contact_note@v2"]
-    service = build_service(db_url, wire, registry, offline)
+    service = build_service(module_pg_url, wire, registry, offline)
     usage = UsageContext(crm["users"][0], crm["teams"][0], "stats")
     done = [
         service.complete(
@@ -485,16 +461,18 @@ def test_prompt_sync_stats_and_feedback(
         )
         for v in (1, 1, 2)
     ]
-    record_feedback(db_url, done[0].request_id, 5)
-    record_feedback(db_url, done[1].request_id, 2)
+    record_feedback(module_pg_url, done[0].request_id, 5)
+    record_feedback(module_pg_url, done[1].request_id, 2)
     with pytest.raises(ValueError, match="1 to 5"):
-        record_feedback(db_url, done[2].request_id, 9)
+        record_feedback(module_pg_url, done[2].request_id, 9)
     with pytest.raises(InteractionNotFoundError):
-        record_feedback(db_url, "no-such-request", 3)
-    extra = record_prompt_use(db_url, "contact_note", 2, latency_ms=10.0, tokens=7, feedback=4)
-    assert interaction(db_url, extra).variant == "contact_note@v2"
-    stats = {s["version"]: s for s in prompt_stats(db_url, "contact_note")}
-    with session_scope(db_url) as session:
+        record_feedback(module_pg_url, "no-such-request", 3)
+    extra = record_prompt_use(
+        module_pg_url, "contact_note", 2, latency_ms=10.0, tokens=7, feedback=4
+    )
+    assert interaction(module_pg_url, extra).variant == "contact_note@v2"
+    stats = {s["version"]: s for s in prompt_stats(module_pg_url, "contact_note")}
+    with session_scope(module_pg_url) as session:
         rows = session.execute(
             select(AIInteraction.variant, AIInteraction.tokens_used, AIInteraction.feedback_score)
             .where(AIInteraction.variant.like("contact_note@v%"))
@@ -522,4 +500,4 @@ def test_prompt_sync_stats_and_feedback(
         encoding="utf-8",
     )
     with pytest.raises(PromptVersionConflictError, match="add version 3"):
-        PromptRegistry(changed).sync_to_db(db_url)
+        PromptRegistry(changed).sync_to_db(module_pg_url)

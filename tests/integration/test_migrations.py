@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, select, text
@@ -32,8 +31,6 @@ from haste.db import (
     session_scope,
     upgrade_database,
 )
-
-pytestmark = pytest.mark.integration
 
 
 def _public_tables(url: str) -> set[str]:

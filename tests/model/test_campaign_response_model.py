@@ -10,8 +10,6 @@ from pipelines.datasets import load_bank_marketing
 from training.config import load_training_config
 from training.train import TrainingOutcome, train_and_evaluate
 
-pytestmark = pytest.mark.model
-
 
 @pytest.fixture(scope="module")
 def campaign(datasets_dir: Path) -> TrainingOutcome:

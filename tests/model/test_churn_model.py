@@ -11,8 +11,6 @@ from pipelines.datasets import load_telco
 from training.config import load_training_config
 from training.train import TrainingOutcome, train_and_evaluate
 
-pytestmark = pytest.mark.model
-
 
 @pytest.fixture(scope="module")
 def churn(datasets_dir: Path) -> TrainingOutcome:

@@ -17,8 +17,6 @@ from pipelines.datasets import load_bank_marketing
 from training.contact_time import ContactTimeReport, analyze_contact_time, log_contact_time
 from training.contact_time_data import prepare_calls
 
-pytestmark = pytest.mark.model
-
 #: Success rates by month from PROVENANCE.md.
 PROVENANCE_MONTH_RATES = {
     "mar": 0.505,

@@ -24,8 +24,6 @@ from textai.conversation.request import store_conversation_insight
 from textai.conversation.summarize import build_units, summarize_extractive, summarize_lead
 from textai.conversation.transcript import parse_transcript
 
-pytestmark = pytest.mark.model
-
 #: The DialogSum settings of benchmarks/conversation_bench.py (tuned on DialogSum dev).
 DIALOGSUM_SETTINGS = {"max_words": 30, "diversity": 0.3, "lead_bias": 1.0, "min_unit_words": 4}
 #: ROUGE-1 F1 x 100 vs summary1 on the seeded 50-dialogue test sample, measured: ours 28.68,

@@ -21,8 +21,6 @@ from pipelines.synthetic_store import SyntheticCRM
 from training.config import TrainingConfig, load_training_config
 from training.train import TrainingOutcome, train_and_evaluate
 
-pytestmark = pytest.mark.model
-
 SNAPSHOT_COLUMNS = {"lifecycle_stage", "stage", "status", "is_won", "closed_at", "mrr", "plan"}
 
 

@@ -26,8 +26,6 @@ from training.deal_data import (
 from training.deal_forecast import forecast_revenue
 from training.deal_velocity import DealVelocityOutcome, predict_deal, train_deal_velocity
 
-pytestmark = pytest.mark.model
-
 
 @pytest.fixture(scope="module")
 def maven(datasets_dir: Path) -> MavenCRM:

@@ -17,8 +17,6 @@ from monitoring.privacy import dp_accuracy_cost
 from pipelines.datasets import load_dataset
 from training.config import load_training_config
 
-pytestmark = pytest.mark.model
-
 
 @pytest.fixture(scope="module")
 def cost(datasets_dir: Path) -> pd.DataFrame:

@@ -20,8 +20,6 @@ from training.config import TrainingConfig, load_training_config
 from training.scoring import LeadScorer
 from training.train import TrainingOutcome, train_and_evaluate
 
-pytestmark = pytest.mark.model
-
 TIME = "Total Time Spent on Website"
 LEAKY_COLUMNS = ["Tags", "Lead Quality", "Last Activity", "Last Notable Activity", "Lead Profile"]
 NEVER_INPUTS = [*LEAKY_COLUMNS, "City", "Country", "Prospect ID", "Lead Number", "Converted"]

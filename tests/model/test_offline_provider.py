@@ -24,8 +24,6 @@ from textai.llm.offline import OfflineProvider
 from textai.llm.prompts import PromptRegistry
 from textai.llm.providers import LLMRequest
 
-pytestmark = pytest.mark.model
-
 QUERIES: dict[str, str] = {
     "renewal": "Our customer's annual contract renews next month; remind them and send the "
     "renewal quote.",

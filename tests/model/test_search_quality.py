@@ -34,8 +34,6 @@ from textai.search.query_model import Filter
 from textai.search.query_parser import parse_query
 from textai.search.suggestions import suggest_queries
 
-pytestmark = pytest.mark.model
-
 SEED = 11
 HYBRID_RECALL_MIN = 0.95
 HYBRID_MRR_MIN = 0.84

@@ -38,8 +38,6 @@ from training.text.sentiment import (
 )
 from training.text.sentiment_model import load_sentiment_model
 
-pytestmark = pytest.mark.model
-
 
 @dataclass
 class TrainedTextModels:

@@ -10,8 +10,6 @@ from haste.db.migrate import upgrade_database
 from haste.records import InteractionRecord, record_lead_scores, record_prediction
 from haste.settings import Settings
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture()
 def db(isolated_settings: Settings) -> str:

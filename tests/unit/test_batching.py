@@ -8,8 +8,6 @@ import pytest
 
 from serving.batching import GreedyBatcher
 
-pytestmark = pytest.mark.unit
-
 
 def test_an_idle_batcher_handles_a_request_at_once() -> None:
     async def main() -> tuple[list[int], list[int]]:

@@ -20,8 +20,6 @@ from monitoring.bias import (
 )
 from training.config import TrainingConfig
 
-pytestmark = pytest.mark.unit
-
 
 def _config() -> TrainingConfig:
     return TrainingConfig.model_validate(

@@ -13,8 +13,6 @@ from training.contact_time import analyze_contact_time
 from training.contact_time_bayes import beta_prior, estimate_prior_strength
 from training.contact_time_data import ContactTimeConfig, UnknownSlotDimensionError, prepare_calls
 
-pytestmark = pytest.mark.unit
-
 DAYS_ONLY = ContactTimeConfig(slot_columns=("day_of_week",), fit_model=False, heatmap_min_calls=1)
 
 

@@ -43,8 +43,6 @@ from textai.conversation.transcript import (
     split_sentences,
 )
 
-pytestmark = pytest.mark.unit
-
 REPO = Path(__file__).resolve().parents[2]
 
 SALES_CALL = """\

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from haste.db import Contact, LeadScore, dispose_engine, session_scope, upgrade_database
-from haste.settings import Settings
+from haste.db import Contact, LeadScore, dispose_engine, session_scope
 from insights.charts import build_charts
 from insights.common import REPORTS_URL_PREFIX, trend_of
 from insights.data import build_dashboard, jsonable, lead_score_overview
@@ -21,19 +19,8 @@ from insights.usage import usage_by_feature, usage_by_team
 from serving.dashboard.render import render_dashboard, render_dashboard_html
 from tests.support.dashboard_seed import seed_dashboard_data, write_sample_reports
 
-pytestmark = pytest.mark.unit
-
 SECTION_IDS = ("lead-scores", "predictions", "next-actions", "models", "monitoring", "usage")
 XSS = "<script>alert(1)</script>"
-
-
-@pytest.fixture()
-def db_url(isolated_settings: Settings) -> Iterator[str]:
-    """A migrated, empty SQLite database in the test's temporary home."""
-    url = isolated_settings.database_url
-    upgrade_database(url)
-    yield url
-    dispose_engine(url)
 
 
 @pytest.fixture()

@@ -42,8 +42,6 @@ from haste.db import (
     upgrade_database,
 )
 
-pytestmark = pytest.mark.unit
-
 #: Column names of the product spec, table by table (the models must keep exactly these).
 #: Tables the platform adds to the spec's schema (migration 0002).
 PLATFORM_COLUMNS: dict[str, set[str]] = {

@@ -23,8 +23,6 @@ from monitoring.drift import (
 )
 from monitoring.drift_data import inject_drift
 
-pytestmark = pytest.mark.unit
-
 FEATURES = [
     "age",
     "income",

@@ -54,8 +54,6 @@ from textai.llm.offline_reading import (
 )
 from textai.llm.providers import LLMRequest
 
-pytestmark = pytest.mark.unit
-
 KNOWN_PLACEHOLDERS = set(PLACEHOLDER_DEFAULTS)
 LEFTOVER = re.compile(r"\{[^}]*\}|\[[A-Z][A-Za-z_ ]*\d*\]")
 

@@ -19,8 +19,6 @@ from features.extractors import (
 )
 from pipelines.synthetic import generate_crm
 
-pytestmark = pytest.mark.unit
-
 T = pd.Timestamp
 
 

@@ -12,8 +12,6 @@ import pytest
 from training.config import FairnessConfig
 from training.fairness import audit_all_columns, audit_fairness
 
-pytestmark = pytest.mark.unit
-
 
 def _config(**overrides: object) -> FairnessConfig:
     params: dict[str, object] = {"sensitive_column": "City", "min_group_size": 10}

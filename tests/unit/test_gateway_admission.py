@@ -8,20 +8,10 @@ import uuid
 import pytest
 
 from haste.api_keys import create_api_key, ensure_user, hash_api_key, revoke_api_key
-from haste.db import upgrade_database
-from haste.settings import Settings
 from serving.auth import ROLE_PERMISSIONS, Authenticator, AuthError, lookup_principal
 from serving.gateway import GatewayError, admit_call, read_api_key
 from serving.rate_limit import MemoryRateLimiter, build_rate_limiter
 from serving.score_cache import NullCache, build_score_cache, score_key
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture()
-def db_url(isolated_settings: Settings) -> str:
-    upgrade_database(isolated_settings.database_url)
-    return isolated_settings.database_url
 
 
 def _key(url: str, role: str = "rep", **kwargs) -> tuple[str, uuid.UUID, uuid.UUID]:

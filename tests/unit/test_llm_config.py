@@ -34,8 +34,6 @@ from textai.llm.config import (
 from textai.llm.provider_factory import build_provider
 from textai.llm.providers import ChatMessage, LLMRequest, LLMResponse, Provider, ProviderError
 
-pytestmark = pytest.mark.unit
-
 
 class FakeProvider(Provider):
     """Test double: answers from a script of outcomes (a ProviderError, an exception or text)."""

@@ -12,8 +12,6 @@ from tests.unit.test_scoring import FEATURES, _synthetic_leads
 from training.estimators import build_xgboost_pipeline
 from training.scoring import LeadScorer
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture(scope="module")
 def fitted() -> tuple[Pipeline, pd.DataFrame]:

@@ -1,7 +1,5 @@
 import datetime as dt
 
-import pytest
-
 from training.explain import Contribution
 from training.next_actions import (
     STALE_AFTER_DAYS,
@@ -11,8 +9,6 @@ from training.next_actions import (
     suggest_from_activity,
     suggest_from_score,
 )
-
-pytestmark = pytest.mark.unit
 
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
 

@@ -11,8 +11,6 @@ from prefect.client.schemas.schedules import CronSchedule
 
 from haste.settings import PROJECT_ROOT
 
-pytestmark = pytest.mark.unit
-
 DEPLOYMENTS = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"]
 
 

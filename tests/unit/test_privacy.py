@@ -19,8 +19,6 @@ from monitoring.privacy import (
     train_dp_logistic,
 )
 
-pytestmark = pytest.mark.unit
-
 QUASI = ["age", "city", "title"]
 
 

@@ -22,8 +22,6 @@ from textai.llm.prompt_testing import run_prompt_tests
 from textai.llm.prompts import PromptRegistry
 from textai.llm.providers import LLMRequest, LLMResponse, Provider, ProviderError
 
-pytestmark = pytest.mark.unit
-
 EMAIL_PROMPT = """
 name: email_compose
 category: email

@@ -13,8 +13,6 @@ from textai.search.query_parser import parse_query
 from textai.search.suggestions import suggest_queries
 from textai.search.time_ranges import quarter_range
 
-pytestmark = pytest.mark.unit
-
 TODAY = dt.date(2026, 5, 15)  # a Friday in Q2 2026
 
 

@@ -21,8 +21,6 @@ from textai.llm.redaction import (
     restore,
 )
 
-pytestmark = pytest.mark.unit
-
 PERSONS = [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Linus", "Torvalds")]
 COMPANIES = ["Acme Corp", "Initech"]
 FILLER = [

@@ -28,8 +28,6 @@ from training.registry import (
     rollback_champion,
 )
 
-pytestmark = pytest.mark.unit
-
 MODEL = "unit_lead_scoring"
 METRIC = "roc_auc"
 

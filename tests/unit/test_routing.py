@@ -21,8 +21,6 @@ from training.ab_routing import (
     store_rollouts,
 )
 
-pytestmark = pytest.mark.unit
-
 IDS = [str(uuid.UUID(int=i * 7919 + 13)) for i in range(10_000)]
 
 

@@ -22,8 +22,6 @@ from training.scoring import (
     recommend_actions,
 )
 
-pytestmark = pytest.mark.unit
-
 HOT_ACTION, WARM_ACTION, COLD_ACTION = (action for _, _, action in SCORE_BANDS)
 ADVICE = dict(FACTOR_ADVICE)
 FEATURES = ["Total Time Spent on Website", "TotalVisits", "Lead Origin", "Do Not Email"]

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from haste.settings import Settings
 from textai.search.build import SavedIndexWatcher, saved_index_stamp, search_index_dir
 from textai.search.index import META_FILE
-
-pytestmark = pytest.mark.unit
 
 
 def _fake_loader(built: list[int]):

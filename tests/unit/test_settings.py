@@ -11,8 +11,6 @@ from pydantic import ValidationError
 
 from haste.settings import CONFIG_DIR, Settings, get_settings
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture()
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

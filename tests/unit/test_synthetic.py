@@ -15,8 +15,6 @@ from sklearn.metrics import roc_auc_score
 from pipelines.synthetic import generate_crm
 from pipelines.synthetic_store import ALL_TABLES, DB_TABLES, SyntheticCRM, read_crm, write_crm
 
-pytestmark = pytest.mark.unit
-
 START = pd.Timestamp("2026-01-01")
 DAYS = 180
 END = START + pd.Timedelta(days=DAYS)

@@ -17,8 +17,6 @@ from features.tabular import (
     select_feature_columns,
 )
 
-pytestmark = pytest.mark.unit
-
 COLUMNS = ["origin", "do_not_email", "visits", "time_spent"]
 
 

@@ -10,8 +10,6 @@ from pydantic import ValidationError
 
 from training.config import TrainingConfig, load_training_config, model_config_path
 
-pytestmark = pytest.mark.unit
-
 LEAKY = ["Tags", "Lead Quality", "Last Activity", "Last Notable Activity", "Lead Profile"]
 
 

@@ -13,8 +13,6 @@ from training.text.corpora import (
     load_uci_sentences,
 )
 
-pytestmark = pytest.mark.data
-
 
 def test_airline_tweets_counts(datasets_dir: Path) -> None:
     tweets = load_airline_tweets(datasets_dir)
