@@ -235,7 +235,7 @@ def test_action_items_round_trip(action_items, tmp_path: Path) -> None:
 def test_inference_does_not_import_lightning(trained: TrainedTextModels) -> None:
     code = (
         "import sys, numpy as np\n"
-        "from training.text.sentiment import load_sentiment_model\n"
+        "from training.text.sentiment_model import load_sentiment_model\n"
         f"model = load_sentiment_model({str(trained.sentiment.artifact_path)!r})\n"
         "p = model.predict_proba_embeddings(np.zeros((1, 384), dtype=np.float32))\n"
         "assert p.shape == (1, 3)\n"
