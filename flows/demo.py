@@ -78,7 +78,11 @@ def train_tabular_models(report: DemoReport) -> None:
     """Feast features, the CRM lead model, churn, and the deal models."""
     with report.step("Feast: CRM features -> offline/online store") as step:
         features = feature_pipeline()
-        step.detail = f"{features.get('rows', '')} rows materialised"
+        rows = features.get("rows", {})
+        if isinstance(rows, dict):
+            step.detail = f"{len(rows)} feature views, {sum(rows.values()):,} rows materialised"
+        else:
+            step.detail = f"{rows} rows materialised"
     for name, label, data in (
         ("lead_scoring_crm", "CRM lead model (Feast features)", "synthetic CRM"),
         ("churn", "churn model (Telco)", "Telco (real)"),
@@ -281,11 +285,13 @@ def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = No
     settings = get_settings()
     sample = DEMO_TEXT_SAMPLE if text_sample is None else (text_sample or None)
     report = DemoReport(console, STEPS)
-    user_id = ensure_user(settings.database_url, "demo@hastecrm.example", "admin", "Demo team")
-    api_key, _ = create_api_key(settings.database_url, user_id, "demo", "admin")
     with ThreadPoolExecutor(1, thread_name_prefix="demo-text") as pool:
         with report.phase("training: Prefect flows -> MLflow (two at a time)"):
-            lead = train_lead_model(report)
+            lead = train_lead_model(report)  # also migrates the database
+            user_id = ensure_user(
+                settings.database_url, "demo@hastecrm.example", "admin", "Demo team"
+            )
+            api_key, _ = create_api_key(settings.database_url, user_id, "demo", "admin")
             text_lane = pool.submit(train_text_models, report, sample)
             train_tabular_models(report)
             with report.step("Ray Serve: gateway, champion/challenger, TextAI") as step:

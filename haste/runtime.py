@@ -9,9 +9,11 @@ Our own warnings and every error still show.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import warnings
+from typing import Any
 
 #: Defaults that make the embedded services robust on a small, busy, offline machine.
 RUNTIME_ENV_DEFAULTS: dict[str, str] = {
@@ -19,6 +21,7 @@ RUNTIME_ENV_DEFAULTS: dict[str, str] = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     # No usage telemetry from the local tools (there is no internet at run time).
     "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "RAY_USAGE_STATS_ENABLED": "0",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "GX_ANALYTICS_ENABLED": "false",
@@ -33,7 +36,10 @@ RUNTIME_ENV_DEFAULTS: dict[str, str] = {
 
 #: Environment for a quiet console (``haste demo``): Prefect keeps sending every log line to
 #: its API (the UI shows them) but prints only warnings.
-QUIET_CONSOLE_ENV: dict[str, str] = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING"}
+QUIET_CONSOLE_ENV: dict[str, str] = {
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+    "MLFLOW_LOGGING_LEVEL": "ERROR",
+}
 
 #: Third-party loggers that narrate routine work at INFO.
 NOISY_LOGGERS: tuple[str, ...] = (
@@ -87,3 +93,28 @@ def quiet_console() -> None:
         os.environ.setdefault(key, value)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def import_quietly(name: str) -> Any:
+    """Import a module that pulls in the heavy libraries, without their deprecation chatter.
+
+    Some libraries add their own warning filters when imported (Feast turns deprecation
+    warnings back on), so filters alone cannot keep an import quiet: the warnings raised during
+    the import are caught, deprecations dropped, and anything else shown as usual.
+
+    Args:
+        name: Module to import, e.g. ``flows.demo``.
+
+    Returns:
+        The module.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(name)
+    filter_third_party_warnings()
+    for warning in caught:
+        if not issubclass(warning.category, _THIRD_PARTY_CATEGORIES):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return module

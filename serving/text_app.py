@@ -196,7 +196,7 @@ class TextAI:
         """Analyse a transcript and store it in ``conversation_insights``."""
 
         def run() -> dict[str, Any]:
-            from textai.conversation.request import store_conversation_insight
+            from textai.conversation.insight_store import store_conversation_insight
 
             analysis = self._conversations().analyze(
                 body["transcript"], body.get("participants"), body.get("meeting_type")

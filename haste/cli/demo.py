@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from haste.cli.common import console, fail
-from haste.runtime import filter_third_party_warnings, quiet_console
+from haste.runtime import import_quietly, quiet_console
 
 app = typer.Typer()
 
@@ -37,11 +37,9 @@ def demo(
         quiet_console()
         for handler in logging.getLogger().handlers:  # keep the console to progress and results
             handler.setLevel(logging.WARNING)
-    from flows.demo import run_demo
-
-    filter_third_party_warnings()  # again: some libraries reset the filters when imported
+    demo_flow = import_quietly("flows.demo")
     try:
-        run_demo(console, contacts, text_sample)
+        demo_flow.run_demo(console, contacts, text_sample)
     except Exception as error:  # the demo is the front door: say what broke, plainly
         logging.getLogger(__name__).exception("demo failed")
         fail(f"{type(error).__name__}: {error}")

@@ -20,7 +20,7 @@ from haste.settings import Settings, get_settings
 from pipelines.corpora.dialogue import load_dialogsum
 from textai.conversation.analyze import ConversationAnalysis, ConversationAnalyzer
 from textai.conversation.config import load_conversation_config
-from textai.conversation.request import store_conversation_insight
+from textai.conversation.insight_store import store_conversation_insight
 from textai.conversation.summarize import build_units, summarize_extractive, summarize_lead
 from textai.conversation.transcript import parse_transcript
 

@@ -17,11 +17,8 @@ from textai.conversation.action_items import find_due, guess_owner, has_action_c
 from textai.conversation.analyze import ConversationAnalyzer
 from textai.conversation.competitors import build_competitor_alerts, find_competitor_mentions
 from textai.conversation.config import Competitor, ConversationConfig, load_conversation_config
-from textai.conversation.request import (
-    ConversationAnalyzeRequest,
-    analyze_request,
-    store_conversation_insight,
-)
+from textai.conversation.insight_store import store_conversation_insight
+from textai.conversation.request import ConversationAnalyzeRequest, analyze_request
 from textai.conversation.summarize import (
     summarize_abstractive,
     summarize_extractive,

@@ -1,13 +1,26 @@
-"""Action items of a call: commitment cues, owners and due dates."""
+"""Action items of a call: the classifier's sentences, commitment cues, owners and due dates."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from textai.conversation.transcript import (
-    Turn,
-)
+import numpy as np
+
+from textai.conversation.config import ConversationConfig
+from textai.conversation.participants import index_names
+from textai.conversation.summarize import SummaryUnit
+from textai.conversation.transcript import Turn
+
+
+class ActionItemModelLike(Protocol):
+    """What the analyzer needs from the action-item classifier."""
+
+    def predict_proba(self, sentences: Sequence[str]) -> np.ndarray:
+        """Return ``(n,)`` probabilities that each sentence is an action item."""
+        ...
+
 
 _SELF_COMMITMENT = re.compile(
     r"\b(?:i\s*(?:'|’)?ll|i\s+will|i\s+am\s+going\s+to|i'm\s+going\s+to|i\s+can|i\s+shall|"
@@ -133,8 +146,16 @@ def find_due(sentence: str) -> str | None:
     return match.group(0) if match else None
 
 
-def _find_addressee(turns: Sequence[Turn], position: int) -> str | None:
-    """Return the speaker addressed at a turn: the next different speaker, else the previous."""
+def find_addressee(turns: Sequence[Turn], position: int) -> str | None:
+    """Return the speaker addressed at a turn: the next different speaker, else the previous.
+
+    Args:
+        turns: The conversation's turns.
+        position: Position of the turn in ``turns``.
+
+    Returns:
+        The addressed speaker, or ``None`` when nobody else speaks.
+    """
     speaker = turns[position].speaker
     for index in range(position + 1, len(turns)):
         if turns[index].speaker != speaker:
@@ -143,3 +164,82 @@ def _find_addressee(turns: Sequence[Turn], position: int) -> str | None:
         if turns[index].speaker != speaker:
             return turns[index].speaker
     return None
+
+
+def extract_action_items(
+    model: ActionItemModelLike,
+    turns: Sequence[Turn],
+    units: Sequence[SummaryUnit],
+    participants: Sequence[Mapping[str, Any]],
+    config: ConversationConfig,
+    vectors: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Classify sentences and describe the positive ones (owner guess and due phrase).
+
+    Sentences shorter than ``action_item_min_words`` are skipped; below
+    ``action_item_cue_free_probability`` a sentence also needs an action cue when
+    ``action_item_require_cue`` is set. Duplicate sentences are reported once.
+
+    Args:
+        model: The action-item classifier; its ``threshold`` applies unless the config sets
+            ``action_item_threshold``.
+        turns: The conversation's turns.
+        units: Its sentences.
+        participants: ``{"name", ...}`` dicts (names help guess owners).
+        config: Thresholds.
+        vectors: The sentences' MiniLM embeddings, reused instead of embedding every
+            sentence again when the classifier accepts them (``predict_proba_embeddings``);
+            pass them only when they come from the platform's MiniLM.
+
+    Returns:
+        Items with ``text``, ``speaker``, ``turn_index``, ``timestamp``, ``probability``,
+        ``owner``, ``owner_reason`` and ``due``, in sentence order.
+    """
+    keep = [i for i, u in enumerate(units) if u.words >= config.action_item_min_words]
+    candidates = [units[i] for i in keep]
+    if not candidates:
+        return []
+    reuse = getattr(model, "predict_proba_embeddings", None)
+    if vectors is not None and callable(reuse):
+        raw = reuse(np.asarray(vectors)[keep])
+    else:
+        raw = model.predict_proba([u.text for u in candidates])
+    proba = np.asarray(raw, dtype=np.float64).reshape(-1)
+    threshold = config.action_item_threshold
+    if threshold is None:
+        threshold = float(getattr(model, "threshold", 0.5) or 0.5)
+    speakers = list(dict.fromkeys(turn.speaker for turn in turns))
+    names = index_names(speakers, participants)
+    position = {turn.index: i for i, turn in enumerate(turns)}
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for unit, probability in zip(candidates, proba, strict=True):
+        key = unit.text.lower()
+        if probability < threshold or key in seen:
+            continue
+        needs_cue = (
+            config.action_item_require_cue and probability < config.action_item_cue_free_probability
+        )
+        if needs_cue and not has_action_cue(unit.text):
+            continue
+        seen.add(key)
+        turn = turns[position[unit.turn_index]]
+        owner, reason = guess_owner(
+            unit.text,
+            unit.speaker,
+            names=names,
+            addressee=find_addressee(turns, position[unit.turn_index]),
+        )
+        items.append(
+            {
+                "text": unit.text,
+                "speaker": unit.speaker,
+                "turn_index": unit.turn_index,
+                "timestamp": turn.timestamp,
+                "probability": round(float(probability), 4),
+                "owner": owner,
+                "owner_reason": reason,
+                "due": find_due(unit.text),
+            }
+        )
+    return items

@@ -1,100 +1,69 @@
-"""Conversation analysis (``POST /api/ai/conversation/analyze``) and its storage.
+"""Conversation analysis (``POST /api/ai/conversation/analyze``): the analyzer and its result.
 
 :class:`ConversationAnalyzer` turns a transcript into a :class:`ConversationAnalysis`:
 
-* ``summary``: extractive MiniLM summary (optionally rewritten by an injected LLM provider);
-* ``topics``: TextTiling segments labelled with TF-IDF keywords;
+* ``summary``: extractive MiniLM summary (optionally rewritten by an injected LLM provider),
+  see :mod:`textai.conversation.summarize`;
+* ``topics``: TextTiling segments labelled with TF-IDF keywords
+  (:mod:`textai.conversation.topics`);
 * ``sentiment_by_speaker``: per speaker, the mean turn score in [-1, 1] (``P(positive) -
   P(negative)`` of the sentiment model) and a time series over turn windows; plus
-  ``overall_sentiment``;
+  ``overall_sentiment`` (:mod:`textai.conversation.speaker_sentiment`);
 * ``action_items``: sentences the action-item classifier (trained on the email-intent data)
-  marks positive, with speaker, turn, probability, an owner guess and a due phrase;
+  marks positive, with speaker, turn, probability, an owner guess and a due phrase
+  (:mod:`textai.conversation.action_items`);
 * ``key_moments``: sentiment swings, competitor mentions, pricing/objection/next-step mentions
-  and price questions, each with its turn and reason;
-* ``competitor_mentions`` and ``alerts`` (competitor list from ``configs/conversation.yaml``);
+  and price questions, each with its turn and reason (:mod:`textai.conversation.key_moments`);
+* ``competitor_mentions`` and ``alerts`` (competitor list from ``configs/conversation.yaml``,
+  :mod:`textai.conversation.competitors`);
 * ``coaching``: talk ratio (share of words), longest monologue, question rate (per minute with
-  timestamps, else per 100 turns), interruption-like quick switches, and ``coaching_tips``.
+  timestamps, else per 100 turns), interruption-like quick switches, and ``coaching_tips``
+  (:mod:`textai.conversation.coaching`).
 
-:func:`store_conversation_insight` writes the ``conversation_insights`` row (creating the
-``activities`` row when no activity is given).
+The analysis is stored by :func:`textai.conversation.insight_store.store_conversation_insight`
+and served by :func:`textai.conversation.request.analyze_request`.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from textai.conversation.action_items import _find_addressee, find_due, guess_owner, has_action_cue
-from textai.conversation.coaching import _index_names, build_coaching_tips, identify_reps
+from textai.conversation.action_items import ActionItemModelLike, extract_action_items
+from textai.conversation.coaching import build_coaching_tips, measure_coaching
 from textai.conversation.competitors import build_competitor_alerts, find_competitor_mentions
 from textai.conversation.config import (
     ConversationConfig,
-    _compile_phrases,
     load_conversation_config,
     parse_competitors,
+)
+from textai.conversation.key_moments import (
+    collect_key_moments,
+    compile_keyword_patterns,
+    find_keyword_hits,
+)
+from textai.conversation.participants import identify_reps
+from textai.conversation.speaker_sentiment import (
+    SentimentModelLike,
+    score_speakers,
+    score_turns,
+    summarize_overall_sentiment,
 )
 from textai.conversation.summarize import (
     Embedder,
     RequestBuilder,
-    SummaryUnit,
     build_units,
     summarize_abstractive,
     summarize_extractive,
 )
-from textai.conversation.talk_metrics import (
-    compute_question_rate,
-    compute_talk_ratio,
-    count_interruptions,
-    find_longest_monologue,
-    label_sentiment,
-    measure_duration,
-)
+from textai.conversation.talk_metrics import compute_talk_ratio, measure_duration
 from textai.conversation.topics import detect_topics, pool_turn_embeddings
-from textai.conversation.transcript import (
-    Turn,
-    clean_text,
-    count_words,
-    format_transcript,
-    is_question,
-    parse_transcript,
-)
-
-logger = logging.getLogger(__name__)
-
-SENTIMENT_LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
-
-
-class SentimentModelLike(Protocol):
-    """What the analyzer needs from the sentiment model."""
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Return ``(n, 3)`` probabilities over (negative, neutral, positive)."""
-        ...
-
-
-class ActionItemModelLike(Protocol):
-    """What the analyzer needs from the action-item classifier."""
-
-    def predict_proba(self, sentences: Sequence[str]) -> np.ndarray:
-        """Return ``(n,)`` probabilities that each sentence is an action item."""
-        ...
-
-
-# --------------------------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
-# Result
-# --------------------------------------------------------------------------------------------
+from textai.conversation.transcript import format_transcript, parse_transcript
 
 
 @dataclass
@@ -136,16 +105,6 @@ class ConversationAnalysis:
         return data
 
 
-# --------------------------------------------------------------------------------------------
-# Building blocks (pure functions, unit-tested)
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
-# Analyzer
-# --------------------------------------------------------------------------------------------
-
-
 class ConversationAnalyzer:
     """Analyse conversations with injected models (real ones or test doubles).
 
@@ -180,11 +139,7 @@ class ConversationAnalyzer:
         self._embed = embed
         self._uses_default_embedder = embed is None
         self.request_builder = request_builder
-        self._patterns = {
-            "pricing": _compile_phrases(self.config.pricing_keywords),
-            "objection": _compile_phrases(self.config.objection_keywords),
-            "next_step": _compile_phrases(self.config.next_step_keywords),
-        }
+        self._patterns = compile_keyword_patterns(self.config)
 
     @classmethod
     def from_settings(
@@ -196,7 +151,10 @@ class ConversationAnalyzer:
     ) -> ConversationAnalyzer:
         """Build the analyzer from the trained text models and ``configs/conversation.yaml``.
 
-        Never trains: the text models come from the text-models flow (``haste train-text``).
+        Never trains (serving must not): the sentiment and action-item models are loaded from
+        :func:`training.text.registry.trained_text_model_paths`, which the text-models flow
+        (``haste train-text``) fills; tests that need them call
+        :func:`training.text.registry.ensure_text_models` first.
 
         Args:
             settings: Platform settings (defaults to :func:`haste.settings.get_settings`).
@@ -231,260 +189,6 @@ class ConversationAnalyzer:
 
             self._embed = embed_texts
         return self._embed
-
-    # -- steps ---------------------------------------------------------------------------------
-
-    def _score_turns(self, turns: Sequence[Turn]) -> tuple[list[float | None], np.ndarray]:
-        """Score every turn's sentiment (``None`` for wordless turns).
-
-        Returns:
-            Per-turn scores and the mean probability over scored turns.
-        """
-        texts = [clean_text(turn.text) for turn in turns]
-        scored = [i for i, text in enumerate(texts) if count_words(text) > 0]
-        scores: list[float | None] = [None] * len(turns)
-        if not scored:
-            return scores, np.full(3, 1 / 3)
-        proba = np.asarray(
-            self.sentiment_model.predict_proba([texts[i] for i in scored]), dtype=np.float64
-        )
-        labels = tuple(getattr(self.sentiment_model, "labels", SENTIMENT_LABELS))
-        order = (
-            [labels.index(name) for name in SENTIMENT_LABELS]
-            if set(labels) == set(SENTIMENT_LABELS)
-            else [0, 1, 2]
-        )
-        proba = proba[:, order]
-        for row, index in zip(proba, scored, strict=True):
-            scores[index] = float(row[2] - row[0])
-        return scores, proba.mean(axis=0)
-
-    def _score_speakers(
-        self, turns: Sequence[Turn], scores: Sequence[float | None]
-    ) -> dict[str, dict[str, Any]]:
-        """Per speaker: mean score, label, number of scored turns and a windowed series."""
-        n_turns = len(turns)
-        window = max(4, math.ceil(n_turns / max(self.config.sentiment_max_points, 1)))
-        result: dict[str, dict[str, Any]] = {}
-        for speaker in dict.fromkeys(turn.speaker for turn in turns):
-            values = [
-                s
-                for turn, s in zip(turns, scores, strict=True)
-                if turn.speaker == speaker and s is not None
-            ]
-            series = []
-            for start in range(0, n_turns, window):
-                block = [
-                    s
-                    for turn, s in zip(
-                        turns[start : start + window], scores[start : start + window], strict=True
-                    )
-                    if turn.speaker == speaker and s is not None
-                ]
-                if block:
-                    series.append(
-                        {
-                            "window": start // window,
-                            "start_turn": turns[start].index,
-                            "end_turn": turns[min(start + window, n_turns) - 1].index,
-                            "timestamp": turns[start].timestamp,
-                            "score": round(float(np.mean(block)), 4),
-                            "turns": len(block),
-                        }
-                    )
-            mean = float(np.mean(values)) if values else 0.0
-            result[speaker] = {
-                "score": round(mean, 4),
-                "label": label_sentiment(mean, self.config.label_threshold),
-                "turns": len(values),
-                "series": series,
-            }
-        return result
-
-    def _extract_action_items(
-        self,
-        turns: Sequence[Turn],
-        units: Sequence[SummaryUnit],
-        participants: Sequence[Mapping[str, Any]],
-        vectors: np.ndarray | None = None,
-    ) -> list[dict[str, Any]]:
-        """Classify sentences and describe the positive ones (owner guess and due phrase).
-
-        When the sentences were embedded with the platform's MiniLM (no injected embedder) and
-        the classifier accepts embeddings (``predict_proba_embeddings``), the vectors are
-        reused instead of embedding every sentence a second time.
-        """
-        keep = [i for i, u in enumerate(units) if u.words >= self.config.action_item_min_words]
-        candidates = [units[i] for i in keep]
-        if not candidates:
-            return []
-        cfg = self.config
-        reuse = getattr(self.action_item_model, "predict_proba_embeddings", None)
-        if self._uses_default_embedder and vectors is not None and callable(reuse):
-            raw = reuse(np.asarray(vectors)[keep])
-        else:
-            raw = self.action_item_model.predict_proba([u.text for u in candidates])
-        proba = np.asarray(raw, dtype=np.float64).reshape(-1)
-        threshold = self.config.action_item_threshold
-        if threshold is None:
-            threshold = float(getattr(self.action_item_model, "threshold", 0.5) or 0.5)
-        speakers = list(dict.fromkeys(turn.speaker for turn in turns))
-        names = _index_names(speakers, participants)
-        position = {turn.index: i for i, turn in enumerate(turns)}
-        items: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for unit, probability in zip(candidates, proba, strict=True):
-            key = unit.text.lower()
-            if probability < threshold or key in seen:
-                continue
-            needs_cue = (
-                cfg.action_item_require_cue and probability < cfg.action_item_cue_free_probability
-            )
-            if needs_cue and not has_action_cue(unit.text):
-                continue
-            seen.add(key)
-            turn = turns[position[unit.turn_index]]
-            owner, reason = guess_owner(
-                unit.text,
-                unit.speaker,
-                names=names,
-                addressee=_find_addressee(turns, position[unit.turn_index]),
-            )
-            items.append(
-                {
-                    "text": unit.text,
-                    "speaker": unit.speaker,
-                    "turn_index": unit.turn_index,
-                    "timestamp": turn.timestamp,
-                    "probability": round(float(probability), 4),
-                    "owner": owner,
-                    "owner_reason": reason,
-                    "due": find_due(unit.text),
-                }
-            )
-        return items
-
-    def _find_keyword_hits(
-        self, turns: Sequence[Turn], units: Sequence[SummaryUnit], reps: set[str]
-    ) -> dict[str, Any]:
-        """Return pricing/objection/next-step hits (one per sentence) and price questions.
-
-        Objections only count from the other party when the reps are known.
-        """
-        hits: dict[str, list[dict[str, Any]]] = {name: [] for name in self._patterns}
-        hits["price_question"] = []
-        position = {turn.index: i for i, turn in enumerate(turns)}
-        for unit in units:
-            for name, pattern in self._patterns.items():
-                match = pattern.search(unit.text)
-                if match is None or (name == "objection" and unit.speaker in reps):
-                    continue
-                entry = {
-                    "turn_index": unit.turn_index,
-                    "speaker": unit.speaker,
-                    "timestamp": turns[position[unit.turn_index]].timestamp,
-                    "text": unit.text,
-                    "keyword": match.group(0).lower(),
-                }
-                hits[name].append(entry)
-                if name == "pricing" and is_question(unit.text):
-                    hits["price_question"].append(entry)
-        return hits
-
-    def _find_sentiment_swings(
-        self, turns: Sequence[Turn], scores: Sequence[float | None]
-    ) -> list[dict[str, Any]]:
-        """Strongest sentiment swings vs the same speaker's previous three turns."""
-        history: dict[str, list[float]] = {}
-        swings: list[tuple[float, int]] = []
-        for i, (turn, score) in enumerate(zip(turns, scores, strict=True)):
-            if score is None:
-                continue
-            past = history.setdefault(turn.speaker, [])
-            if past and turn.word_count >= 3:
-                swings.append((score - float(np.mean(past[-3:])), i))
-            past.append(score)
-        moments = []
-        limit = self.config.max_moments_per_type
-        threshold = self.config.swing_threshold
-        drops = sorted((s for s in swings if s[0] <= -threshold), key=lambda s: s[0])[:limit]
-        rises = sorted((s for s in swings if s[0] >= threshold), key=lambda s: -s[0])[:limit]
-        for kind, items in (("sentiment_drop", drops), ("sentiment_rise", rises)):
-            for delta, i in items:
-                turn = turns[i]
-                moments.append(
-                    {
-                        "type": kind,
-                        "turn_index": turn.index,
-                        "speaker": turn.speaker,
-                        "timestamp": turn.timestamp,
-                        "text": clean_text(turn.text)[:300],
-                        "score": round(float(scores[i] or 0.0), 4),
-                        "reason": (
-                            f"{turn.speaker}'s sentiment {'fell' if delta < 0 else 'rose'} by "
-                            f"{abs(delta):.2f} to {scores[i]:+.2f} versus their previous turns"
-                        ),
-                    }
-                )
-        return moments
-
-    def _collect_key_moments(
-        self,
-        turns: Sequence[Turn],
-        scores: Sequence[float | None],
-        hits: Mapping[str, list[dict[str, Any]]],
-        mentions: Sequence[Mapping[str, Any]],
-    ) -> list[dict[str, Any]]:
-        """Combine sentiment swings, competitor mentions and keyword hits, in turn order."""
-        limit = self.config.max_moments_per_type
-        moments = self._find_sentiment_swings(turns, scores)
-        reasons = {
-            "price_question": "question about price",
-            "pricing": "pricing discussed ({keyword})",
-            "objection": "objection raised ({keyword})",
-            "next_step": "next step mentioned ({keyword})",
-        }
-        taken: set[tuple[str, int]] = set()
-        for mention in mentions:
-            key = ("competitor_mention", mention["turn_index"])
-            if key in taken:
-                continue
-            taken.add(key)
-            moments.append(
-                {
-                    "type": "competitor_mention",
-                    "turn_index": mention["turn_index"],
-                    "speaker": mention["speaker"],
-                    "timestamp": mention["timestamp"],
-                    "text": mention["text"],
-                    "reason": f"competitor {mention['competitor']} mentioned",
-                }
-            )
-        question_turns = {hit["turn_index"] for hit in hits["price_question"]}
-        for kind in ("price_question", "objection", "next_step", "pricing"):
-            count = 0
-            for hit in hits[kind]:
-                if kind == "pricing" and hit["turn_index"] in question_turns:
-                    continue
-                key = (kind, hit["turn_index"])
-                if key in taken or count >= limit:
-                    continue
-                taken.add(key)
-                count += 1
-                moments.append(
-                    {
-                        "type": kind,
-                        "turn_index": hit["turn_index"],
-                        "speaker": hit["speaker"],
-                        "timestamp": hit["timestamp"],
-                        "text": hit["text"],
-                        "reason": reasons[kind].format(keyword=hit["keyword"]),
-                    }
-                )
-        moments.sort(key=lambda moment: (moment["turn_index"], moment["type"]))
-        return moments
-
-    # -- entry point ---------------------------------------------------------------------------
 
     def analyze(
         self,
@@ -547,24 +251,28 @@ class ConversationAnalyzer:
             turns, turn_vectors, max_segments=cfg.max_segments, top_k=cfg.topic_keywords
         )
         lap("topics")
-        scores, mean_proba = self._score_turns(turns)
-        by_speaker = self._score_speakers(turns, scores)
-        valid = [s for s in scores if s is not None]
-        overall_score = float(np.mean(valid)) if valid else 0.0
-        overall = {
-            "score": round(overall_score, 4),
-            "label": label_sentiment(overall_score, cfg.label_threshold),
-            "distribution": {
-                name: round(float(p), 4)
-                for name, p in zip(SENTIMENT_LABELS, mean_proba, strict=True)
-            },
-            "turn_scores": [None if s is None else round(s, 4) for s in scores],
-        }
+        scores, mean_proba = score_turns(self.sentiment_model, turns)
+        by_speaker = score_speakers(
+            turns,
+            scores,
+            max_points=cfg.sentiment_max_points,
+            label_threshold=cfg.label_threshold,
+        )
+        overall = summarize_overall_sentiment(
+            scores, mean_proba, label_threshold=cfg.label_threshold
+        )
         lap("sentiment")
-        action_items = self._extract_action_items(turns, units, participant_list, vectors)
+        action_items = extract_action_items(
+            self.action_item_model,
+            turns,
+            units,
+            participant_list,
+            cfg,
+            vectors if self._uses_default_embedder else None,
+        )
         lap("action_items")
         reps = identify_reps(speakers, participant_list, cfg.rep_roles)
-        hits = self._find_keyword_hits(turns, units, reps)
+        hits = find_keyword_hits(turns, units, self._patterns, reps)
         mentions = find_competitor_mentions(turns, self.competitors)
         alerts = build_competitor_alerts(
             mentions,
@@ -577,24 +285,19 @@ class ConversationAnalyzer:
             pricing_turns={hit["turn_index"] for hit in hits["pricing"]},
             reps=reps,
         )
-        key_moments = self._collect_key_moments(turns, scores, hits, mentions)
-        talk_ratio = compute_talk_ratio(turns)
-        coaching = {
-            "talk_ratio": {k: round(v, 4) for k, v in talk_ratio.items()},
-            "words_by_speaker": {
-                speaker: sum(t.word_count for t in turns if t.speaker == speaker)
-                for speaker in speakers
-            },
-            "turns_by_speaker": {
-                speaker: sum(t.speaker == speaker for t in turns) for speaker in speakers
-            },
-            "longest_monologue": find_longest_monologue(turns),
-            "question_rate": compute_question_rate(turns),
-            "interruptions": count_interruptions(turns, cfg.interruption_words_per_second),
-            "reps": sorted(reps),
-        }
+        key_moments = collect_key_moments(
+            turns,
+            scores,
+            hits,
+            mentions,
+            limit=cfg.max_moments_per_type,
+            swing_threshold=cfg.swing_threshold,
+        )
+        coaching = measure_coaching(
+            turns, speakers, reps, interruption_words_per_second=cfg.interruption_words_per_second
+        )
         tips = build_coaching_tips(
-            {**coaching, "talk_ratio": talk_ratio},
+            {**coaching, "talk_ratio": compute_talk_ratio(turns)},
             cfg,
             reps=reps,
             n_speakers=len(speakers),
@@ -624,8 +327,3 @@ class ConversationAnalyzer:
             transcript=format_transcript(turns),
             timings_ms=timings,
         )
-
-
-# --------------------------------------------------------------------------------------------
-# API body and storage
-# --------------------------------------------------------------------------------------------

@@ -1,77 +1,54 @@
-"""Coaching: who the reps are and the tips their talk metrics call for."""
+"""Coaching: the talk metrics of a conversation and the tips they call for."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from textai.conversation.config import (
-    ConversationConfig,
+from textai.conversation.config import ConversationConfig
+from textai.conversation.talk_metrics import (
+    compute_question_rate,
+    compute_talk_ratio,
+    count_interruptions,
+    find_longest_monologue,
 )
+from textai.conversation.transcript import Turn
 
 
-def _index_names(
-    speakers: Sequence[str], participants: Sequence[Mapping[str, Any]]
-) -> dict[str, str]:
-    """Map lowercase full and first names of participants/speakers to a speaker name."""
-    names: dict[str, str] = {}
-    for speaker in speakers:
-        if re.fullmatch(r"(?i)(?:person|speaker|spk)\s*\d+", speaker):
-            continue
-        names[speaker.lower()] = speaker
-        first = speaker.split()[0].lower()
-        if len(first) > 2:
-            names.setdefault(first, speaker)
-    for participant in participants:
-        name = str(participant.get("name") or "").strip()
-        if not name:
-            continue
-        target = _match_speaker(name, speakers) or name
-        names.setdefault(name.lower(), target)
-        first = name.split()[0].lower()
-        if len(first) > 2:
-            names.setdefault(first, target)
-    return names
-
-
-def _match_speaker(name: str, speakers: Sequence[str]) -> str | None:
-    """Return the speaker label matching a participant name (exact, then first name)."""
-    lowered = name.lower().strip()
-    for speaker in speakers:
-        if speaker.lower() == lowered:
-            return speaker
-    first = lowered.split()[0] if lowered else ""
-    for speaker in speakers:
-        if first and speaker.lower().split()[0] == first:
-            return speaker
-    return None
-
-
-def identify_reps(
+def measure_coaching(
+    turns: Sequence[Turn],
     speakers: Sequence[str],
-    participants: Sequence[Mapping[str, Any]],
-    rep_roles: Sequence[str],
-) -> set[str]:
-    """Return the speakers whose participant role is a sales-rep role.
+    reps: set[str],
+    *,
+    interruption_words_per_second: float,
+) -> dict[str, Any]:
+    """Measure a conversation's talk metrics for coaching.
 
     Args:
-        speakers: Speaker labels of the transcript.
-        participants: ``{"name", "role"}`` dicts (``is_rep: true`` also marks a rep).
-        rep_roles: Roles that mark a rep (case-insensitive).
+        turns: The conversation's turns.
+        speakers: Speaker labels in order of first turn.
+        reps: The reps' speaker names.
+        interruption_words_per_second: Speaking rate above which a quick switch counts as an
+            interruption.
 
     Returns:
-        Speaker labels of the reps (empty when unknown).
+        ``talk_ratio`` (share of words, rounded), ``words_by_speaker``, ``turns_by_speaker``,
+        ``longest_monologue``, ``question_rate``, ``interruptions`` and ``reps`` (sorted).
     """
-    roles = {role.lower() for role in rep_roles}
-    reps: set[str] = set()
-    for participant in participants:
-        role = str(participant.get("role") or "").strip().lower()
-        if role in roles or participant.get("is_rep") is True:
-            speaker = _match_speaker(str(participant.get("name") or ""), speakers)
-            if speaker is not None:
-                reps.add(speaker)
-    return reps
+    return {
+        "talk_ratio": {k: round(v, 4) for k, v in compute_talk_ratio(turns).items()},
+        "words_by_speaker": {
+            speaker: sum(t.word_count for t in turns if t.speaker == speaker)
+            for speaker in speakers
+        },
+        "turns_by_speaker": {
+            speaker: sum(t.speaker == speaker for t in turns) for speaker in speakers
+        },
+        "longest_monologue": find_longest_monologue(turns),
+        "question_rate": compute_question_rate(turns),
+        "interruptions": count_interruptions(turns, interruption_words_per_second),
+        "reps": sorted(reps),
+    }
 
 
 def build_coaching_tips(

@@ -27,11 +27,18 @@ class Competitor:
 
     def compile_pattern(self) -> re.Pattern[str]:
         """Return the case-insensitive whole-word regex of the name and its aliases."""
-        return _compile_phrases([self.name, *self.aliases])
+        return compile_phrases([self.name, *self.aliases])
 
 
-def _compile_phrases(phrases: Sequence[str]) -> re.Pattern[str]:
-    """Compile whole-word, case-insensitive alternatives (plural/possessive forms allowed)."""
+def compile_phrases(phrases: Sequence[str]) -> re.Pattern[str]:
+    """Compile whole-word, case-insensitive alternatives (plural/possessive forms allowed).
+
+    Args:
+        phrases: Words or phrases (spaces match any whitespace).
+
+    Returns:
+        The pattern (one that never matches when there is no phrase).
+    """
     parts = sorted(
         {re.escape(p.strip()).replace(r"\ ", r"\s+") for p in phrases if p.strip()},
         key=len,

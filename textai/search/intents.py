@@ -8,15 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from textai.search.query_model import (
-    ParsedQuery,
-)
+from textai.search.query_model import ParsedQuery
 from textai.search.query_text import (
-    _PERSON,
-    _QUESTION,
-    _TOPIC,
     DESCRIPTIVE_MIN_WORDS,
-    _content_words,
+    PERSON_CUE,
+    QUESTION_CUE,
+    TOPIC_CUE,
+    content_words,
     validate_query,
 )
 
@@ -33,13 +31,13 @@ def rule_intent(text: str, parsed: ParsedQuery | None = None) -> str:
 
     """
     low = text.strip().lower()
-    if _PERSON.match(low):
+    if PERSON_CUE.match(low):
         return "lookup_person"
     if parsed is not None and (parsed.filters or parsed.entity_types) and not parsed.text:
         return "filter_list"
-    if _QUESTION.match(low) or low.endswith("?") or low.startswith("who "):
+    if QUESTION_CUE.match(low) or low.endswith("?") or low.startswith("who "):
         return "question"
-    if _TOPIC.search(low) or len(_content_words(low)) >= DESCRIPTIVE_MIN_WORDS:
+    if TOPIC_CUE.search(low) or len(content_words(low)) >= DESCRIPTIVE_MIN_WORDS:
         return "topic_search"
     if parsed is not None and parsed.filters:
         return "filter_list"

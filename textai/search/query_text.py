@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from textai.search.query_model import (
-    MAX_QUERY_CHARS,
-)
+from textai.search.query_model import MAX_QUERY_CHARS
 
 #: A remainder with at least this many content words makes the query descriptive (text only).
 DESCRIPTIVE_MIN_WORDS = 6
 
 
-_GLUE = frozenset(
+#: Command and function words that carry no search content.
+GLUE_WORDS = frozenset(
     {
         "show", "me", "find", "list", "get", "give", "search", "for", "all", "any", "the", "a",
         "an", "with", "in", "from", "at", "of", "that", "are", "is", "which", "whose", "who",
@@ -24,28 +23,32 @@ _GLUE = frozenset(
 )  # fmt: skip
 
 
-_QUESTION = re.compile(
+#: A query opening like a question ("what", "did", "how"...).
+QUESTION_CUE = re.compile(
     r"^(?:what|when|why|how|did|does|do|is|are|was|were|which|can|could|has|have|should|"
     r"will|would)\b"
 )
 
 
-_PERSON = re.compile(
+#: A query opening like a person lookup ("who is", "contact details for"...).
+PERSON_CUE = re.compile(
     r"^(?:who\s+is|who's|whos|find\s+(?:the\s+)?(?:person|contact)|look\s*up|lookup|"
     r"contact\s+(?:details|info(?:rmation)?)\s+(?:for|of)|phone\s+(?:number\s+)?(?:for|of)|"
     r"email\s+(?:address\s+)?(?:for|of)|details\s+(?:for|of|on)|profile\s+of)\b"
 )
 
 
-_TOPIC = re.compile(r"\b(?:about|regarding|mentioning|discussing|discussed|where|concerning)\b")
+#: A word announcing a topic ("about", "regarding", "where"...).
+TOPIC_CUE = re.compile(r"\b(?:about|regarding|mentioning|discussing|discussed|where|concerning)\b")
 
 
-_WORD = re.compile(r"[a-z0-9][a-z0-9'&.-]*", re.IGNORECASE)
+#: One word of a query (letters, digits and inner punctuation).
+WORD = re.compile(r"[a-z0-9][a-z0-9'&.-]*", re.IGNORECASE)
 
 
-def _content_words(text: str) -> list[str]:
+def content_words(text: str) -> list[str]:
     """Return the non-glue words of a text."""
-    return [w for w in _WORD.findall(text.lower()) if w not in _GLUE]
+    return [w for w in WORD.findall(text.lower()) if w not in GLUE_WORDS]
 
 
 def validate_query(text: Any) -> str:

@@ -8,10 +8,7 @@ from typing import Any
 
 from textai.search.documents import SearchDocument
 from textai.search.index import HybridIndex
-from textai.search.query_model import (
-    DEFAULT_COUNTRIES,
-    DEFAULT_INDUSTRIES,
-)
+from textai.search.query_model import DEFAULT_COUNTRIES, DEFAULT_INDUSTRIES
 
 #: Popular query templates, most popular first (``{industry}`` / ``{country}`` are filled in).
 QUERY_TEMPLATES: tuple[str, ...] = (

@@ -6,9 +6,7 @@ import calendar
 import datetime as dt
 import re
 
-from textai.search.query_model import (
-    Filter,
-)
+from textai.search.query_model import Filter
 
 
 def quarter_range(year: int, quarter: int) -> tuple[dt.date, dt.date]:
@@ -75,8 +73,20 @@ def _month_number(token: str) -> int:
     return [m.lower() for m in calendar.month_abbr].index(token[:3].lower())
 
 
-def _time_range(kind: str, m: re.Match[str], today: dt.date) -> tuple[dt.date, dt.date] | None:
-    """Resolve one time-phrase match to a date range (``None`` when it is not a time phrase)."""
+def time_range(kind: str, m: re.Match[str], today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """Resolve one time-phrase match to a date range.
+
+    Args:
+        kind: The kind of time phrase (``rel_n``, ``rel``, ``quarter``, ``iso``, ``month``,
+            ``year``, ``day``, ``ytd`` or ``soon``).
+        m: The phrase's match, with the named groups of its kind.
+        today: Reference date of relative phrases.
+
+    Returns:
+        ``(first_day, last_day)``, or ``None`` when the match is not a time phrase after all
+        (a bare month name, a year without a preposition...).
+
+    """
     groups = m.groupdict()
     mod = groups.get("mod")
     if kind == "rel_n":
@@ -120,8 +130,18 @@ def _time_range(kind: str, m: re.Match[str], today: dt.date) -> tuple[dt.date, d
     return None
 
 
-def _date_filter(field_name: str, mod: str | None, span: tuple[dt.date, dt.date]) -> Filter:
-    """Build the date filter of a time phrase with its modifier (since/before/after/until)."""
+def date_filter(field_name: str, mod: str | None, span: tuple[dt.date, dt.date]) -> Filter:
+    """Build the date filter of a time phrase with its modifier.
+
+    Args:
+        field_name: The date attribute filtered.
+        mod: The phrase's modifier (``since``, ``after``, ``before``, ``until``, ``by``...).
+        span: The phrase's ``(first_day, last_day)``.
+
+    Returns:
+        An open-ended filter for since / after / before / until / by, else ``between``.
+
+    """
     start, end = span
     if mod == "since":
         return Filter(field_name, ">=", start)
