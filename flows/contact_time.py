@@ -17,13 +17,15 @@ from prefect.cache_policies import NO_CACHE
 
 from haste.settings import Settings, get_settings
 from pipelines.datasets import load_bank_marketing
-from training.contact_time import ContactTimeReport, analyze_contact_time, log_contact_time
+from training.contact_time import analyze_contact_time
 from training.contact_time_data import (
     CAVEAT,
     DEFAULT_SEGMENT_COLUMNS,
     DEFAULT_SLOT_COLUMNS,
     ContactTimeConfig,
 )
+from training.contact_time_report import ContactTimeReport
+from training.contact_time_tracking import log_contact_time
 
 
 @task(name="load-bank-marketing", cache_policy=NO_CACHE, retries=1)

@@ -15,7 +15,9 @@ from prefect.cache_policies import NO_CACHE
 
 from haste.settings import Settings, get_settings
 from pipelines.datasets import MavenCRM, load_maven_crm
-from training.deal_velocity import DealVelocityOutcome, log_deal_models, train_deal_velocity
+from training.deal_outcome import DealVelocityOutcome
+from training.deal_registry import log_deal_models
+from training.deal_velocity import train_deal_velocity
 
 REPORTS_NAME = "deal_velocity"
 

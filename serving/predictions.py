@@ -112,7 +112,7 @@ class DealPredictor:
             The prediction (see :func:`training.deal_velocity.predict_deal`) plus the deal's
             stage, agent, product and account; None when the deal is unknown.
         """
-        from training.deal_velocity import predict_deal
+        from training.deal_predict import predict_deal
 
         key = deal_id.strip().lower()
         if key not in self.deals.index:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textai.email.models import EmailContext
-from textai.email.subjects import SubjectContext
+from textai.llm.subject_rewrites import SubjectContext
 
 
 class LeadScoreRequest(BaseModel):

@@ -132,7 +132,7 @@ class TextAI:
         """Return the nearest-neighbour index over successful emails (seed corpus + CRM)."""
         with self._lock:
             if self._emails is None:
-                from pipelines.corpora.emails import get_default_email_index
+                from textai.llm.email_index import get_default_email_index
 
                 self._emails = get_default_email_index(include_crm=True)
             return self._emails
@@ -244,8 +244,9 @@ class TextAI:
 
         def run() -> dict[str, Any]:
             from haste.db import session_scope
-            from textai.email.compose import compose_email, load_crm_context
+            from textai.email.compose import compose_email
             from textai.email.models import EmailContext
+            from textai.email.personalisation import load_crm_context
 
             context = EmailContext.model_validate(body["context"])
             contact_id = context.recipient.contact_id

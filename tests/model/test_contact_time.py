@@ -14,8 +14,10 @@ from mlflow import MlflowClient
 
 from haste.settings import Settings
 from pipelines.datasets import load_bank_marketing
-from training.contact_time import ContactTimeReport, analyze_contact_time, log_contact_time
+from training.contact_time import analyze_contact_time
 from training.contact_time_data import prepare_calls
+from training.contact_time_report import ContactTimeReport
+from training.contact_time_tracking import log_contact_time
 
 #: Success rates by month from PROVENANCE.md.
 PROVENANCE_MONTH_RATES = {

@@ -24,7 +24,9 @@ from training.deal_data import (
     training_rows_for_cutoff,
 )
 from training.deal_forecast import forecast_revenue
-from training.deal_velocity import DealVelocityOutcome, predict_deal, train_deal_velocity
+from training.deal_outcome import DealVelocityOutcome
+from training.deal_predict import predict_deal
+from training.deal_velocity import train_deal_velocity
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from pipelines.corpora.emails import EmailIndex, load_seed_corpus
+from pipelines.corpora.emails import load_seed_corpus
 from textai.email.compose import compose_email
 from textai.email.models import EmailContext, Recipient
 from textai.email.replies import suggest_replies
 from textai.email.subjects import optimize_subject
+from textai.llm.email_index import EmailIndex
 from textai.llm.offline import OfflineProvider
 from textai.llm.prompts import PromptRegistry
 from textai.llm.providers import LLMRequest
@@ -233,9 +234,12 @@ ANGRY = (
 
 @pytest.fixture(scope="module")
 def sentiment_model() -> Any:
+    from haste.settings import get_settings
     from textai.email.sentiment import load_default_sentiment_model
+    from training.text.registry import ensure_text_models
 
     try:
+        ensure_text_models(get_settings())  # tests train; serving only loads
         return load_default_sentiment_model()
     except ImportError as exc:
         pytest.skip(f"training.text sentiment model not available yet: {exc}")

@@ -28,7 +28,8 @@ from textai.search.evaluate import (
     mean_reciprocal_rank,
     recall_at_k,
 )
-from textai.search.index import HybridIndex, hits_doc_ids
+from textai.search.hits import hits_doc_ids
+from textai.search.index import HybridIndex
 from textai.search.intents import IntentClassifier, load_intent_examples
 from textai.search.query_model import Filter
 from textai.search.query_parser import parse_query

@@ -30,12 +30,8 @@ from training.text.registry import (
     log_text_model_run,
     text_models_dir,
 )
-from training.text.sentiment import (
-    NAME_FILLERS,
-    NAME_TEMPLATES,
-    SentimentReport,
-    train_sentiment_model,
-)
+from training.text.sentiment import SentimentReport, train_sentiment_model
+from training.text.sentiment_data import NAME_FILLERS, NAME_TEMPLATES
 from training.text.sentiment_model import load_sentiment_model
 
 

@@ -13,7 +13,8 @@ import pytest
 from haste.db import Contact, LeadScore, dispose_engine, session_scope
 from insights.charts import build_charts
 from insights.common import REPORTS_URL_PREFIX, trend_of
-from insights.data import build_dashboard, jsonable, lead_score_overview
+from insights.data import build_dashboard, jsonable
+from insights.lead_scores import lead_score_overview
 from insights.monitoring import monitoring_status, resolve_report_file
 from insights.usage import usage_by_feature, usage_by_team
 from serving.dashboard.render import render_dashboard, render_dashboard_html

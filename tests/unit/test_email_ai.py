@@ -16,7 +16,6 @@ from pipelines.corpora.emails import (
     PLACEHOLDER_DEFAULTS,
     PURPOSES,
     TONES,
-    EmailIndex,
     SuccessfulEmail,
     fill_placeholders,
     harvest_crm_emails,
@@ -25,24 +24,21 @@ from pipelines.corpora.emails import (
     load_seed_corpus,
     normalise_purpose,
 )
-from textai.email.compose import (
-    build_personalisation,
-    compose_email,
-    parse_email_text,
-    resolve_placeholders,
-)
+from textai.email.compose import compose_email
+from textai.email.model_answers import parse_email_text, resolve_placeholders
 from textai.email.models import EmailContext, PreviousEmail, Recipient
-from textai.email.replies import ensure_acknowledgement, rank_reply_intents, suggest_replies
-from textai.email.sentiment import analyze_email_sentiment, estimate_lexicon_sentiment
+from textai.email.personalisation import build_personalisation
+from textai.email.replies import ensure_acknowledgement, suggest_replies
+from textai.email.sentiment import analyze_email_sentiment
 from textai.email.subjects import (
-    SPAM_PHRASES,
     SubjectScorer,
     extract_subject_features,
-    generate_subject_variants,
     optimize_subject,
     parse_subject_lines,
 )
 from textai.email.templates import abstract_email_text, mine_templates
+from textai.llm.email_index import EmailIndex
+from textai.llm.incoming_email import estimate_lexicon_sentiment, rank_reply_intents
 from textai.llm.offline_reading import (
     detect_task,
     detect_task_from_text,
@@ -53,6 +49,7 @@ from textai.llm.offline_reading import (
     truncate_tokens,
 )
 from textai.llm.providers import LLMRequest
+from textai.llm.subject_rewrites import SPAM_PHRASES, generate_subject_variants
 
 KNOWN_PLACEHOLDERS = set(PLACEHOLDER_DEFAULTS)
 LEFTOVER = re.compile(r"\{[^}]*\}|\[[A-Z][A-Za-z_ ]*\d*\]")

@@ -6,7 +6,7 @@ import os
 
 from haste.settings import Settings
 from textai.search.build import SavedIndexWatcher, saved_index_stamp, search_index_dir
-from textai.search.index import META_FILE
+from textai.search.index_store import META_FILE
 
 
 def _fake_loader(built: list[int]):

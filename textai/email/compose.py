@@ -1,4 +1,4 @@
-"""Email composition (tone, personalisation, guard rails) and reply suggestions.
+"""Email composition: prompt variables, few-shot examples, model call and guard rails.
 
 :func:`compose_email` turns an :class:`EmailContext` plus CRM facts into prompt variables for
 the ``email_compose`` prompt (``configs/prompts/email_compose.yaml``), few-shot examples
@@ -17,84 +17,34 @@ test double) and enforces on the answer:
   ``[Your Name]``, ``<company>`` left by the model are filled from the context (or neutral
   wording) and flagged in ``warnings``.
 
-:func:`suggest_replies` scores the incoming email with the sentiment model, orders the reply
-intents (accept / decline / ask_info / schedule) by what the email asks for, and makes every
-reply to a negative email open with an acknowledgement.
+The personalisation facts come from :mod:`textai.email.personalisation`, the answer is read by
+:mod:`textai.email.model_answers` and the tone rules are :mod:`textai.llm.email_tone`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipelines.corpora.emails import (
-    MISSING_VALUE_REWRITES,
-    PLACEHOLDER_DEFAULTS,
-)
+from textai.email.model_answers import parse_email_text, resolve_placeholders
 from textai.email.models import (
     MAX_BODY_WORDS,
     MAX_SUBJECT_CHARS,
     MIN_BODY_WORDS,
-    OPEN_DEAL_STAGES,
     EmailContext,
     EmailDraft,
     EmailRetriever,
     GenerateFn,
     PersonalisationFact,
-    Recipient,
 )
-from textai.email.tone import (
-    _count_words,
-    _split_paragraphs,
-    apply_tone,
-    enforce_length,
-)
+from textai.email.personalisation import build_personalisation, select_call_to_action
+from textai.llm.email_tone import apply_tone, count_words, enforce_length, split_paragraphs
 
 logger = logging.getLogger(__name__)
 
 
-_BRACKET_TOKEN = re.compile(
-    r"\{\{?\s*([A-Za-z_][\w ]*?)\s*\}?\}"
-    r"|\[([A-Z][A-Za-z_ ]{0,30}?)(?:[_\- ]?(\d+))?(?:_(FIRST|LAST))?\](?!\()"
-    r"|<([a-z_]{2,30})>"
-)
-_TOKEN_ALIASES: dict[str, str] = {
-    "first_name": "first_name",
-    "firstname": "first_name",
-    "name": "first_name",
-    "recipient": "first_name",
-    "recipient_name": "first_name",
-    "recipient_first_name": "first_name",
-    "contact": "first_name",
-    "contact_name": "first_name",
-    "person": "first_name",
-    "last_name": "last_name",
-    "lastname": "last_name",
-    "company": "company",
-    "company_name": "company",
-    "org": "company",
-    "organization": "company",
-    "organisation": "company",
-    "account": "company",
-    "your_name": "sender_name",
-    "my_name": "sender_name",
-    "sender": "sender_name",
-    "sender_name": "sender_name",
-    "product": "product",
-    "product_name": "product",
-    "email": "email",
-    "email_address": "email",
-    "title": "title",
-    "job_title": "title",
-    "industry": "industry",
-    "pain_point": "pain_point",
-    "date": "date",
-    "amount": "amount",
-    "price": "amount",
-}
 _PURPOSE_SUBJECTS: dict[str, str] = {
     "intro": "An idea for {company}",
     "follow_up": "Following up, {first_name}",
@@ -106,169 +56,6 @@ _PURPOSE_SUBJECTS: dict[str, str] = {
     "pricing": "Pricing for {company}",
     "check_in": "How are things at {company}?",
 }
-_CTA_BY_BAND: dict[str, str] = {
-    "hot": "Would you have 20 minutes this week to talk through next steps?",
-    "warm": "Would a short call next week be useful?",
-    "cold": "If it helps, I can send a short overview you can read at your own pace.",
-}
-_STAGE_SENTENCES: dict[str, str] = {
-    "qualification": "Building on what you shared about your requirements, I have a few "
-    "ideas for next steps.",
-    "proposal": "As you review our proposal, I am happy to answer any questions from your team.",
-    "negotiation": "As we work through the final terms, I want to make sure everything is "
-    "clear on your side.",
-}
-
-
-def _format_date(value: Any) -> str | None:
-    """Return ``3 March`` for a date/datetime/ISO string, ``None`` when unparseable."""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(value, dt.datetime | dt.date):
-        return f"{value.day} {value:%B}"
-    return None
-
-
-def possessive(name: str) -> str:
-    """Return ``Acme's`` / ``Acme Analytics'``."""
-    return f"{name}'" if name.endswith("s") else f"{name}'s"
-
-
-def lead_band(score: float) -> str:
-    """Return ``hot`` (>= 70), ``warm`` (40-69) or ``cold`` (< 40) for a 0-100 lead score."""
-    if score >= 70:
-        return "hot"
-    return "warm" if score >= 40 else "cold"
-
-
-def build_personalisation(
-    context: EmailContext, crm_facts: Mapping[str, Any] | None = None
-) -> list[PersonalisationFact]:
-    """Turn CRM facts (and the thread) into personalisation facts, most specific first.
-
-    Recognised ``crm_facts`` keys: ``industry`` (falls back to the recipient's),
-    ``company_size``/``employee_count``/``size``, ``last_activity`` (a mapping with ``type``,
-    ``subject``, ``occurred_at``, or a sentence), ``deal_stage`` (open stages only),
-    ``lead_score`` (0-100; internal: it picks the call to action and is never written out).
-    The last outbound email of ``context.previous_emails`` adds a ``previous_email`` fact.
-
-    Args:
-        context: The email context.
-        crm_facts: Facts loaded from the CRM (see :func:`load_crm_context`).
-
-    Returns:
-        The facts, in the order they should be used.
-    """
-    facts_in = dict(crm_facts or {})
-    company = context.recipient.company
-    facts: list[PersonalisationFact] = []
-
-    activity = facts_in.get("last_activity")
-    if isinstance(activity, Mapping):
-        kind = str(activity.get("type") or "").lower()
-        when = _format_date(activity.get("occurred_at"))
-        topic = str(activity.get("subject") or "").strip()
-        about = f' about "{topic}"' if topic else ""
-        on = f" on {when}" if when else ""
-        if kind in {"call", "meeting"}:
-            sentence = f"Thank you again for our {kind}{on}{about}."
-        elif kind == "email":
-            sentence = f"I am following up on my email{on}{about}."
-        else:
-            sentence = ""
-        if sentence:
-            evidence = [e for e in (when, topic) if e]
-            facts.append(
-                PersonalisationFact(
-                    key="last_activity",
-                    value=f"{kind}{on}{about}".strip(),
-                    sentence=sentence,
-                    evidence=evidence,
-                )
-            )
-    elif isinstance(activity, str) and activity.strip():
-        facts.append(
-            PersonalisationFact(
-                key="last_activity",
-                value=activity.strip(),
-                sentence=activity.strip().rstrip(".") + ".",
-                evidence=[activity.strip().rstrip(".")],
-            )
-        )
-
-    outbound = [e for e in context.previous_emails if e.direction == "outbound" and e.subject]
-    if outbound and not any(f.key == "last_activity" for f in facts):
-        subject = outbound[-1].subject.strip()
-        facts.append(
-            PersonalisationFact(
-                key="previous_email",
-                value=subject,
-                sentence=f'I wanted to follow up on my note about "{subject}".',
-                evidence=[subject],
-            )
-        )
-
-    industry = facts_in.get("industry") or context.recipient.industry
-    if industry:
-        whose = possessive(company) if company else "yours"
-        facts.append(
-            PersonalisationFact(
-                key="industry",
-                value=str(industry),
-                sentence=f"We work with a number of {industry} teams with priorities similar "
-                f"to {whose}.",
-                evidence=[str(industry)],
-            )
-        )
-
-    size = next(
-        (facts_in[k] for k in ("company_size", "employee_count", "size") if facts_in.get(k)),
-        None,
-    )
-    if size:
-        size_text = f"{int(size):,}" if isinstance(size, int | float) else str(size)
-        where = f" at {company}" if company else ""
-        facts.append(
-            PersonalisationFact(
-                key="company_size",
-                value=size_text,
-                sentence=f"With around {size_text} people{where}, small gains per person add "
-                "up quickly.",
-                evidence=[size_text],
-            )
-        )
-
-    stage = str(facts_in.get("deal_stage") or "").lower()
-    if stage in _STAGE_SENTENCES:
-        facts.append(
-            PersonalisationFact(
-                key="deal_stage",
-                value=stage,
-                sentence=_STAGE_SENTENCES[stage],
-                evidence=[_STAGE_SENTENCES[stage][:40]],
-            )
-        )
-
-    score = facts_in.get("lead_score")
-    if isinstance(score, int | float) and not isinstance(score, bool):
-        band = lead_band(float(score))
-        facts.append(
-            PersonalisationFact(
-                key="lead_score", value=f"{float(score):g} ({band})", evidence=[_CTA_BY_BAND[band]]
-            )
-        )
-    return facts
-
-
-def select_call_to_action(facts: Sequence[PersonalisationFact]) -> str:
-    """Return the call to action matching the lead-score fact (empty without one)."""
-    for fact in facts:
-        if fact.key == "lead_score":
-            return fact.evidence[0]
-    return ""
 
 
 def build_compose_variables(
@@ -329,91 +116,6 @@ def build_compose_variables(
     }
 
 
-def parse_email_text(text: str) -> tuple[str | None, str]:
-    """Split a model answer into subject and body.
-
-    The subject is the first line starting with ``Subject:`` (markdown emphasis allowed); a
-    leading ``Body:`` label and surrounding code fences are removed.
-
-    Args:
-        text: The model's answer.
-
-    Returns:
-        ``(subject or None, body)``.
-    """
-    cleaned = re.sub(r"^```\w*\s*|\s*```\s*$", "", (text or "").strip())
-    lines = cleaned.splitlines()
-    subject = None
-    for index, line in enumerate(lines[:5]):
-        match = re.match(r"^\s*\**\s*subject\s*\**\s*:\s*\**\s*(.*?)\**\s*$", line, re.IGNORECASE)
-        if match:
-            subject = match.group(1).strip() or None
-            lines = lines[:index] + lines[index + 1 :]
-            break
-    body = "\n".join(lines).strip()
-    body = re.sub(r"^\s*\**\s*body\s*\**\s*:\s*", "", body, flags=re.IGNORECASE)
-    return subject, body.strip()
-
-
-def resolve_placeholders(
-    text: str, values: Mapping[str, str | None], *, label: str = "text"
-) -> tuple[str, list[str]]:
-    """Fill placeholders the model left (``{x}``, ``{{x}}``, ``[PERSON_1]``, ``<company>``).
-
-    Known names are filled from ``values``; names without a value get neutral wording
-    (:data:`~pipelines.corpora.emails.PLACEHOLDER_DEFAULTS`); unknown tokens are removed.
-
-    Args:
-        text: Text that may contain placeholders.
-        values: Values by placeholder name (``first_name``, ``company``, ``sender_name``...).
-        label: Where the text comes from (``subject``/``body``), for the warnings.
-
-    Returns:
-        The resolved text and one warning per placeholder found.
-    """
-    warnings: list[str] = []
-
-    def _replace(match: re.Match[str]) -> str:
-        raw = next(g for g in (match.group(1), match.group(2), match.group(5)) if g)
-        index, part = match.group(3), match.group(4)
-        key = re.sub(r"[\s\-]+", "_", raw.strip().lower()).strip("_")
-        name = _TOKEN_ALIASES.get(key)
-        if key == "person":
-            name = None if index not in (None, "1") else ("last_name" if part == "LAST" else name)
-        value = values.get(name) if name else None
-        if value:
-            replacement = str(value)
-            how = "filled from the context"
-        elif name and name in PLACEHOLDER_DEFAULTS:
-            replacement = PLACEHOLDER_DEFAULTS[name]
-            how = "no value: neutral wording used"
-        elif key == "person":
-            replacement = "a colleague"
-            how = "unknown person: neutral wording used"
-        else:
-            replacement = ""
-            how = "unknown: removed"
-        before = match.string[: match.start()].rstrip(" \t")
-        if replacement and (not before or before[-1] in ".!?\n"):
-            replacement = replacement[:1].upper() + replacement[1:]
-        warnings.append(f"unresolved placeholder {match.group(0)} in {label} ({how})")
-        return replacement
-
-    for name, rewrites in MISSING_VALUE_REWRITES.items():
-        if not values.get(name) and re.search(r"\{\{?\s*" + name + r"\s*\}?\}", text):
-            for pattern, replacement in rewrites:
-                text, count = re.subn(pattern, replacement, text)
-                if count:
-                    warnings.append(
-                        f"unresolved placeholder {{{name}}} in {label} (no value: rephrased)"
-                    )
-    resolved = _BRACKET_TOKEN.sub(_replace, text)
-    if warnings:
-        resolved = re.sub(r"[ \t]+([,.;:!?])", r"\1", resolved)
-        resolved = re.sub(r"[ \t]{2,}", " ", resolved)
-    return resolved, warnings
-
-
 def _fact_is_used(fact: PersonalisationFact, body: str) -> bool:
     """Return whether the body states (or, for internal facts, acts on) a fact."""
     lower = body.lower()
@@ -424,7 +126,7 @@ def _fact_is_used(fact: PersonalisationFact, body: str) -> bool:
 
 def _insert_after_opening(body: str, sentence: str) -> str:
     """Insert a paragraph after the greeting (and the friendly opener, when present)."""
-    paragraphs = _split_paragraphs(body)
+    paragraphs = split_paragraphs(body)
     position = 1
     if (
         len(paragraphs) > 2
@@ -539,7 +241,7 @@ def compose_email(
     body, cut = enforce_length(body, context.tone, first_name, sender, max_words)
     if cut:
         warnings.append(f"body cut to {max_words} words")
-    word_count = _count_words(body)
+    word_count = count_words(body)
     if word_count < min_words:
         warnings.append(f"body is short ({word_count} words < {min_words})")
     used = [fact.key for fact in facts if _fact_is_used(fact, body)]
@@ -564,75 +266,3 @@ def _clean_subject_line(subject: str) -> str:
     while words and len(" ".join(words)) > MAX_SUBJECT_CHARS:
         words.pop()
     return " ".join(words)
-
-
-def load_crm_context(session: Any, contact_id: Any) -> tuple[Recipient, dict[str, Any]]:
-    """Read a contact's recipient details and personalisation facts from the CRM.
-
-    Args:
-        session: An open SQLAlchemy session (``haste.db.session_scope``).
-        contact_id: The contact's id (UUID or its string).
-
-    Returns:
-        The :class:`Recipient` and the facts for :func:`build_personalisation`: ``industry``,
-        ``employee_count``, ``last_activity`` (latest call/meeting/email), ``lead_score``
-        (latest) and ``deal_stage`` (most recent open deal), each only when present.
-
-    Raises:
-        LookupError: When the contact does not exist.
-    """
-    import uuid
-
-    from sqlalchemy import select
-
-    from haste.db import Activity, Company, Contact, Deal, LeadScore
-
-    key = contact_id if isinstance(contact_id, uuid.UUID) else uuid.UUID(str(contact_id))
-    contact = session.get(Contact, key)
-    if contact is None:
-        raise LookupError(f"contact {contact_id} not found")
-    company = session.get(Company, contact.company_id) if contact.company_id else None
-    recipient = Recipient(
-        contact_id=str(contact.id),
-        first_name=contact.first_name or "there",
-        last_name=contact.last_name,
-        email=contact.email,
-        title=contact.job_title,
-        company=company.name if company else None,
-        industry=company.industry if company else None,
-    )
-    facts: dict[str, Any] = {}
-    if company is not None:
-        if company.industry:
-            facts["industry"] = company.industry
-        if company.employee_count:
-            facts["employee_count"] = int(company.employee_count)
-    activity = session.scalars(
-        select(Activity)
-        .where(Activity.contact_id == key, Activity.type.in_(("call", "meeting", "email")))
-        .order_by(Activity.occurred_at.desc())
-        .limit(1)
-    ).first()
-    if activity is not None:
-        facts["last_activity"] = {
-            "type": activity.type,
-            "subject": activity.subject,
-            "occurred_at": activity.occurred_at,
-        }
-    score = session.scalars(
-        select(LeadScore)
-        .where(LeadScore.contact_id == key)
-        .order_by(LeadScore.calculated_at.desc())
-        .limit(1)
-    ).first()
-    if score is not None:
-        facts["lead_score"] = int(score.score)
-    deal = session.scalars(
-        select(Deal)
-        .where(Deal.contact_id == key, Deal.stage.in_(sorted(OPEN_DEAL_STAGES)))
-        .order_by(Deal.created_at.desc())
-        .limit(1)
-    ).first()
-    if deal is not None:
-        facts["deal_stage"] = deal.stage
-    return recipient, facts

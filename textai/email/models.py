@@ -41,7 +41,7 @@ class GenerateFn(Protocol):
 
 
 class EmailRetriever(Protocol):
-    """Nearest successful emails (``pipelines.corpora.emails.EmailIndex``)."""
+    """Nearest successful emails (``textai.llm.email_index.EmailIndex``)."""
 
     def search(
         self, query: str, *, k: int = 3, purpose: str | None = None, tone: str | None = None

@@ -9,17 +9,18 @@ from typing import Any
 from pipelines.corpora.emails import (
     Tone,
 )
-from textai.email.compose import parse_email_text, resolve_placeholders
+from textai.email.model_answers import parse_email_text, resolve_placeholders
 from textai.email.models import (
     INTENTS,
     GenerateFn,
     ReplySuggestion,
 )
 from textai.email.sentiment import analyze_email_sentiment
-from textai.email.tone import (
-    _GREETING_LINE,
-    _SIGN_OFF_PHRASE,
+from textai.llm.email_tone import (
+    GREETING_LINE,
+    SIGN_OFF_PHRASE,
 )
+from textai.llm.incoming_email import rank_reply_intents
 
 logger = logging.getLogger(__name__)
 
@@ -35,47 +36,11 @@ _ACK_SENTENCE = (
 )
 
 
-_SCHEDULE_CUES = re.compile(
-    r"\b(meet|meeting|call|demo|calendar|schedule|available|availability|time slot|slot|"
-    r"next week|this week|monday|tuesday|wednesday|thursday|friday|when (are|would|could))\b",
-    re.IGNORECASE,
-)
-
-
-_INFO_CUES = re.compile(
-    r"\?|\b(could you|can you|would you|please send|what is|what are|how (do|does|much|many))\b",
-    re.IGNORECASE,
-)
-
-
-def rank_reply_intents(email_text: str, sentiment_label: str) -> list[str]:
-    """Order the reply intents by how well they fit the incoming email.
-
-    Negative emails get ``ask_info`` (understand the problem), then ``schedule`` (talk it
-    through), ``accept``, ``decline``; emails about meeting times lead with ``schedule``;
-    everything else leads with ``accept``.
-
-    Args:
-        email_text: The incoming email.
-        sentiment_label: Its sentiment label.
-
-    Returns:
-        All four intents, best first.
-    """
-    if sentiment_label == "negative":
-        return ["ask_info", "schedule", "accept", "decline"]
-    if _SCHEDULE_CUES.search(email_text or ""):
-        return ["schedule", "accept", "ask_info", "decline"]
-    if len(_INFO_CUES.findall(email_text or "")) >= 2:
-        return ["accept", "ask_info", "schedule", "decline"]
-    return ["accept", "schedule", "ask_info", "decline"]
-
-
 def extract_sender_first_name(email_text: str) -> str | None:
     """Return the first name signed at the bottom of an email, when one is recognisable."""
     lines = [line.strip() for line in (email_text or "").strip().splitlines() if line.strip()]
     for line in reversed(lines[-3:]):
-        if _SIGN_OFF_PHRASE.match(line) and "," in line:
+        if SIGN_OFF_PHRASE.match(line) and "," in line:
             tail = line.split(",", 1)[1].strip()
             if re.fullmatch(r"[A-Z][a-zA-Z'-]+(\s[A-Z][a-zA-Z'-]+)?", tail):
                 return tail.split()[0]
@@ -97,7 +62,7 @@ def ensure_acknowledgement(reply: str) -> tuple[str, bool]:
     """
     lines = reply.strip().splitlines()
     greeting = ""
-    if lines and _GREETING_LINE.match(lines[0]) and len(lines[0].split()) <= 8:
+    if lines and GREETING_LINE.match(lines[0]) and len(lines[0].split()) <= 8:
         greeting = lines.pop(0).strip()
     content = "\n".join(lines).strip()
     # A cheerful opener ("I hope you're having a good week.") has no place in a reply to a

@@ -4,31 +4,24 @@ The model (``training.text.sentiment``) is a classifier over MiniLM embeddings t
 real Twitter US Airline Sentiment and UCI sentiment sentences; its ``predict_proba`` returns
 ``(n, 3)`` probabilities over (negative, neutral, positive). :func:`analyze_email_sentiment`
 turns them into one record per email. When no model is available,
-:func:`estimate_lexicon_sentiment` is a small keyword fallback (clearly reported as such through
-``source="lexicon"``); it is only a safety net, never a substitute for the model.
+:func:`~textai.llm.incoming_email.estimate_lexicon_sentiment` is a small keyword fallback
+(clearly reported as such through ``source="lexicon"``); it is only a safety net, never a
+substitute for the model.
+
+:func:`load_default_sentiment_model` only loads a model that a flow trained
+(``haste train-text``, :mod:`flows.text_models`): serving never trains.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
-SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
-
-_NEGATIVE_CUES = re.compile(
-    r"\b(disappoint\w*|frustrat\w*|unacceptable|angry|annoy\w*|terrible|awful|worst|"
-    r"useless|broken|complain\w*|cancel\w*|refund|ridiculous|still waiting|no one|nobody|"
-    r"fed up|unhappy|poor|failed|failing|never again|waste)\b",
-    re.IGNORECASE,
-)
-_POSITIVE_CUES = re.compile(
-    r"\b(thank\w*|great|excellent|love|happy|pleased|delighted|perfect|appreciate\w*|"
-    r"awesome|fantastic|glad|excited|impressed)\b",
-    re.IGNORECASE,
-)
+from haste.settings import Settings, get_settings
+from textai.llm.incoming_email import SENTIMENT_LABELS, estimate_lexicon_sentiment
+from training.text.registry import trained_text_model_paths
 
 
 class SentimentModel(Protocol):
@@ -78,38 +71,11 @@ def analyze_email_sentiment(
     return results
 
 
-def estimate_lexicon_sentiment(text: str) -> dict[str, Any]:
-    """Return a keyword-count sentiment estimate (fallback when no model is loaded).
+def load_default_sentiment_model(settings: Settings | None = None) -> Any:
+    """Load the trained sentiment model of this home; never trains.
 
-    Args:
-        text: The email text.
-
-    Returns:
-        The same record shape as :func:`analyze_email_sentiment`, with ``source="lexicon"``.
-    """
-    negative = len(_NEGATIVE_CUES.findall(text or ""))
-    positive = len(_POSITIVE_CUES.findall(text or ""))
-    total = negative + positive
-    if total == 0:
-        probabilities = {"negative": 0.15, "neutral": 0.7, "positive": 0.15}
-    else:
-        p_neg = 0.8 * negative / total + 0.1
-        p_pos = 0.8 * positive / total + 0.1
-        probabilities = {"negative": p_neg, "neutral": 0.0, "positive": p_pos}
-        norm = 1.0 / (p_neg + p_pos)
-        probabilities = {k: v * norm * 0.9 for k, v in probabilities.items()}
-        probabilities["neutral"] = 0.1
-    label = max(SENTIMENT_LABELS, key=lambda name: (probabilities[name], name == "neutral"))
-    return {
-        "label": label,
-        "score": round(probabilities["positive"] - probabilities["negative"], 4),
-        "probabilities": {k: round(v, 4) for k, v in probabilities.items()},
-        "source": "lexicon",
-    }
-
-
-def load_default_sentiment_model(settings: Any = None) -> Any:
-    """Load the trained sentiment model; never trains (flows do: ``haste train-text``).
+    The model is found with :func:`training.text.registry.trained_text_model_paths`; train it
+    with ``haste train-text`` (the text-models flow) first.
 
     Args:
         settings: Platform settings (defaults to :func:`haste.settings.get_settings`).
@@ -118,10 +84,10 @@ def load_default_sentiment_model(settings: Any = None) -> Any:
         The loaded model (``predict_proba``, ``predict``, ``score``).
 
     Raises:
-        TextModelsNotTrainedError: When the text models have not been trained yet.
+        TextModelsNotTrainedError: When the text models have not been trained yet (the
+            message says how to train them).
     """
-    from haste.settings import get_settings
-    from training.text.registry import trained_text_model_paths
+    # Imported here: it imports torch, which only a loaded model needs.
     from training.text.sentiment_model import load_sentiment_model
 
     paths = trained_text_model_paths(settings or get_settings())

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from textai.llm.email_index import Embedder
 from textai.llm.providers import LLMRequest
 
-_NAME = r"[A-Z][a-zA-Z'-]+(?:\s[A-Z][a-zA-Z'-]+)?"
-_ORG = r"[A-Z][\w&.'-]*(?:\s[A-Z][\w&.'-]*){0,3}"
-Embedder = Callable[[Sequence[str]], np.ndarray]
+#: A person's name in a prompt: one or two capitalised words.
+NAME_PATTERN = r"[A-Z][a-zA-Z'-]+(?:\s[A-Z][a-zA-Z'-]+)?"
+#: An organisation's name in a prompt: up to four capitalised words.
+ORG_PATTERN = r"[A-Z][\w&.'-]*(?:\s[A-Z][\w&.'-]*){0,3}"
 
 TASKS: tuple[str, ...] = ("email_compose", "email_reply", "subject_variants", "summary", "generic")
 
@@ -117,7 +119,7 @@ def render_request_text(request: LLMRequest) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
-def _user_text(request: LLMRequest) -> str:
+def user_text(request: LLMRequest) -> str:
     """Return the user messages only (the system prompt carries instructions, not data)."""
     users = [m.content for m in request.messages if m.role == "user"]
     return "\n\n".join(users) if users else render_request_text(request)
@@ -191,15 +193,15 @@ def parse_prompt_variables(text: str) -> dict[str, str]:
         if tone:
             variables["tone"] = tone.group(1).lower()
     if "recipient_name" not in variables:
-        to = re.search(rf"\b(?:to|for)\s+({_NAME})(?=\s+(?:at|from|of)\b|[,.]|\s*$)", text)
+        to = re.search(rf"\b(?:to|for)\s+({NAME_PATTERN})(?=\s+(?:at|from|of)\b|[,.]|\s*$)", text)
         if to:
             variables["recipient_name"] = to.group(1)
     if "company" not in variables:
-        at = re.search(rf"\b(?:at|of)\s+({_ORG})(?=[\s,.;]|$)", text)
+        at = re.search(rf"\b(?:at|of)\s+({ORG_PATTERN})(?=[\s,.;]|$)", text)
         if at and at.group(1).split()[0] not in {"The", "A", "An", "This", "Our", "Your"}:
             variables["company"] = at.group(1).rstrip(".")
     if "sender_name" not in variables:
-        sender = re.search(rf"\bfrom\s+({_NAME})(?=[\s,.;]|$)", text)
+        sender = re.search(rf"\bfrom\s+({NAME_PATTERN})(?=[\s,.;]|$)", text)
         if sender:
             variables["sender_name"] = sender.group(1)
     return variables
@@ -318,7 +320,7 @@ _WHEN = re.compile(
 )
 
 
-def _reply_specifics(incoming: str) -> dict[str, str]:
+def reply_specifics(incoming: str) -> dict[str, str]:
     """Return what a reply can echo: the first day/time proposed and the first question."""
     specifics: dict[str, str] = {}
     when = _WHEN.search(incoming)
@@ -332,7 +334,7 @@ def _reply_specifics(incoming: str) -> dict[str, str]:
     return specifics
 
 
-def _first_name(variables: Mapping[str, Any]) -> str:
+def recipient_first_name(variables: Mapping[str, Any]) -> str:
     """Return the recipient's first name from ``first_name`` or ``recipient_name``."""
     first = str(variables.get("first_name") or "").strip()
     if first:
@@ -341,7 +343,7 @@ def _first_name(variables: Mapping[str, Any]) -> str:
     return full.split()[0] if full else ""
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     """Return ``value`` as a list (``None`` -> empty, a string -> one item)."""
     if value is None or value == "":
         return []

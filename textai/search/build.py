@@ -54,7 +54,7 @@ def load_search_index(settings: Settings) -> Any:
 
 def saved_index_stamp(settings: Settings) -> int | None:
     """Return the modification time (ns) of the saved index's metadata, None when there is none."""
-    from textai.search.index import META_FILE
+    from textai.search.index_store import META_FILE
 
     try:
         return (search_index_dir(settings) / META_FILE).stat().st_mtime_ns

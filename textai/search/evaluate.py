@@ -41,7 +41,8 @@ from textai.search.documents import (
     load_email_sentences,
 )
 from textai.search.embedding import clear_query_cache
-from textai.search.index import HybridIndex, hits_doc_ids
+from textai.search.hits import hits_doc_ids
+from textai.search.index import HybridIndex
 from textai.search.query_model import ParsedQuery
 from textai.search.time_ranges import quarter_range
 

@@ -1,133 +1,45 @@
 """Hybrid CRM search index: FAISS inner-product vectors + BM25 keywords, exact filters, fusion.
 
-* **Semantic**: all-MiniLM-L6-v2 embeddings (L2-normalised, so inner product = cosine) of each
-  document's title and text in a FAISS ``IndexFlatIP`` (exact search). Filtered searches pass
-  the allowed ids to FAISS as an ``IDSelectorBatch``.
-* **Keyword**: Okapi BM25 (``k1=1.2``, ``b=0.75``) implemented with a SciPy sparse
-  term-document matrix of precomputed BM25 weights; a query's scores are the sum of its terms'
-  rows.
-* **Filters** (entity types, exact :class:`~textai.search.query_parser.Filter` s parsed from
-  the query or passed explicitly) are applied to every document *before* ranking, so each hit
-  satisfies them.
-* **Fusion**: by default a convex combination ``0.5 * semantic + 0.5 * keyword`` of the
-  min-max normalised scores of the two candidate lists (``fusion="convex"``), or weighted
-  reciprocal-rank fusion (``fusion="rrf"``, ``1 / (60 + rank)``). The default was picked on the
-  labelled query set of :mod:`textai.search.evaluate` (500 contacts, 86 queries: convex 0.5
-  gave recall@10 0.942 / MRR 0.830 against 0.907 / 0.773 for RRF k=60; convex 0.6 / 0.7 and
-  RRF k=20 or weighted 0.6 / 0.7 were all lower).
-* A query left with no free text after parsing ("deals over 50k in healthcare closing this
-  quarter") lists the matching documents: deals by amount, others newest first.
+:class:`HybridIndex` puts the parts together:
 
-:meth:`HybridIndex.save` / :meth:`HybridIndex.load` persist the FAISS index
-(``faiss.write_index``), the documents (JSON lines) and a fingerprint of the data;
+* **Semantic**: document embeddings in a FAISS ``IndexFlatIP``
+  (:mod:`textai.search.vector_index`, vectors from :mod:`textai.search.embedding`);
+* **Keyword**: BM25 of title + text and of the title (:mod:`textai.search.keyword`);
+* **Filters**: entity types and exact attribute filters applied to every document *before*
+  ranking (:mod:`textai.search.attribute_filters`), so each hit satisfies them;
+* **Fusion**: convex combination of normalised scores by default, or reciprocal-rank fusion;
+  a query without free text lists the matching documents (:mod:`textai.search.fusion`).
+
+:meth:`HybridIndex.save` / :meth:`HybridIndex.load` persist the FAISS index, the documents and
+a fingerprint of the data (:mod:`textai.search.index_store`);
 :meth:`HybridIndex.load_or_build` rebuilds only when the documents changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from textai.search.documents import ENTITY_TYPES, SearchDocument
-from textai.search.embedding import (
-    clear_query_cache,
-    documents_fingerprint,
-    embed_documents,
-    embed_query,
-)
-from textai.search.keyword import _TOKEN, BM25, tokenize
+from textai.search.attribute_filters import AttributeTable, coerce_filter
+from textai.search.documents import SearchDocument
+from textai.search.embedding import documents_fingerprint, embed_documents, embed_query
+from textai.search.fusion import FUSIONS, browse_order, fuse, ranked, top_positive
+from textai.search.hits import SearchHit
+from textai.search.index_store import read_index_files, saved_fingerprint, write_index_files
+from textai.search.keyword import KeywordIndex
 from textai.search.query_model import Filter, ParsedQuery, QueryVocabulary
 from textai.search.query_parser import parse_query
+from textai.search.vector_index import VectorIndex
 
 #: Search modes: fused, vectors only, BM25 only.
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
-#: Fusion methods.
-FUSIONS: tuple[str, ...] = ("rrf", "convex")
-INDEX_FILE = "vectors.faiss"
-DOCUMENTS_FILE = "documents.jsonl"
-META_FILE = "meta.json"
-FORMAT_VERSION = 1
-
-
-def _title_key(text: str) -> str:
-    """Normalise a title or query for exact matching: lower-case alphanumeric words."""
-    return " ".join(_TOKEN.findall(text.lower()))
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One search result.
-
-    Attributes:
-        doc: The matching document.
-        score: Fused score (RRF or convex), higher is better.
-        semantic_score: Cosine similarity to the query (``None`` without free text).
-        keyword_score: BM25 score (``None`` without free text).
-
-    """
-
-    doc: SearchDocument
-    score: float
-    semantic_score: float | None
-    keyword_score: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready view of the hit.
-
-        Returns:
-            The document's fields plus the three scores.
-
-        """
-        return {
-            **self.doc.to_dict(),
-            "score": round(self.score, 6),
-            "semantic_score": None
-            if self.semantic_score is None
-            else round(self.semantic_score, 6),
-            "keyword_score": None if self.keyword_score is None else round(self.keyword_score, 6),
-        }
-
-
-def coerce_filter(value: Filter | Mapping[str, Any]) -> Filter:
-    """Turn a filter or a ``{"field", "op", "value"}`` mapping (e.g. from JSON) into a Filter.
-
-    ISO date strings become :class:`datetime.date` objects and lists become tuples.
-
-    Args:
-        value: A :class:`Filter` or a mapping.
-
-    Returns:
-        The filter.
-
-    Raises:
-        ValueError: When the mapping lacks a key or has an invalid operator / range.
-
-    """
-    if isinstance(value, Filter):
-        return value
-    try:
-        field_name, op, raw = value["field"], value["op"], value["value"]
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"a filter needs field, op and value: {value!r}") from exc
-
-    def convert(item: Any) -> Any:
-        if isinstance(item, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", item):
-            return dt.date.fromisoformat(item)
-        if isinstance(item, int) and not isinstance(item, bool):
-            return float(item)
-        return item
-
-    converted = tuple(convert(v) for v in raw) if isinstance(raw, list | tuple) else convert(raw)
-    return Filter(str(field_name), str(op), converted)
+#: Constructor options that are saved with the index (``query_threads`` is per process).
+_SAVED_OPTIONS: tuple[str, ...] = ("fusion", "rrf_k", "alpha", "candidates", "title_weight")
 
 
 class HybridIndex:
@@ -185,14 +97,9 @@ class HybridIndex:
         self.documents: list[SearchDocument] = []
         self.vocabulary = QueryVocabulary()
         self.fingerprint = ""
-        self._faiss: Any = None
-        self._embeddings = np.zeros((0, 0), dtype=np.float32)
-        self._bm25 = BM25()
-        self._bm25_title = BM25()
-        self._titles: dict[str, np.ndarray] = {}
-        self._types = np.zeros(0, dtype=object)
-        self._columns: dict[tuple[str, str], np.ndarray] = {}
-        self._fields: set[str] = set()
+        self._vectors: VectorIndex | None = None
+        self._keywords = KeywordIndex([], [])
+        self._table = AttributeTable([])
 
     # ----------------------------------------------------------------------------------------
     # Building and persistence
@@ -240,30 +147,23 @@ class HybridIndex:
 
     def _set(self, documents: list[SearchDocument], embeddings: np.ndarray) -> None:
         """Install documents and their embeddings (FAISS, BM25, attribute columns)."""
-        import faiss
-
-        from features.text_embeddings import EMBEDDING_DIM
-
-        dim = embeddings.shape[1] if embeddings.size else EMBEDDING_DIM
-        index = faiss.IndexFlatIP(dim)
-        if len(documents):
-            index.add(embeddings.reshape(len(documents), dim))
-        self._faiss = index
-        self._embeddings = embeddings.reshape(len(documents), dim)
+        self._vectors = VectorIndex(embeddings)
         self.documents = documents
-        self._bm25 = BM25().fit([d.search_text for d in documents])
-        self._bm25_title = BM25().fit([d.title for d in documents])
-        titles: dict[str, list[int]] = {}
-        for i, doc in enumerate(documents):
-            titles.setdefault(_title_key(doc.title), []).append(i)
-        self._titles = {k: np.array(v, dtype=np.int64) for k, v in titles.items() if k}
-        self._types = np.array([d.entity_type for d in documents], dtype=object)
-        self._columns = {}
-        self._fields = {key for d in documents for key in d.attributes}
+        self._keywords = KeywordIndex(
+            [d.title for d in documents], [d.search_text for d in documents]
+        )
+        self._table = AttributeTable(documents)
         self.vocabulary = QueryVocabulary.from_documents(documents)
         self.fingerprint = documents_fingerprint(documents)
         if hasattr(self, "_suggest_cache"):
             del self._suggest_cache
+
+    @property
+    def _vector_index(self) -> VectorIndex:
+        """Return the FAISS vectors (an empty index before :meth:`build` / :meth:`load`)."""
+        if self._vectors is None:
+            self._vectors = VectorIndex(np.zeros((0, 0), dtype=np.float32))
+        return self._vectors
 
     def save(self, directory: str | Path) -> Path:
         """Write the index to a folder (FAISS index, documents, metadata).
@@ -275,29 +175,10 @@ class HybridIndex:
             The folder.
 
         """
-        import faiss
-
-        from features.text_embeddings import MODEL_NAME
-
-        folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self._faiss, str(folder / INDEX_FILE))
-        with (folder / DOCUMENTS_FILE).open("w", encoding="utf-8") as handle:
-            for doc in self.documents:
-                handle.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "model": MODEL_NAME,
-            "documents": len(self.documents),
-            "fingerprint": self.fingerprint,
-            "fusion": self.fusion,
-            "rrf_k": self.rrf_k,
-            "alpha": self.alpha,
-            "candidates": self.candidates,
-            "title_weight": self.title_weight,
-        }
-        (folder / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        return folder
+        options = {name: getattr(self, name) for name in _SAVED_OPTIONS}
+        return write_index_files(
+            directory, self._vector_index, self.documents, self.fingerprint, options
+        )
 
     @classmethod
     def load(cls, directory: str | Path) -> HybridIndex:
@@ -314,13 +195,7 @@ class HybridIndex:
             ValueError: When the files disagree (document count or fingerprint).
 
         """
-        import faiss
-
-        folder = Path(directory)
-        for name in (INDEX_FILE, DOCUMENTS_FILE, META_FILE):
-            if not (folder / name).exists():
-                raise FileNotFoundError(f"search index file missing: {folder / name}")
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        meta, documents, embeddings = read_index_files(directory)
         index = cls(
             fusion=meta.get("fusion", "convex"),
             rrf_k=int(meta.get("rrf_k", 60)),
@@ -328,21 +203,9 @@ class HybridIndex:
             candidates=int(meta.get("candidates", 100)),
             title_weight=float(meta.get("title_weight", 1.0)),
         )
-        with (folder / DOCUMENTS_FILE).open(encoding="utf-8") as handle:
-            documents = [
-                SearchDocument.from_dict(json.loads(line)) for line in handle if line.strip()
-            ]
-        vectors = faiss.read_index(str(folder / INDEX_FILE))
-        if vectors.ntotal != len(documents):
-            raise ValueError(f"{vectors.ntotal} vectors for {len(documents)} documents")
-        embeddings = (
-            vectors.reconstruct_n(0, vectors.ntotal)
-            if vectors.ntotal
-            else np.zeros((0, vectors.d), dtype=np.float32)
-        )
-        index._set(documents, np.ascontiguousarray(embeddings, dtype=np.float32))
+        index._set(documents, embeddings)
         if meta.get("fingerprint") and meta["fingerprint"] != index.fingerprint:
-            raise ValueError(f"documents in {folder} do not match the saved fingerprint")
+            raise ValueError(f"documents in {Path(directory)} do not match the saved fingerprint")
         return index
 
     @classmethod
@@ -360,17 +223,14 @@ class HybridIndex:
             The index.
 
         """
-        folder = Path(directory)
-        meta_path = folder / META_FILE
-        if meta_path.exists():
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta.get("fingerprint") == documents_fingerprint(documents):
-                try:
-                    return cls.load(folder)
-                except (FileNotFoundError, ValueError):
-                    pass
+        saved = saved_fingerprint(directory)
+        if saved is not None and saved == documents_fingerprint(documents):
+            try:
+                return cls.load(directory)
+            except (FileNotFoundError, ValueError):
+                pass
         index = cls(**options).build(documents)
-        index.save(folder)
+        index.save(directory)
         return index
 
     def remove(self, doc_ids: Iterable[str]) -> int:
@@ -387,34 +247,13 @@ class HybridIndex:
         keep = [i for i, d in enumerate(self.documents) if d.doc_id not in drop]
         removed = len(self.documents) - len(keep)
         if removed:
-            self._set([self.documents[i] for i in keep], self._embeddings[keep])
+            embeddings = self._vector_index.embeddings[keep]
+            self._set([self.documents[i] for i in keep], embeddings)
         return removed
 
     # ----------------------------------------------------------------------------------------
-    # Filtering
+    # Filtering and search
     # ----------------------------------------------------------------------------------------
-
-    def _column(self, field_name: str, kind: str) -> np.ndarray:
-        """Return (cached) attribute values of every document as a typed numpy column."""
-        key = (field_name, kind)
-        if key not in self._columns:
-            values = [d.attributes.get(field_name) for d in self.documents]
-            if kind == "date":
-                column = pd.to_datetime(
-                    pd.Series([None if v is None else str(v)[:10] for v in values], dtype=object),
-                    errors="coerce",
-                    format="%Y-%m-%d",
-                ).to_numpy(dtype="datetime64[D]")
-            elif kind == "number":
-                column = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
-                    dtype=np.float64
-                )
-            else:
-                column = np.array(
-                    [None if v is None else str(v).lower() for v in values], dtype=object
-                )
-            self._columns[key] = column
-        return self._columns[key]
 
     def filter_mask(
         self,
@@ -438,72 +277,7 @@ class HybridIndex:
             ValueError: On an unknown entity type or (``strict``) filter field.
 
         """
-        mask = np.ones(len(self.documents), dtype=bool)
-        if entity_types:
-            unknown = set(entity_types) - set(ENTITY_TYPES)
-            if unknown:
-                raise ValueError(f"unknown entity types {sorted(unknown)}")
-            mask &= np.isin(self._types, list(entity_types))
-        for flt in filters:
-            if flt.field not in self._fields and flt.field != "entity_type":
-                if strict and self.documents:
-                    raise ValueError(f"unknown filter field {flt.field!r}")
-                mask[:] = False
-                continue
-            mask &= self._filter_column(flt)
-        return mask
-
-    def _filter_column(self, flt: Filter) -> np.ndarray:
-        """Evaluate one filter on every document."""
-        if flt.field == "entity_type":
-            values = flt.value if isinstance(flt.value, tuple) else (flt.value,)
-            return np.isin(self._types, list(values))
-        if flt.is_date:
-            column = self._column(flt.field, "date")
-            value = (
-                tuple(np.datetime64(v, "D") for v in flt.value)
-                if isinstance(flt.value, tuple)
-                else np.datetime64(flt.value, "D")
-            )
-            valid = ~np.isnat(column)
-        elif flt.is_numeric:
-            column = self._column(flt.field, "number")
-            value = (
-                tuple(float(v) for v in flt.value)
-                if isinstance(flt.value, tuple)
-                else float(flt.value)
-            )
-            valid = ~np.isnan(column)
-        else:
-            column = self._column(flt.field, "text")
-            value = (
-                tuple(str(v).lower() for v in flt.value)
-                if isinstance(flt.value, tuple)
-                else str(flt.value).lower()
-            )
-            valid = np.array([v is not None for v in column], dtype=bool)
-        out = np.zeros(len(column), dtype=bool)
-        vals = column[valid]
-        if flt.op == "==":
-            res = vals == value
-        elif flt.op == "in":
-            res = np.isin(vals, list(value))
-        elif flt.op == "between":
-            res = (vals >= value[0]) & (vals <= value[1])
-        elif flt.op == ">":
-            res = vals > value
-        elif flt.op == ">=":
-            res = vals >= value
-        elif flt.op == "<":
-            res = vals < value
-        else:
-            res = vals <= value
-        out[valid] = np.asarray(res, dtype=bool)
-        return out
-
-    # ----------------------------------------------------------------------------------------
-    # Search
-    # ----------------------------------------------------------------------------------------
+        return self._table.mask(entity_types, filters, strict=strict)
 
     def parse(self, query: str, today: dt.date | None = None) -> ParsedQuery:
         """Parse a query with this index's vocabulary.
@@ -531,7 +305,8 @@ class HybridIndex:
         """Search the index.
 
         Args:
-            query: Natural-language query (parsed with :func:`parse_query`) or a parse.
+            query: Natural-language query (parsed with
+                :func:`~textai.search.query_parser.parse_query`) or a parse.
             limit: Maximum number of hits.
             entity_types: Entity types to search; overrides the parsed ones when given.
             filters: Extra exact filters, added to the parsed ones.
@@ -563,37 +338,29 @@ class HybridIndex:
         if not text:
             return self._browse(allowed, limit)
         n_candidates = max(self.candidates, limit)
-        semantic: dict[int, float] = {}
-        keyword: dict[int, float] = {}
-        query_vector: np.ndarray | None = None
-        if mode in ("hybrid", "semantic"):
-            query_vector = self._embed_query(text)
-            semantic = self._semantic(query_vector, allowed, mask, n_candidates)
-        keyword_all = None
-        if mode in ("hybrid", "keyword"):
-            keyword_all = self.keyword_scores(text)
-            keyword = self._keyword(keyword_all, allowed, n_candidates)
-        if mode == "semantic":
-            ranked = sorted(semantic.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-            return [self._hit(i, s, s, None) for i, s in ranked]
         if mode == "keyword":
-            ranked = sorted(keyword.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-            return [self._hit(i, s, None, s) for i, s in ranked]
-        assert query_vector is not None and keyword_all is not None
-        fused = self._fuse(semantic, keyword)
-        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+            keyword = top_positive(self.keyword_scores(text), allowed, n_candidates)
+            return [self._hit(i, s, None, s) for i, s in ranked(keyword, limit)]
+        vectors = self._vector_index
+        query_vector = self._embed_query(text)
+        semantic = vectors.search(query_vector, allowed, mask, n_candidates)
+        if mode == "semantic":
+            return [self._hit(i, s, s, None) for i, s in ranked(semantic, limit)]
+        keyword_all = self.keyword_scores(text)
+        keyword = top_positive(keyword_all, allowed, n_candidates)
+        fused = fuse(semantic, keyword, fusion=self.fusion, alpha=self.alpha, rrf_k=self.rrf_k)
         hits = []
-        for i, score in ranked:
-            sem = float(self._embeddings[i] @ query_vector) if i not in semantic else semantic[i]
+        for i, score in ranked(fused, limit):
+            sem = semantic[i] if i in semantic else vectors.score(i, query_vector)
             hits.append(self._hit(i, score, sem, float(keyword_all[i])))
         return hits
 
     def keyword_scores(self, text: str) -> np.ndarray:
         """Return every document's keyword score: BM25 of title + text plus BM25 of the title.
 
-        The title field counts twice (a BM25F-style boost) and a query equal to a document's
-        title (case and punctuation aside) adds the best score to that document, so a query
-        naming a record ranks it above the many documents that merely mention it.
+        The title field counts :attr:`title_weight` more and a query equal to a document's
+        title (case and punctuation aside) adds the best score to that document (see
+        :class:`~textai.search.keyword.KeywordIndex`).
 
         Args:
             text: Free-text query.
@@ -602,79 +369,21 @@ class HybridIndex:
             Array of ``len(self)`` scores.
 
         """
-        scores = self._bm25.scores(text) + self.title_weight * self._bm25_title.scores(text)
-        exact = self._titles.get(_title_key(text))
-        if exact is not None and len(scores):
-            scores[exact] += float(scores.max())
-        return scores
+        return self._keywords.scores(text, self.title_weight)
 
     def _embed_query(self, text: str) -> np.ndarray:
         """Embed a query text (cached; encoded with :attr:`query_threads` torch threads)."""
         return embed_query(text, threads=self.query_threads)
 
-    def _semantic(
-        self, vector: np.ndarray, allowed: np.ndarray, mask: np.ndarray, k: int
-    ) -> dict[int, float]:
-        """Return the top-``k`` allowed documents by inner product, via FAISS."""
-        import faiss
-
-        k = min(k, len(allowed))
-        query = vector.reshape(1, -1).astype(np.float32)
-        if mask.all():
-            scores, ids = self._faiss.search(query, k)
-        else:
-            params = faiss.SearchParameters()
-            params.sel = faiss.IDSelectorBatch(allowed.astype(np.int64))
-            scores, ids = self._faiss.search(query, k, params=params)
-        return {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
-
-    @staticmethod
-    def _keyword(scores: np.ndarray, allowed: np.ndarray, k: int) -> dict[int, float]:
-        """Return the top-``k`` allowed documents with a positive BM25 score."""
-        sub = scores[allowed]
-        positive = np.flatnonzero(sub > 0)
-        if len(positive) == 0:
-            return {}
-        if len(positive) > k:
-            positive = positive[np.argpartition(-sub[positive], k - 1)[:k]]
-        return {int(allowed[j]): float(sub[j]) for j in positive}
-
-    def _fuse(self, semantic: dict[int, float], keyword: dict[int, float]) -> dict[int, float]:
-        """Fuse two candidate rankings (RRF or convex combination of normalised scores)."""
-        fused: dict[int, float] = {}
-        if self.fusion == "rrf":
-            weights = (2.0 * self.alpha, 2.0 * (1.0 - self.alpha))
-            for ranking, weight in zip((semantic, keyword), weights, strict=True):
-                order = sorted(ranking.items(), key=lambda kv: (-kv[1], kv[0]))
-                for rank, (i, _) in enumerate(order, start=1):
-                    fused[i] = fused.get(i, 0.0) + weight / (self.rrf_k + rank)
-            return fused
-
-        def normalise(ranking: dict[int, float]) -> dict[int, float]:
-            if not ranking:
-                return {}
-            values = np.fromiter(ranking.values(), dtype=np.float64)
-            low, high = float(values.min()), float(values.max())
-            span = high - low if high > low else 1.0
-            return {i: (s - low) / span for i, s in ranking.items()}
-
-        sem, kw = normalise(semantic), normalise(keyword)
-        for i in set(sem) | set(kw):
-            fused[i] = self.alpha * sem.get(i, 0.0) + (1.0 - self.alpha) * kw.get(i, 0.0)
-        return fused
-
     def _browse(self, allowed: np.ndarray, limit: int) -> list[SearchHit]:
         """List filtered documents without free text: deals by amount, then newest first."""
-        amount = self._column("amount", "number")[allowed]
-        created = (
-            self._column("created_at", "date")[allowed].astype("datetime64[D]").astype(np.int64)
+        order = browse_order(
+            allowed,
+            self._table.column("amount", "number"),
+            self._table.column("created_at", "date"),
+            limit,
         )
-        created = np.where(np.isnat(self._column("created_at", "date")[allowed]), -(2**62), created)
-        amount = np.where(np.isnan(amount), -np.inf, amount)
-        order = np.lexsort((allowed, -created, -amount))[:limit]
-        return [
-            self._hit(int(allowed[j]), 1.0 / (rank + 1), None, None) for rank, j in enumerate(order)
-        ]
+        return [self._hit(i, 1.0 / (rank + 1), None, None) for rank, i in enumerate(order)]
 
     def _hit(
         self, i: int, score: float, semantic: float | None, keyword: float | None
@@ -712,38 +421,10 @@ class HybridIndex:
             ValueError: On an unknown option.
 
         """
-        names = ("fusion", "rrf_k", "alpha", "candidates", "title_weight", "query_threads")
+        names = (*_SAVED_OPTIONS, "query_threads")
         unknown = set(options) - set(names)
         if unknown:
             raise ValueError(f"unknown options {sorted(unknown)}")
         other = HybridIndex(**{name: options.get(name, getattr(self, name)) for name in names})
         other.__dict__.update({k: v for k, v in self.__dict__.items() if k not in names})
         return other
-
-
-def hits_doc_ids(hits: Sequence[SearchHit]) -> list[str]:
-    """Return the document ids of hits, in order.
-
-    Args:
-        hits: Search hits.
-
-    Returns:
-        Their ``doc_id`` s.
-
-    """
-    return [h.doc.doc_id for h in hits]
-
-
-__all__ = [
-    "BM25",
-    "MODES",
-    "HybridIndex",
-    "SearchHit",
-    "clear_query_cache",
-    "coerce_filter",
-    "documents_fingerprint",
-    "embed_documents",
-    "embed_query",
-    "hits_doc_ids",
-    "tokenize",
-]

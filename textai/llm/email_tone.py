@@ -1,4 +1,8 @@
-"""Tone and length of an email: greetings and sign-offs, contractions, word limits."""
+"""Tone and length of an email: greetings and sign-offs, contractions, word limits.
+
+The offline provider writes its emails with these rules, and the email AI
+(:mod:`textai.email.compose`, :mod:`textai.email.replies`) enforces them on any model's answer.
+"""
 
 from __future__ import annotations
 
@@ -59,13 +63,15 @@ _CONTRACTIONS: dict[str, str] = {
 }
 
 
-_GREETING_LINE = re.compile(
+#: A greeting line (``Dear Ada,``, ``Hi there,``, ``Good morning team``).
+GREETING_LINE = re.compile(
     r"^\s*(dear|hi|hello|hey|hiya|greetings|good (morning|afternoon|evening))\b[^\n]{0,60}$",
     re.IGNORECASE,
 )
 
 
-_SIGN_OFF_PHRASE = re.compile(
+#: The start of a sign-off line (``Kind regards,``, ``Cheers``, ``Thanks, Tom``).
+SIGN_OFF_PHRASE = re.compile(
     r"^\s*(kind regards|best regards|warm regards|regards|best wishes|best|cheers|thanks|"
     r"thank you|many thanks|sincerely|yours sincerely|yours faithfully|warmly|all the best|"
     r"talk soon|speak soon)\b[\s,.!]*",
@@ -73,7 +79,7 @@ _SIGN_OFF_PHRASE = re.compile(
 )
 
 
-def _split_paragraphs(text: str) -> list[str]:
+def split_paragraphs(text: str) -> list[str]:
     """Split a body into non-empty paragraphs (blank-line separated)."""
     return [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
 
@@ -90,7 +96,7 @@ def strip_greeting_and_sign_off(body: str) -> str:
     lines = [line.rstrip() for line in body.strip().splitlines()]
     while lines and not lines[0].strip():
         lines.pop(0)
-    if lines and _GREETING_LINE.match(lines[0]) and len(lines[0].split()) <= 8:
+    if lines and GREETING_LINE.match(lines[0]) and len(lines[0].split()) <= 8:
         first = lines.pop(0)
         rest_of_greeting = re.sub(
             r"^\s*(dear|hi|hello|hey|hiya|greetings|good (morning|afternoon|evening))\b"
@@ -108,7 +114,7 @@ def strip_greeting_and_sign_off(body: str) -> str:
         if len(lines) >= depth:
             tail = [line.strip() for line in lines[-depth:]]
             phrase_line = tail[0]
-            if _SIGN_OFF_PHRASE.match(phrase_line) and len(phrase_line.split()) <= 6:
+            if SIGN_OFF_PHRASE.match(phrase_line) and len(phrase_line.split()) <= 6:
                 name_ok = depth == 1 or (
                     len(tail[1].split()) <= 5 and not tail[1].endswith((".", "?", "!"))
                 )
@@ -158,7 +164,7 @@ def apply_tone(
     return "\n\n".join(parts) + f"\n\n{style.sign_off}\n{sender_name}"
 
 
-def _count_words(text: str) -> int:
+def count_words(text: str) -> int:
     """Return the number of whitespace-separated words."""
     return len(text.split())
 
@@ -178,11 +184,11 @@ def enforce_length(
     Returns:
         The body and whether it was cut.
     """
-    if _count_words(body) <= max_words:
+    if count_words(body) <= max_words:
         return body, False
     content = strip_greeting_and_sign_off(body)
-    paragraphs = _split_paragraphs(content)
-    frame = _count_words(apply_tone("", tone, first_name, sender_name))
+    paragraphs = split_paragraphs(content)
+    frame = count_words(apply_tone("", tone, first_name, sender_name))
     budget = max(10, max_words - frame)
     kept: list[str] = []
     used = 0
@@ -190,7 +196,7 @@ def enforce_length(
         sentences = re.split(r"(?<=[.!?])\s+", paragraph)
         taken = []
         for sentence in sentences:
-            words = _count_words(sentence)
+            words = count_words(sentence)
             if used + words > budget:
                 break
             taken.append(sentence)
