@@ -29,7 +29,7 @@ class DealPredictor:
     """Score Maven CRM opportunities with the deal champions.
 
     Attributes:
-        models: The fitted :class:`training.deal_velocity.DealModels`.
+        models: The fitted :class:`training.deal_models.DealModels`.
         deals: The enriched pipeline indexed by lower-case opportunity id.
         as_of: The export's last date ("today" of the data).
         versions: Served versions (``deal_velocity``, ``win_probability``).
@@ -109,7 +109,7 @@ class DealPredictor:
             top_k: SHAP factors per model.
 
         Returns:
-            The prediction (see :func:`training.deal_velocity.predict_deal`) plus the deal's
+            The prediction (see :func:`training.deal_predict.predict_deal`) plus the deal's
             stage, agent, product and account; None when the deal is unknown.
         """
         from training.deal_predict import predict_deal
