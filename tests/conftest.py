@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated settings per test session and the real datasets folder."""
+"""Fixtures shared by several test folders: isolated settings, MLflow state, real datasets."""
 
 from __future__ import annotations
 
@@ -34,3 +34,21 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     settings.ensure_home()
     yield settings
     get_settings.cache_clear()
+
+
+@pytest.fixture()
+def mlflow_store(
+    isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """Isolated settings; MLflow's global tracking/registry URIs are restored afterwards."""
+    import mlflow
+    import mlflow.tracking.fluent
+
+    previous_tracking, previous_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    yield isolated_settings
+    if mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous_tracking)
+    mlflow.set_registry_uri(previous_registry)

@@ -1,13 +1,12 @@
 """Conftest of the integration tests: marks them `integration` and owns their shared fixtures.
 
-A fresh PostgreSQL database (per test or per module), the local LLM wire-format server, a free
-port.
+A fresh PostgreSQL database (per test or per module), the local LLM wire-format server and the
+headless Chromium driver.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from haste.db import dispose_engine, upgrade_database
-from tests.support.llm_wire_server import WireServer, running_wire_server
+from tests.support.llm_wire_server import WIRE_API_KEY, WireServer, running_wire_server
 from tests.support.markers import mark_folder
 
 ADMIN_URL = os.environ.get(
@@ -30,10 +29,6 @@ ADMIN_URL = os.environ.get(
 def _in_ci() -> bool:
     """Return whether the tests run under CI (``CI`` set to anything but a false value)."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-#: API key the local wire-format server expects (both SDK suites use it).
-WIRE_API_KEY = "sk-test-wire-0001"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -73,13 +68,6 @@ def pg_url(admin_engine: Engine) -> Iterator[str]:
         dispose_engine(url)
         with admin_engine.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

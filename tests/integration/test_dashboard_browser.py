@@ -10,16 +10,12 @@ Needs ``apt-get install -y chromium chromium-driver`` (``/usr/bin/chromium``,
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
-import os
-import shutil
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,21 +24,10 @@ from sqlalchemy import func, select
 from haste.db import AIInteraction, LeadScore, Prediction, dispose_engine, session_scope
 from serving.dashboard.standalone import create_app
 from tests.support.asgi_server import serve_in_thread
+from tests.support.browser import SECTION_IDS, full_page_png, save_screenshot
 from tests.support.dashboard_seed import seed_dashboard_data, write_sample_reports
 from textai.llm.usage import to_usd
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "dashboard"
-SECTION_IDS = (
-    "kpis",
-    "lead-scores",
-    "predictions",
-    "next-actions",
-    "models",
-    "monitoring",
-    "usage",
-)
 CHART_IDS = (
     "chart-score-histogram",
     "chart-score-trend",
@@ -50,10 +35,6 @@ CHART_IDS = (
     "chart-calls-per-feature",
     "chart-model-comparison",
 )
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass
@@ -111,33 +92,6 @@ def _db_kpis(url: str) -> dict[str, Any]:
     }
 
 
-def _full_page_png(browser: Any) -> bytes:
-    """Return a PNG of the whole page (Chrome DevTools beyond-viewport capture)."""
-    metrics = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})
-    size = metrics.get("cssContentSize") or metrics["contentSize"]
-    shot = browser.execute_cdp_cmd(
-        "Page.captureScreenshot",
-        {
-            "format": "png",
-            "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
-        },
-    )
-    return base64.b64decode(shot["data"])
-
-
-def _save(name: str, png: bytes) -> Path:
-    """Write a screenshot to tests/artifacts/dashboard and copy it to $PYTEST_ARTIFACTS_DIR."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    path.write_bytes(png)
-    extra = os.environ.get("PYTEST_ARTIFACTS_DIR")
-    if extra:
-        Path(extra).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, Path(extra) / name)
-    return path
-
-
 def test_dashboard_in_headless_chromium(site: Site, driver: Any) -> None:
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
@@ -184,7 +138,7 @@ def test_dashboard_in_headless_chromium(site: Site, driver: Any) -> None:
     costs = {row.get_attribute("data-team"): row.get_attribute("data-cost") for row in team_rows}
     assert costs["Enterprise Sales"] == str(site.seeded["cost_by_team"]["Enterprise Sales"])
 
-    full_page = _save("dashboard-full-page.png", _full_page_png(driver))
+    full_page = save_screenshot("dashboard-full-page.png", full_page_png(driver))
     assert full_page.stat().st_size > 50_000
 
     # "Why?" reveals the explanation row with its contribution bars
@@ -199,7 +153,7 @@ def test_dashboard_in_headless_chromium(site: Site, driver: Any) -> None:
     assert len(bars) >= 1
     assert all(bar.size["width"] > 0 for bar in bars)
     assert row.find_element(By.CLASS_NAME, "explanation-text").text.startswith("Score ")
-    _save("dashboard-why-expanded.png", driver.get_screenshot_as_png())
+    save_screenshot("dashboard-why-expanded.png", driver.get_screenshot_as_png())
 
     # no JavaScript errors in the console (when the driver exposes the browser log)
     try:

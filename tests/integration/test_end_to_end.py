@@ -37,7 +37,7 @@ from haste.db.models import (
 from haste.db.session import dispose_all_engines, session_scope
 from haste.settings import Settings, get_settings
 from pipelines.synthetic_store import read_crm
-from tests.integration.conftest import free_port
+from tests.support.asgi_server import free_port
 
 NO_AB = {"ab_rollout": {}, "models_generation": 1}
 
@@ -695,7 +695,7 @@ def test_dashboard_through_the_gateway_in_headless_chromium(api, platform, drive
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.integration.test_dashboard_browser import SECTION_IDS, _full_page_png, _save
+    from tests.support.browser import SECTION_IDS, full_page_png, save_screenshot
 
     settings, *_ = platform
     rep = httpx.get(f"{api.base_url}/dashboard", params={"api_key": _new_key(settings, "rep")})
@@ -710,14 +710,14 @@ def test_dashboard_through_the_gateway_in_headless_chromium(api, platform, drive
         scored = session.scalar(select(func.count(func.distinct(LeadScore.contact_id))))
     shown = driver.find_element(By.ID, "kpi-contacts-scored").get_attribute("data-value")
     assert int(shown) == scored > 0
-    _save("gateway-dashboard.png", _full_page_png(driver))
+    save_screenshot("gateway-dashboard.png", full_page_png(driver))
     button = driver.find_elements(By.CSS_SELECTOR, "button.why-btn")[0]
     row = driver.find_element(By.ID, button.get_attribute("aria-controls"))
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
     button.click()
     WebDriverWait(driver, 5).until(lambda d: row.is_displayed())
     assert row.find_elements(By.CSS_SELECTOR, ".contribution-bar")
-    _save("gateway-dashboard-why.png", driver.get_screenshot_as_png())
+    save_screenshot("gateway-dashboard-why.png", driver.get_screenshot_as_png())
     data = api.get("/api/ai/dashboard")
     assert data.status_code == 200 and data.json()["lead_scores"]
 

@@ -29,10 +29,7 @@ from haste.settings import Settings
 from pipelines.synthetic import generate_crm
 from pipelines.synthetic_store import SyntheticCRM
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.filterwarnings("ignore:On demand feature view:RuntimeWarning"),
-]
+pytestmark = pytest.mark.filterwarnings("ignore:On demand feature view:RuntimeWarning")
 
 CONTACT_VIEWS = ("email_engagement", "web_activity", "social_signals", "company_enrichment")
 

@@ -7,7 +7,6 @@ speaks both wire formats, checks the SDKs' auth headers and records what it rece
 from __future__ import annotations
 
 import os
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import WIRE_API_KEY
+from tests.support.asgi_server import free_port
 from tests.support.llm_wire_server import (
     ANTHROPIC_PATH,
     OPENAI_PATH,
+    WIRE_API_KEY,
     WireServer,
     running_wire_server,
 )
@@ -332,9 +332,7 @@ def test_timeout_is_a_retryable_provider_error(wire: WireServer, name: str) -> N
 
 
 def test_connection_refused_is_retryable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     provider = OpenAIProvider(
         "openai", "gpt", api_key="k", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0
     )
@@ -444,9 +442,7 @@ def test_redis_cache_entries_expire(redis_cache: RedisResponseCache) -> None:
 
 
 def test_redis_outage_is_a_cache_miss(wire: WireServer) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     down = RedisResponseCache(f"redis://127.0.0.1:{port}/13", prefix="haste:test:llm:down:")
     client = make_client(wire_config(wire), cache=down)
     assert client.generate(REQUEST, provider="openai").cached is False

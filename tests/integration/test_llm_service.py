@@ -28,8 +28,7 @@ from haste.db import (
     User,
     session_scope,
 )
-from tests.integration.conftest import WIRE_API_KEY
-from tests.support.llm_wire_server import OPENAI_PATH, WireServer
+from tests.support.llm_wire_server import OPENAI_PATH, WIRE_API_KEY, WireServer
 from textai.llm.budgets import BudgetManager
 from textai.llm.client import LLMClient
 from textai.llm.config import LLMConfig, parse_llm_config

@@ -16,12 +16,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_folder(items, Path(__file__).parent, pytest.mark.model)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def isolated_model_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Give the model tests their own home and data folder, never the configured ``.haste/``.
 
-    The machine-wide embedding cache (``~/.cache/haste/embeddings``) is still shared, so each
-    corpus is embedded once per machine.
+    Package-scoped, so the environment is restored once the last model test has run and tests
+    of other folders never see this home. Text models trained on first use
+    (``ensure_text_models``) are shared by the model modules of one run. The machine-wide
+    embedding cache (``~/.cache/haste/embeddings``, ``HASTE_EMBEDDING_CACHE``) is still shared,
+    so each corpus is embedded once per machine.
     """
     home = tmp_path_factory.mktemp("model-home")
     with pytest.MonkeyPatch.context() as patch:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
-import mlflow.tracking.fluent
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -100,21 +97,6 @@ def test_partial_dependence_covers_every_slot(report: ContactTimeReport) -> None
     assert len(table) == 5 + 10 + 2
     assert table["mean_predicted"].between(0, 1).all()
     assert report.rank_agreement()["month"] > 0.5
-
-
-@pytest.fixture()
-def mlflow_store(
-    isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
-    """Isolated settings; MLflow's global tracking/registry URIs are restored afterwards."""
-    previous_tracking, previous_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
-    yield isolated_settings
-    if mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(previous_tracking)
-    mlflow.set_registry_uri(previous_registry)
 
 
 def test_log_contact_time_records_metrics_and_artifacts(

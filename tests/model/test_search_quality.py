@@ -5,7 +5,8 @@ with Enron sentences, 40 calls/meetings with DialogSum dialogues: ~630 documents
 labelled query set of :func:`textai.search.evaluate.build_query_set` (~67 queries). Measured
 on this corpus (all-MiniLM-L6-v2, convex fusion 0.5): hybrid recall@10 0.970 / MRR 0.863,
 semantic-only 0.955 / 0.845, keyword-only 0.896 / 0.731. Document embeddings are cached in
-``.haste/cache/search_embeddings`` (the first run embeds them, ~25 s on two idle cores).
+the machine-wide embedding cache, ``~/.cache/haste/embeddings/search`` (the first run embeds
+them, ~25 s on two idle cores).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from haste.settings import Settings
+from features.text_embeddings import shared_cache_dir
 from textai.search.documents import SearchDocument, documents_from_frames, load_documents
 from textai.search.evaluate import (
     EVAL_TODAY,
@@ -47,7 +48,7 @@ def corpus(datasets_dir: Path) -> tuple[dict[str, pd.DataFrame], list[SearchDocu
 
 @pytest.fixture(scope="module")
 def index(corpus: tuple[dict[str, pd.DataFrame], list[SearchDocument]]) -> HybridIndex:
-    cache = Settings().home / "cache" / "search_embeddings"
+    cache = shared_cache_dir() / "search"  # content-addressed: shared by every run
     return HybridIndex().build(corpus[1], cache_dir=cache)
 
 

@@ -1,7 +1,7 @@
 """Sentiment and action-item models on the real corpora: performance, behaviour, persistence.
 
 Both models are trained once per module into a temporary folder; corpus embeddings come from
-the on-disk cache under ``<HASTE_HOME>/cache/embeddings`` (slow only on the very first run).
+the machine-wide cache ``~/.cache/haste/embeddings`` (slow only on the very first run).
 The behavioural sentences below are not used anywhere in training (the name-consistency
 regulariser uses its own templates and names, see ``training.text.sentiment``).
 """
@@ -263,9 +263,10 @@ def test_ensure_text_models_is_idempotent(
     assert paths == {name: folder / filename for name, filename in TEXT_MODEL_FILES.items()}
 
 
-def test_log_text_model_run(trained: TrainedTextModels, isolated_settings) -> None:
+def test_log_text_model_run(trained: TrainedTextModels, mlflow_store) -> None:
     import mlflow
 
+    isolated_settings = mlflow_store
     run_id = log_text_model_run(trained.action_items, "action_items", settings=isolated_settings)
     run = mlflow.MlflowClient(isolated_settings.mlflow_tracking_uri).get_run(run_id)
     assert run.data.metrics["f1"] == pytest.approx(trained.action_items.metrics["f1"])

@@ -10,6 +10,20 @@ from contextlib import contextmanager
 from typing import Any
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on ``host`` right now.
+
+    Args:
+        host: Interface to probe.
+
+    Returns:
+        The port number.
+    """
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 @contextmanager
 def serve_in_thread(
     app: Any, name: str, host: str = "127.0.0.1", start_timeout_s: float = 10.0

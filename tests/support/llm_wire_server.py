@@ -39,6 +39,8 @@ SAMPLING_REMOVED_VERSION = "2026-10-21"
 """Anthropic API version from which temperature/top_p/top_k are rejected (SDK 2.x sends it)."""
 CREATED_AT = 1_700_000_000
 """Fixed ``created`` timestamp of OpenAI replies (replies are deterministic)."""
+WIRE_API_KEY = "sk-test-wire-0001"
+"""API key the integration suites' shared wire server expects (both SDK suites use it)."""
 
 _OPENAI_ERROR_TYPES = {
     400: ("invalid_request_error", None),

@@ -32,10 +32,7 @@ from features.store import (
 from haste.settings import Settings
 from pipelines.synthetic import generate_crm
 
-pytestmark = [
-    pytest.mark.unit,
-    pytest.mark.filterwarnings("ignore:On demand feature view:RuntimeWarning"),
-]
+pytestmark = pytest.mark.filterwarnings("ignore:On demand feature view:RuntimeWarning")
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ from sklearn.pipeline import Pipeline
 
 from serving.lookup import ServedModel
 from serving.model_server import AliasModels, ModelUnavailableError
-from tests.unit.test_scoring import FEATURES, _synthetic_leads
+from tests.support.leads import FEATURES, synthetic_leads
 from training.estimators import build_xgboost_pipeline
 from training.scoring import LeadScorer
 
 
 @pytest.fixture(scope="module")
 def fitted() -> tuple[Pipeline, pd.DataFrame]:
-    frame, labels = _synthetic_leads()
+    frame, labels = synthetic_leads()
     pipeline = build_xgboost_pipeline(
         FEATURES, {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.2, "random_state": 0}
     )

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
-import mlflow.tracking.fluent
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,25 +40,16 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def client(
-    isolated_settings: Settings, empty_store: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[MlflowClient]:
+def client(mlflow_store: Settings, empty_store: Path) -> MlflowClient:
     """Return a client bound to a fresh copy of the empty store under the tmp HASTE_HOME."""
+    isolated_settings = mlflow_store
     uri = isolated_settings.mlflow_tracking_uri
     assert uri == f"sqlite:///{isolated_settings.home / 'mlflow.db'}"
     shutil.copyfile(empty_store, isolated_settings.home / "mlflow.db")
-    previous_tracking = mlflow.get_tracking_uri()
-    previous_registry = mlflow.get_registry_uri()
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     client = configure_mlflow(isolated_settings)
     assert mlflow.get_tracking_uri() == uri
     assert client.get_experiment_by_name(isolated_settings.experiment_name) is not None
-    yield client
-    if mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(previous_tracking)
-    mlflow.set_registry_uri(previous_registry)
+    return client
 
 
 def _data(seed: int) -> tuple[pd.DataFrame, np.ndarray]:

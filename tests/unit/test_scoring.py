@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
+from tests.support.leads import FEATURES, synthetic_leads
 from training.booster import BoosterScorer
 from training.estimators import build_xgboost_pipeline
 from training.explain import Contribution, TreeShapExplainer
@@ -24,7 +25,6 @@ from training.scoring import (
 
 HOT_ACTION, WARM_ACTION, COLD_ACTION = (action for _, _, action in SCORE_BANDS)
 ADVICE = dict(FACTOR_ADVICE)
-FEATURES = ["Total Time Spent on Website", "TotalVisits", "Lead Origin", "Do Not Email"]
 
 
 @pytest.mark.parametrize(
@@ -150,34 +150,9 @@ def test_explain_in_words_without_contributions() -> None:
 # --- LeadScorer on a tiny synthetic dataset --------------------------------------------------
 
 
-def _synthetic_leads(rows: int = 300, seed: int = 7) -> tuple[pd.DataFrame, pd.Series]:
-    rng = np.random.default_rng(seed)
-    time_spent = rng.exponential(500.0, rows)
-    visits = rng.poisson(3, rows).astype(float)
-    origin = rng.choice(["API", "Landing Page Submission", "Lead Add Form"], rows)
-    do_not_email = rng.choice(["Yes", "No"], rows, p=[0.2, 0.8])
-    logit = (
-        -1.5
-        + time_spent / 400.0
-        + 0.2 * visits
-        + np.where(origin == "Lead Add Form", 2.0, 0.0)
-        - np.where(do_not_email == "Yes", 1.0, 0.0)
-    )
-    labels = (rng.random(rows) < 1.0 / (1.0 + np.exp(-logit))).astype(int)
-    frame = pd.DataFrame(
-        {
-            "Total Time Spent on Website": time_spent,
-            "TotalVisits": visits,
-            "Lead Origin": origin,
-            "Do Not Email": do_not_email,
-        }
-    )
-    return frame, pd.Series(labels, name="Converted")
-
-
 @pytest.fixture(scope="module")
 def synthetic() -> tuple[Pipeline, pd.DataFrame]:
-    frame, labels = _synthetic_leads()
+    frame, labels = synthetic_leads()
     pipeline = build_xgboost_pipeline(
         FEATURES, {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.2, "random_state": 0}
     )
