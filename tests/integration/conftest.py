@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,10 @@ def admin_engine() -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture()
-def pg_url(admin_engine: Engine) -> Iterator[str]:
-    """URL of a fresh, uniquely named database, dropped after the test."""
-    name = f"haste_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def fresh_database(admin_engine: Engine, prefix: str) -> Iterator[str]:
+    """Create a uniquely named database, yield its URL, drop it (even after a failure)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin_engine.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
@@ -68,6 +69,13 @@ def pg_url(admin_engine: Engine) -> Iterator[str]:
         dispose_engine(url)
         with admin_engine.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture()
+def pg_url(admin_engine: Engine) -> Iterator[str]:
+    """URL of a fresh, uniquely named database, dropped after the test."""
+    with fresh_database(admin_engine, "haste_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -112,17 +120,9 @@ def driver() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def module_pg_url(admin_engine: Engine) -> Iterator[str]:
     """A migrated PostgreSQL database shared by one module's tests, dropped afterwards."""
-    name = f"haste_test_mod_{uuid.uuid4().hex[:10]}"
-    with admin_engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade_database(url)
-    try:
+    with fresh_database(admin_engine, "haste_test_mod") as url:
+        upgrade_database(url)
         yield url
-    finally:
-        dispose_engine(url)
-        with admin_engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module")
