@@ -10,7 +10,6 @@ Our own warnings and every error still show.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import warnings
 from typing import Any
@@ -88,11 +87,12 @@ def filter_third_party_warnings() -> None:
 
 
 def quiet_console() -> None:
-    """Keep the console to progress and results (:data:`QUIET_CONSOLE_ENV`, noisy loggers)."""
+    """Keep the console to progress and results (:data:`QUIET_CONSOLE_ENV`).
+
+    The CLI's callback already sets :data:`NOISY_LOGGERS` to WARNING for every command.
+    """
     for key, value in QUIET_CONSOLE_ENV.items():
         os.environ.setdefault(key, value)
-    for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def import_quietly(name: str) -> Any:
