@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from haste.db.models import AIInteraction, AIModel, Contact, LeadScore, Prediction
+from haste.db.models import Activity, AIInteraction, AIModel, Contact, LeadScore, Prediction
 from haste.db.session import session_scope
 
 
@@ -59,6 +59,9 @@ class InteractionRecord:
 def record_interactions(url: str, interactions: Sequence[InteractionRecord]) -> int:
     """Store calls in the audit trail in one transaction.
 
+    A record whose API key and request id are already in the trail is skipped (the layer that
+    refused a call may have recorded it; a retried write must not record it twice).
+
     Args:
         url: Database URL.
         interactions: The calls.
@@ -67,29 +70,29 @@ def record_interactions(url: str, interactions: Sequence[InteractionRecord]) -> 
         Rows stored.
     """
     with session_scope(url) as session:
-        session.add_all([interaction.to_row() for interaction in interactions])
-    return len(interactions)
+        recorded = _recorded_requests(session, interactions)
+        rows = [
+            interaction.to_row()
+            for interaction in interactions
+            if (interaction.api_key_id, interaction.request_id) not in recorded
+        ]
+        session.add_all(rows)
+    return len(rows)
 
 
-def recorded_outputs(url: str, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Return the stored responses of the requests already recorded, by request id (one query).
-
-    Args:
-        url: Database URL.
-        request_ids: Idempotency keys to look up.
-
-    Returns:
-        Request id -> recorded ``output_data``, for the ids that were recorded.
-    """
+def _recorded_requests(
+    session: Any, interactions: Sequence[InteractionRecord]
+) -> set[tuple[uuid.UUID | None, str]]:
+    """Return the ``(api key, request id)`` pairs of these records already in the trail."""
+    request_ids = {i.request_id for i in interactions if i.request_id and i.api_key_id}
     if not request_ids:
-        return {}
-    with session_scope(url) as session:
-        rows = session.execute(
-            select(AIInteraction.request_id, AIInteraction.output_data).where(
-                AIInteraction.request_id.in_(set(request_ids))
-            )
+        return set()
+    rows = session.execute(
+        select(AIInteraction.api_key_id, AIInteraction.request_id).where(
+            AIInteraction.request_id.in_(request_ids)
         )
-        return {request_id: output for request_id, output in rows}
+    )
+    return {(row[0], row[1]) for row in rows}
 
 
 def record_model_version(
@@ -249,6 +252,12 @@ def contact_consents(url: str, contact_ids: Sequence[uuid.UUID]) -> dict[uuid.UU
             select(Contact.id, Contact.ai_consent).where(Contact.id.in_(set(contact_ids)))
         )
         return {row[0]: bool(row[1]) for row in rows}
+
+
+def activity_exists(url: str, activity_id: uuid.UUID) -> bool:
+    """Return whether the CRM holds the activity."""
+    with session_scope(url) as session:
+        return session.get(Activity, activity_id) is not None
 
 
 def record_prediction(

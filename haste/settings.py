@@ -43,6 +43,8 @@ class Settings(BaseSettings):
         ray_address: Address of an existing Ray cluster; ``None`` starts a local one.
         serve_host: Host the Ray Serve HTTP proxy binds to.
         serve_port: Port the Ray Serve HTTP proxy binds to.
+        metrics_port: Port of Ray's Prometheus endpoint (``/metrics``) on a local Ray started by
+            ``haste serve``; 0 lets Ray pick one.
         online_store: Feast online store type.
         redis_url: Redis URL used when ``online_store`` is ``redis`` and for caches.
         experiment_name: MLflow experiment that training runs log to.
@@ -66,6 +68,7 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     serve_host: str = "127.0.0.1"
     serve_port: int = 8000
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
     online_store: Literal["sqlite", "redis"] = "sqlite"
     redis_url: str = "redis://127.0.0.1:6379/0"
     experiment_name: str = "hastecrm"

@@ -14,11 +14,14 @@ from typing import Any
 from fastapi import FastAPI
 from ray import serve
 
-from serving.config import ServeConfig, serve_config_from_settings
+from serving.config import RequestLimits, ServeConfig, serve_config_from_settings
 from serving.core import GatewayCore
 from serving.http import create_api
 from serving.model_server import CHALLENGER_DEPLOYMENT, CHAMPION_DEPLOYMENT, ModelServer
 from training.registry import CHALLENGER, CHAMPION
+
+#: Name of the second TextAI binding, which runs transcript analyses.
+CONVERSATION_DEPLOYMENT = "ConversationAI"
 
 
 @serve.deployment(name="AIGateway", ray_actor_options={"num_cpus": 0.5})
@@ -32,8 +35,9 @@ class AIGateway:
         text: Any = None,
         champion: Any = None,
         challenger: Any = None,
+        conversation: Any = None,
     ) -> None:
-        self.core = GatewayCore(config, text, champion, challenger)
+        self.core = GatewayCore(config, text, champion, challenger, conversation)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Build this replica's FastAPI app over its core (called by Ray Serve at start)."""
@@ -54,19 +58,25 @@ def build_app(
     """Bind the application graph with options from ``configs/serve.yaml``.
 
     The gateway gets handles of TextAI and of the two model deployments: ``ChampionModels``
-    and ``ChallengerModels``, the same :class:`ModelServer` class bound to each alias.
+    and ``ChallengerModels``, the same :class:`ModelServer` class bound to each alias; and of
+    ``ConversationAI``, the TextAI class bound again for transcript analyses, so a long
+    analysis never holds the replicas that answer search and email calls.
 
     Args:
         config: The replica config.
         deployment_options: The gateway's deployment options.
         text_options: TextAI's deployment options.
-        model_options: Deployment options by model deployment name.
+        model_options: Deployment options by deployment name (model deployments and
+            ``ConversationAI``).
         code_version: Pins every deployment's code version (see :func:`pin_version`).
     """
     from serving.text_app import TextAI
 
     model_options = model_options or {}
     text = pin_version(TextAI, code_version).options(**(text_options or {}))
+    conversation = pin_version(TextAI, code_version).options(
+        **{"name": CONVERSATION_DEPLOYMENT, **model_options.get(CONVERSATION_DEPLOYMENT, {})}
+    )
     champion = pin_version(ModelServer, code_version).options(
         **{"name": CHAMPION_DEPLOYMENT, **model_options.get(CHAMPION_DEPLOYMENT, {})}
     )
@@ -79,6 +89,7 @@ def build_app(
         text.bind(config.settings),
         champion.bind(config, CHAMPION),
         challenger.bind(config, CHALLENGER),
+        conversation.bind(config.settings),
     )
 
 
@@ -101,8 +112,11 @@ def app_builder(args: dict[str, str]) -> serve.Application:
     """Build the app for ``serve run/deploy configs/serve.yaml`` (settings from the env/YAML)."""
     from haste.settings import get_settings
 
+    limits = RequestLimits.from_mapping(args.get("limits"))  # type: ignore[arg-type]
     return build_app(
-        serve_config_from_settings(get_settings(), args.get("model_name", "lead_scoring"))
+        serve_config_from_settings(
+            get_settings(), str(args.get("model_name", "lead_scoring")), limits
+        )
     )
 
 

@@ -18,13 +18,19 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-from haste.records import InteractionRecord, contact_consents, record_interactions
+from haste.records import (
+    InteractionRecord,
+    activity_exists,
+    contact_consents,
+    record_interactions,
+)
 from haste.settings import Settings
 from serving.auth import Authenticator
 from serving.config import ServeConfig
-from serving.errors import ApiError
+from serving.errors import RETRY_AFTER_S, ApiError
 from serving.gateway import CallContext, GatewayError, admit_call
 from serving.lookup import ContactFeatureLookup
+from serving.metrics import count_budget_refusal
 from serving.model_server import ModelUnavailableError, served_model_names
 from serving.rate_limit import build_rate_limiter
 from serving.score_cache import build_score_cache
@@ -44,13 +50,22 @@ class GatewayCore:
         text: Handle of the TextAI deployment (None: text endpoints answer 503).
         champion: Handle of the ``ChampionModels`` deployment.
         challenger: Handle of the ``ChallengerModels`` deployment (None: no A/B test).
+        conversation: Handle of the ``ConversationAI`` deployment (long analyses, kept off
+            the interactive text replicas; None: TextAI does them).
     """
 
     def __init__(
-        self, config: ServeConfig, text: Any = None, champion: Any = None, challenger: Any = None
+        self,
+        config: ServeConfig,
+        text: Any = None,
+        champion: Any = None,
+        challenger: Any = None,
+        conversation: Any = None,
     ) -> None:
         self.config = config
         self.text = text
+        self.conversation = conversation or text
+        self.jobs: set[asyncio.Task] = set()
         self.variants = {"champion": champion, "challenger": challenger}
         self.settings = Settings(**config.settings)
         self.rollouts: dict[str, int] = {}
@@ -143,6 +158,7 @@ class GatewayCore:
                 self.authenticator,
                 self.limiter,
                 self.settings.default_rate_limit_per_minute,
+                serve_request_id(),
             )
         except GatewayError as error:
             raise ApiError(error.status_code, error.message, error.headers) from error
@@ -195,37 +211,100 @@ class GatewayCore:
         *args: Any,
     ) -> Any:
         """Call a model deployment from a sync route; an unserved model is a recorded 503."""
+        response = getattr(self.variants[variant], method).remote(*args)
         try:
-            return getattr(self.variants[variant], method).remote(*args).result()
+            return response.result(timeout_s=self.config.limits.interactive_budget_s)
         except ModelUnavailableError as error:
             hint = "train it first (`haste train`, `haste train-deals`)"
             raise self.refuse(context, feature, 503, f"{error}: {hint}", inputs) from error
+        except TimeoutError as error:
+            response.cancel()
+            raise self.over_budget(context, feature, inputs) from error
+
+    def over_budget(self, context: CallContext, feature: str, inputs: dict) -> ApiError:
+        """Record and return the 503 of a deployment call that ran out of its time budget."""
+        budget = self.config.limits.interactive_budget_s
+        error = self.refuse(
+            context, feature, 503, f"the deployment did not answer within {budget:g} s", inputs
+        )
+        error.headers = {"Retry-After": str(RETRY_AFTER_S)}
+        return error
 
     async def record(self, records: list[InteractionRecord]) -> None:
         """Write audit records without blocking the event loop."""
         await asyncio.to_thread(record_interactions, self.config.database_url, records)
 
     async def call_text(
-        self, context: CallContext, feature: str, inputs: dict[str, Any], method: str, *args: Any
+        self,
+        context: CallContext,
+        feature: str,
+        inputs: dict[str, Any],
+        method: str,
+        *args: Any,
+        handle: Any = None,
     ) -> dict[str, Any]:
-        """Call the TextAI deployment; refused calls are recorded and answered with 4xx/5xx."""
-        if self.text is None:
+        """Call the TextAI deployment; refused calls are recorded and answered with 4xx/5xx.
+
+        ``handle`` picks another text deployment (``self.conversation``).
+        """
+        handle = handle or self.text
+        if handle is None:
             raise await asyncio.to_thread(
                 self.refuse, context, feature, 503, "the TextAI deployment is not running", inputs
             )
+        response = getattr(handle, method).remote(*args)
         try:
-            return await getattr(self.text, method).remote(*args)
+            return await asyncio.wait_for(response, self.config.limits.interactive_budget_s)
         except TextAIError as error:
+            if error.status_code == 402:
+                count_budget_refusal(feature)
             raise await asyncio.to_thread(
                 self.refuse, context, feature, error.status_code, error.message, inputs
             ) from error
+        except TimeoutError as error:
+            response.cancel()
+            raise await asyncio.to_thread(self.over_budget, context, feature, inputs) from error
 
-    async def consent(self, context: CallContext, feature: str, contact_id: Any) -> None:
-        """Refuse (403) a contact without AI consent before any text work."""
+    async def consent(
+        self, context: CallContext, feature: str, contact_id: Any, activity_id: Any = None
+    ) -> None:
+        """Refuse an unknown contact or activity (404) or one without AI consent (403).
+
+        Runs before any text work, so a refusal costs no model time and is recorded once.
+        """
         if contact_id:
-            await asyncio.to_thread(
-                self.require_consent, context, feature, uuid.UUID(str(contact_id))
-            )
+            key = uuid.UUID(str(contact_id))
+            known = await asyncio.to_thread(self.require_consent, context, feature, key)
+            if not known:
+                raise await asyncio.to_thread(
+                    self.refuse,
+                    context,
+                    feature,
+                    404,
+                    f"contact {key} not found in the CRM",
+                    {"contact_id": str(key)},
+                )
+        if activity_id:
+            key = uuid.UUID(str(activity_id))
+            if not await asyncio.to_thread(activity_exists, self.database_url, key):
+                raise await asyncio.to_thread(
+                    self.refuse,
+                    context,
+                    feature,
+                    404,
+                    f"activity {key} not found in the CRM",
+                    {"activity_id": str(key)},
+                )
+
+
+def serve_request_id() -> str | None:
+    """Return Ray Serve's id of the current request (in its JSON logs), outside Serve None."""
+    try:
+        from ray.serve.context import _get_serve_request_context
+
+        return _get_serve_request_context().request_id or None
+    except Exception:  # not in a Serve replica, or Serve's private API moved
+        return None
 
 
 def usage_identity(context: CallContext) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 An admitted route declares what it needs as a parameter, e.g. ``context: Predict``: the key
 is checked (401/403), the rate limit applied (429) and the request id read before the route
-runs, and before its body is validated.
+runs, and before its body is validated. A client-sent ``X-Request-ID`` is then claimed for this
+caller, endpoint and body (:mod:`serving.idempotency`): a retry is answered from the record.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from serving.core import GatewayCore
 from serving.gateway import CallContext
+from serving.idempotency import claim_request
 
 
 def get_core(request: Request) -> GatewayCore:
@@ -28,8 +31,13 @@ def admitted(permission: str) -> Callable[..., CallContext]:
         permission: See :data:`serving.auth.ROLE_PERMISSIONS`.
     """
 
-    def admit(request: Request, core: Annotated[GatewayCore, Depends(get_core)]) -> CallContext:
-        return core.admit(request.headers, permission)
+    async def admit(
+        request: Request, core: Annotated[GatewayCore, Depends(get_core)]
+    ) -> CallContext:
+        context = await run_in_threadpool(core.admit, request.headers, permission)
+        request.state.call = context
+        await claim_request(request, core.database_url, context)
+        return context
 
     return admit
 

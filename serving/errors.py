@@ -7,10 +7,15 @@ in the OpenAPI schema, so generated clients know every status a route can answer
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+from serving.metrics import count_dependency_error
 
 
 class ApiError(HTTPException):
@@ -36,13 +41,23 @@ class ErrorResponse(BaseModel):
 
 
 _DESCRIPTIONS = {
+    400: "The body could not be read (not UTF-8 / not JSON text).",
     401: "Missing or unknown API key.",
     403: "The key's role lacks the permission, or the contact refused AI processing.",
     404: "The contact, deal, account or record does not exist.",
-    422: "Invalid input: `errors` names each bad field.",
+    409: "A request with this `X-Request-ID` is still running (see `Retry-After`).",
+    413: "The body is larger than the gateway's limit (`limits.max_body_bytes`).",
+    422: "Invalid input (`errors` names each bad field), or an `X-Request-ID` reused for "
+    "another request.",
     429: "Rate limit of the key exceeded (see `Retry-After`).",
-    503: "A model or deployment is not available yet.",
+    503: "A model, deployment or dependency (database, broker) is unavailable or over its "
+    "time budget; retry after `Retry-After` seconds.",
 }
+
+#: Seconds a client is asked to wait after a 503 from an unavailable dependency.
+RETRY_AFTER_S = 5
+
+logger = logging.getLogger("ray.serve")
 
 #: OpenAPI ``responses`` of the error statuses every admitted route may answer.
 ERROR_RESPONSES: dict[int | str, dict] = {
@@ -65,6 +80,62 @@ async def answer_validation_error(request: Request, error: RequestValidationErro
     )
 
 
+def unavailable(message: str) -> ApiError:
+    """Return the 503 (with ``Retry-After``) of a dependency that is down or too slow."""
+    return ApiError(503, message, {"Retry-After": str(RETRY_AFTER_S)})
+
+
+def dependency_errors() -> dict[type[BaseException], str]:
+    """Return the exceptions meaning "a dependency is down", with what to tell the client."""
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
+    from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    database = "the CRM database is unavailable"
+    deployment = "a model deployment is unavailable or over capacity"
+    return {
+        OperationalError: database,
+        InterfaceError: database,
+        DisconnectionError: database,
+        PoolTimeoutError: database,
+        RedisConnectionError: "the cache/rate-limit store is unavailable",
+        RedisTimeoutError: "the cache/rate-limit store is unavailable",
+        ActorDiedError: deployment,
+        ActorUnavailableError: deployment,
+        DeploymentUnavailableError: deployment,
+        BackPressureError: deployment,
+        GetTimeoutError: "a model deployment did not answer within its time budget",
+    }
+
+
 def install_error_handlers(api: FastAPI) -> None:
-    """Register the error model's handlers on an app."""
+    """Register the error model's handlers on an app.
+
+    Invalid input is a 422 naming each field; a dependency that is down (database, Redis, a
+    deployment) is a 503 with ``Retry-After``, logged once per request, never a 500.
+    """
     api.add_exception_handler(RequestValidationError, answer_validation_error)
+    for kind, message in dependency_errors().items():
+        api.add_exception_handler(kind, _answer_unavailable(message))
+
+
+def _answer_unavailable(message: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """Return a handler answering ``message`` with 503 and ``Retry-After``."""
+    dependency = next(
+        (name for word, name in (("database", "database"), ("cache", "redis")) if word in message),
+        "deployment",
+    )
+
+    async def answer(request: Request, error: Exception) -> JSONResponse:
+        logger.warning("503 on %s: %s (%s)", request.url.path, message, type(error).__name__)
+        count_dependency_error(dependency)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"{message}; retry in {RETRY_AFTER_S} s"},
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    return answer

@@ -37,6 +37,8 @@ class CallContext:
     request_id: str
     client_request_id: bool
     started: float = field(default_factory=time.perf_counter)
+    #: What answered (``model_version``, ``variant``), for the request metrics.
+    labels: dict[str, str] = field(default_factory=dict)
 
     def elapsed_ms(self) -> int:
         """Return the milliseconds since the call was admitted."""
@@ -63,6 +65,10 @@ class CallContext:
             The record.
         """
         extra.setdefault("response_time_ms", self.elapsed_ms())
+        if extra.get("variant"):
+            self.labels.setdefault("variant", str(extra["variant"]))
+        if model_used and "@v" in model_used:
+            self.labels.setdefault("model_version", model_used.rsplit("@v", 1)[1])
         return InteractionRecord(
             interaction_type=feature,
             feature=feature,
@@ -102,6 +108,7 @@ def admit_call(
     authenticator: Authenticator | None,
     limiter: RateLimiter,
     default_limit: int,
+    default_request_id: str | None = None,
 ) -> CallContext:
     """Authenticate, authorise and rate-limit one call.
 
@@ -111,6 +118,8 @@ def admit_call(
         authenticator: Key authenticator (None: authentication is switched off).
         limiter: Rate limiter.
         default_limit: Requests per minute of keys without their own limit.
+        default_request_id: Request id when the client sent none (Ray Serve's, so the audit
+            trail and the logs share it); a new uuid4 without one.
 
     Returns:
         The call context.
@@ -145,6 +154,6 @@ def admit_call(
         )
     return CallContext(
         principal=principal,
-        request_id=request_id or uuid.uuid4().hex,
+        request_id=request_id or default_request_id or uuid.uuid4().hex,
         client_request_id=request_id is not None,
     )

@@ -5,10 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from serving.batching import GreedyBatcher
+from serving.config import RequestLimits
 from serving.core import GatewayCore
 from serving.dashboard import router as dashboard
 from serving.errors import install_error_handlers
+from serving.idempotency import ReplayedAnswer, answer_replay
 from serving.lead_batch import LeadScoreBatch
+from serving.middleware import AccessLog, BodySizeLimit
 from serving.routes import admin, predictions, scoring, text
 
 TITLE = "hasteCRM AI API"
@@ -27,10 +30,15 @@ def create_api(core: GatewayCore | None = None) -> FastAPI:
         core: The replica's core; None builds the app for its OpenAPI schema only.
 
     Returns:
-        The app, with every router, the error model and (given a core) the lead-score batcher.
+        The app, with every router, the error model, the body-size limit and access log and
+        (given a core) the lead-score batcher.
     """
     api = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION)
     install_error_handlers(api)
+    api.add_exception_handler(ReplayedAnswer, answer_replay)
+    limits = core.config.limits if core is not None else RequestLimits()
+    api.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    api.add_middleware(AccessLog)  # outermost: logs 413s too
     for module in (scoring, predictions, text, admin, dashboard):
         api.include_router(module.router)
     if core is not None:

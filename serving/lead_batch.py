@@ -16,12 +16,12 @@ from haste.records import (
     InteractionRecord,
     contact_consents,
     record_scoring_batch,
-    recorded_outputs,
 )
 from serving.core import GatewayCore
 from serving.errors import ApiError
 from serving.gateway import CallContext
 from serving.lookup import FoundContact
+from serving.metrics import count_cache
 from serving.model_server import ModelUnavailableError
 from serving.score_cache import score_key
 
@@ -58,20 +58,13 @@ class LeadScoreBatch:
         self.core = core
 
     def prepare(self, jobs: list[ScoreJob]) -> dict[tuple[str, str], list[ScoreJob]]:
-        """Answer replays and cache hits, check consent, find features; group the rest.
+        """Answer cache hits, check consent, find features; group the rest.
 
         Returns:
             ``(model name, variant) -> jobs`` still to be scored.
         """
         core = self.core
         url = core.database_url
-        replays = recorded_outputs(
-            url, [j.context.request_id for j in jobs if j.context.client_request_id]
-        )
-        for job in jobs:  # idempotent replay: answered before, answer the same, record nothing
-            if job.context.request_id in replays:
-                job.result = {**replays[job.context.request_id], "replayed": True}
-        jobs = [job for job in jobs if job.result is None]
         consents = contact_consents(url, [j.contact_id for j in jobs])
         lookups = core.lookup.find_many(
             [str(j.contact_id) for j in jobs if consents.get(j.contact_id) is not False]
@@ -95,6 +88,8 @@ class LeadScoreBatch:
             name = job.found.model_name
             variant = core.variant(name, key)
             cached = core.cache.get(score_key(name, core.version(name, variant), key))
+            if core.settings.gateway_cache != "off":
+                count_cache(name, cached is not None)
             if cached is not None:
                 job.result = {**cached, "cached": True}
                 job.records.append(
@@ -160,7 +155,7 @@ class LeadScoreBatch:
     async def score(self, jobs: list[ScoreJob]) -> list[dict[str, Any] | ApiError]:
         """Score a batch of lead-score requests.
 
-        One replay query, one consent query and one feature lookup for the batch; one call per
+        One consent query and one feature lookup for the batch; one call per
         model variant to its model deployment (concurrently); one database transaction for
         every record.
         """

@@ -1,20 +1,44 @@
-"""Per-key rate limits: fixed one-minute windows, in memory or shared through Redis.
+"""Per-key rate limits counted by the ``limits`` library, in memory or shared through Redis.
 
 With several gateway replicas the Redis limiter must be used (``HASTE_RATE_LIMIT_BACKEND=redis``),
 otherwise each replica counts on its own. A refused request carries the number of seconds until
 the window resets, which the gateway returns as ``Retry-After`` with a 429.
+
+Window type: a *fixed* one-minute window (``limits.FixedWindowRateLimiter``), aligned on the
+wall-clock minute by putting the minute number in the ``limits`` key. Why fixed, not moving:
+
+* one counter per key and minute (``limits``' atomic INCR + EXPIRE Lua script on Redis), where
+  the moving window stores a timestamp per request, up to ``limit`` entries per key;
+* every replica shares the same window boundaries, so ``Retry-After`` (seconds to the next
+  minute) is the same whichever replica answers, and the injectable clock makes it testable;
+* the cost, a key bursting up to twice its limit across a minute boundary, is acceptable for
+  coarse per-key quotas.
+
+If Redis is unreachable the Redis limiter never raises nor hangs: its client times out after
+0.5 s without retries, the call is counted by an in-process memory limiter instead (per-replica
+limits while Redis is down), and Redis is left alone for a short back-off; one WARNING is logged
+when Redis fails and one INFO when it answers again (see :class:`serving.score_cache.RedisGuard`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from serving.score_cache import REDIS_BACKOFF_S, RedisGuard, redis_client_options
+
+logger = logging.getLogger(__name__)
+
 WINDOW_S = 60
+REDIS_PREFIX = "haste:ratelimit"
 
 
 @dataclass(frozen=True)
@@ -35,19 +59,43 @@ class RateLimiter(Protocol):
         ...
 
 
-def _decide(count: int, limit: int, now: float) -> RateDecision:
-    """Build the decision for the ``count``-th request of the window containing ``now``."""
-    reset_in = WINDOW_S - (now % WINDOW_S)
-    return RateDecision(
-        allowed=count <= limit,
-        limit=limit,
-        remaining=max(limit - count, 0),
-        retry_after_s=max(1, math.ceil(reset_in)),
-    )
+class _WindowCounter:
+    """Fixed one-minute windows on a ``limits`` storage, aligned on the clock's minutes.
+
+    Args:
+        storage: A ``limits`` storage (memory or Redis).
+        clock: Wall clock in seconds.
+    """
+
+    def __init__(self, storage: Storage, clock: Callable[[], float]) -> None:
+        self.strategy = FixedWindowRateLimiter(storage)
+        self.clock = clock
+
+    def hit(self, key: str, limit: int) -> RateDecision:
+        """Count one request of ``key`` against ``limit`` per minute (storage errors propagate).
+
+        Args:
+            key: The API key id.
+            limit: Requests allowed per minute.
+
+        Returns:
+            The decision.
+        """
+        now = self.clock()
+        item = RateLimitItemPerMinute(limit)
+        window = str(int(now // WINDOW_S))
+        allowed = self.strategy.hit(item, key, window)
+        stats = self.strategy.get_window_stats(item, key, window)
+        return RateDecision(
+            allowed=allowed,
+            limit=limit,
+            remaining=max(int(stats.remaining), 0),
+            retry_after_s=max(1, math.ceil(WINDOW_S - now % WINDOW_S)),
+        )
 
 
 class MemoryRateLimiter:
-    """Fixed-window counter in this process (one replica, tests, local runs).
+    """Fixed-window counter in this process (one replica, tests, local runs, Redis fallback).
 
     Args:
         clock: Wall clock in seconds (injectable for tests).
@@ -55,8 +103,7 @@ class MemoryRateLimiter:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._counts: dict[tuple[str, int], int] = {}
-        self._lock = threading.Lock()
+        self._counter = _WindowCounter(MemoryStorage(), clock)
 
     def hit(self, key: str, limit: int) -> RateDecision:
         """Count one request of ``key`` against ``limit`` per minute.
@@ -68,51 +115,49 @@ class MemoryRateLimiter:
         Returns:
             The decision.
         """
-        now = self.clock()
-        window = int(now // WINDOW_S)
-        with self._lock:
-            for stale in [k for k in self._counts if k[1] < window]:
-                del self._counts[stale]
-            count = self._counts.get((key, window), 0) + 1
-            self._counts[(key, window)] = count
-        return _decide(count, limit, now)
+        return self._counter.hit(key, limit)
 
 
 class RedisRateLimiter:
-    """Fixed-window counter shared by every replica (``INCR`` + ``EXPIRE`` in one pipeline).
+    """Fixed-window counter shared by every replica through Redis; degrades to memory.
 
     Args:
         url: Redis URL.
-        prefix: Key prefix.
+        prefix: Key prefix of the counters.
         clock: Wall clock in seconds.
+        backoff_s: Seconds to count in memory, without trying Redis, after a Redis failure.
     """
 
     def __init__(
-        self, url: str, prefix: str = "haste:ratelimit", clock: Callable[[], float] = time.time
+        self,
+        url: str,
+        prefix: str = REDIS_PREFIX,
+        clock: Callable[[], float] = time.time,
+        backoff_s: float = REDIS_BACKOFF_S,
     ) -> None:
-        import redis
-
-        self.client = redis.Redis.from_url(url)
         self.prefix = prefix
         self.clock = clock
+        storage = storage_from_string(url, key_prefix=prefix, **redis_client_options())
+        if not isinstance(storage, Storage):  # an async+redis:// URL
+            raise ValueError(f"rate limit Redis URL must be a synchronous Redis URL, got {url!r}")
+        self.storage = storage
+        self._counter = _WindowCounter(storage, clock)
+        self.fallback = MemoryRateLimiter(clock)
+        self.guard = RedisGuard("rate limiter", logger, backoff_s=backoff_s)
 
     def hit(self, key: str, limit: int) -> RateDecision:
-        """Count one request of ``key`` against ``limit`` per minute.
+        """Count one request of ``key`` against ``limit`` per minute; never raises on Redis.
 
         Args:
             key: The API key id.
             limit: Requests allowed per minute.
 
         Returns:
-            The decision.
+            The decision (from this process's memory counter while Redis is unreachable).
         """
-        now = self.clock()
-        name = f"{self.prefix}:{key}:{int(now // WINDOW_S)}"
-        pipe = self.client.pipeline()
-        pipe.incr(name)
-        pipe.expire(name, WINDOW_S * 2)
-        count, _ = pipe.execute()
-        return _decide(int(count), limit, now)
+        return self.guard.call(
+            lambda: self._counter.hit(key, limit), lambda: self.fallback.hit(key, limit)
+        )
 
 
 def build_rate_limiter(backend: str, redis_url: str) -> RateLimiter:

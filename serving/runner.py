@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from ray import serve
 from ray.serve.schema import LoggingConfig
 
 from haste.settings import CONFIG_DIR, Settings
-from serving.app import build_app
+from serving.app import CONVERSATION_DEPLOYMENT, build_app
 from serving.config import ServeConfig, serve_config_from_settings
 from serving.model_server import CHALLENGER_DEPLOYMENT, CHAMPION_DEPLOYMENT
 
@@ -100,6 +103,7 @@ def start_serving(
             ray.init(
                 num_cpus=2,
                 include_dashboard=False,
+                _metrics_export_port=settings.metrics_port or None,  # Prometheus /metrics
                 log_to_driver=False,
                 logging_level=log_level,
                 object_store_memory=200 * 1024 * 1024,
@@ -107,7 +111,8 @@ def start_serving(
     logging.getLogger("ray.serve").setLevel(log_level)
     serve.start(
         http_options={"host": settings.serve_host, "port": settings.serve_port},
-        logging_config=LoggingConfig(log_level=logging.getLevelName(log_level)),
+        # JSON lines carrying Serve's request id (= the audit trail's) in every deployment.
+        logging_config=LoggingConfig(encoding="JSON", log_level=logging.getLevelName(log_level)),
     )
     url = deploy_app(settings, model_name, user_config, overrides)
     logger.info("Ray Serve app %s ready at %s", APP_NAME, url)
@@ -143,16 +148,23 @@ def deploy_app(
             deployment["user_config"] = {
                 "models_generation": user_config.get("models_generation", 1)
             }
+    model_options[CONVERSATION_DEPLOYMENT] = load_deployment_options(
+        deployment=CONVERSATION_DEPLOYMENT
+    )
     if overrides:
         if "num_replicas" in overrides:
             options.pop("autoscaling_config", None)
         options.update(overrides)
     config = serve_config_from_settings(settings, model_name)
+    for deployment_options in (options, *model_options.values()):
+        deployment_options.setdefault("graceful_shutdown_timeout_s", config.limits.shutdown_grace_s)
+    text_options = load_deployment_options(deployment=TEXT_DEPLOYMENT)
+    text_options.setdefault("graceful_shutdown_timeout_s", config.limits.shutdown_grace_s)
     serve.run(
         build_app(
             config,
             options,
-            load_deployment_options(deployment=TEXT_DEPLOYMENT),
+            text_options,
             model_options,
             code_version(config),
         ),
@@ -187,11 +199,52 @@ def wait_until_healthy(url: str, timeout_s: float = 60.0) -> None:
     raise TimeoutError(f"Serve app at {url} not healthy after {timeout_s}s: {last_error}")
 
 
-def stop_serving() -> None:
-    """Shut Serve and the local Ray instance down."""
+def stop_serving(drain: bool = False) -> None:
+    """Shut Serve and the local Ray instance down.
+
+    Args:
+        drain: Delete the app first and wait: every replica stops taking requests and gets
+            ``graceful_shutdown_timeout_s`` (``limits.shutdown_grace_s``) to finish those in
+            flight, whose audit records are written before their answers.
+    """
     if ray.is_initialized():
+        if drain:
+            started = time.monotonic()
+            try:
+                serve.delete(APP_NAME, _blocking=True)
+            except Exception:  # already gone, or the controller died: shut down anyway
+                logger.warning("could not drain %s", APP_NAME, exc_info=True)
+            logger.info("drained %s in %.1f s", APP_NAME, time.monotonic() - started)
         serve.shutdown()
         ray.shutdown()
+
+
+def serve_until_signalled(url: str, grace_s: float, announce: Any = print) -> str:
+    """Block until SIGINT or SIGTERM, then drain and stop; return the signal's name.
+
+    Both signals are handled explicitly (a shell starting ``haste serve &`` ignores SIGINT in
+    the child; a container stop sends SIGTERM). A watchdog ends the process if draining takes
+    more than ``grace_s`` + 15 s.
+    """
+    received: list[str] = []
+    stop = threading.Event()
+
+    def on_signal(number: int, _frame: Any) -> None:
+        received.append(signal.Signals(number).name)
+        stop.set()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, on_signal)
+    announce(f"serving at {url} (OpenAPI docs: {url}/docs); Ctrl-C or SIGTERM to stop")
+    while not stop.wait(1.0):
+        pass
+    announce(f"{received[0]}: draining in-flight requests (up to {grace_s:g} s), then stopping")
+    watchdog = threading.Timer(grace_s + 15, lambda: os._exit(1))
+    watchdog.daemon = True
+    watchdog.start()
+    stop_serving(drain=True)
+    watchdog.cancel()
+    return received[0]
 
 
 def reconfigure_running(

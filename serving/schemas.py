@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from textai.email.models import EmailContext
+from textai.email.models import INTENTS, EmailContext, IsoDateTime
 from textai.llm.subject_rewrites import SubjectContext
 
 
@@ -63,18 +63,20 @@ class ActivityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["email", "call", "meeting", "note", "task"]
-    occurred_at: dt.datetime
+    occurred_at: IsoDateTime
     direction: Literal["inbound", "outbound"] = "outbound"
     replied: bool = False
 
     @field_validator("occurred_at")
     @classmethod
-    def _not_in_future(cls, value: dt.datetime) -> dt.datetime:
-        """Reject activities dated in the future (allowing 5 minutes of clock skew)."""
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        if aware > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-            raise ValueError("occurred_at is in the future")
-        return aware
+    def _as_utc(cls, value: dt.datetime) -> dt.datetime:
+        """Return the time in UTC (naive times are read as UTC)."""
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:  # year 1 with a positive offset: keep the wall time
+            return value.replace(tzinfo=dt.UTC)
 
 
 class SalesContext(BaseModel):
@@ -169,7 +171,12 @@ class SearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=500)
+    query: str = Field(
+        min_length=1,
+        max_length=500,
+        pattern=r"[^\W_]",
+        description="Natural-language query (needs a letter or digit).",
+    )
     context: SearchContext | None = None
     limit: int = Field(10, ge=1, le=50)
 
@@ -196,7 +203,7 @@ class SubjectOptimizeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=300)
+    subject: str = Field(min_length=1, max_length=300, pattern=r"\S")
     context: SubjectContext = Field(default_factory=SubjectContext)
     contact_id: uuid.UUID | None = None
     n: int = Field(5, ge=1, le=10)
@@ -207,8 +214,29 @@ class EmailReplyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=1, max_length=20_000)
+    email: str = Field(min_length=1, max_length=20_000, pattern=r"\S")
     contact_id: uuid.UUID | None = None
     sender_name: str | None = Field(None, max_length=200)
     tone: Literal["formal", "casual", "friendly"] = "friendly"
-    n: int = Field(3, ge=1, le=5)
+    n: int = Field(3, ge=1, le=len(INTENTS), description="Suggestions (one per intent).")
+
+
+class JobAccepted(BaseModel):
+    """202 answer of a request run as a background job."""
+
+    job_id: str
+    status: Literal["queued"]
+    status_url: str = Field(description="Poll this URL (GET) for the status and result.")
+    request_id: str
+
+
+class JobStatus(BaseModel):
+    """``GET /api/ai/jobs/{id}``: a job's status, and its result once it succeeded."""
+
+    job_id: str
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: str
+    finished_at: str | None = None

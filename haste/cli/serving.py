@@ -23,20 +23,22 @@ app.add_typer(ab_app, name="ab")
 
 @app.command("serve")
 def serve_command(model: ModelOption = "lead_scoring") -> None:
-    """Serve the champion model with Ray Serve until Ctrl-C (API docs at /docs)."""
-    import time
+    """Serve the champion model with Ray Serve until Ctrl-C or SIGTERM (API docs at /docs).
 
-    from serving.runner import start_serving, stop_serving
+    On SIGINT or SIGTERM the replicas stop taking requests, finish those in flight (their
+    audit records included) within ``limits.shutdown_grace_s`` of configs/serve.yaml, and the
+    command exits.
+    """
+    from serving.config import load_request_limits
+    from serving.runner import serve_until_signalled, start_serving, stop_serving
 
-    url = start_serving(get_settings(), model)
-    console.print(f"serving at {url} (OpenAPI docs: {url}/docs); Ctrl-C to stop")
     try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
+        url = start_serving(get_settings(), model)
+    except BaseException:
         stop_serving()
+        raise
+    received = serve_until_signalled(url, load_request_limits().shutdown_grace_s, console.print)
+    console.print(f"stopped ({received})")
 
 
 @ab_app.command("show")

@@ -8,6 +8,7 @@ Example:
 
 """
 
+from haste.db.gateway_tables import AIJob, IdempotencyKey
 from haste.db.migrate import (
     alembic_config,
     current_revision,
@@ -19,7 +20,6 @@ from haste.db.models import (
     ACTIVITY_TYPES,
     API_KEY_ROLES,
     BUDGET_SCOPES,
-    TABLE_NAMES,
     USER_ROLES,
     Account,
     Activity,
@@ -41,6 +41,7 @@ from haste.db.models import (
     Team,
     User,
 )
+from haste.db.models import TABLE_NAMES as _MODEL_TABLE_NAMES
 from haste.db.session import (
     create_db_engine,
     default_database_url,
@@ -48,6 +49,13 @@ from haste.db.session import (
     dispose_engine,
     make_session_factory,
     session_scope,
+)
+
+#: Every table of the schema: the models' and the gateway's bookkeeping tables.
+TABLE_NAMES: tuple[str, ...] = (
+    *_MODEL_TABLE_NAMES,
+    IdempotencyKey.__tablename__,
+    AIJob.__tablename__,
 )
 
 __all__ = [
@@ -59,6 +67,7 @@ __all__ = [
     "AIBudget",
     "AIFeatureFlag",
     "AIInteraction",
+    "AIJob",
     "AIModel",
     "AIPrompt",
     "APIKey",
@@ -69,6 +78,7 @@ __all__ = [
     "Contact",
     "ConversationInsight",
     "Deal",
+    "IdempotencyKey",
     "JSONType",
     "LeadScore",
     "Prediction",

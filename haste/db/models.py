@@ -496,12 +496,15 @@ class AIInteraction(Base):
         feature: Product feature (``lead_score``, ``email_compose``...), for roll-ups.
         provider: Model or LLM provider that answered (``xgboost``, ``openai``, ``offline``...).
         variant: A/B variant (``champion``/``challenger`` or a prompt version).
-        request_id: Idempotency key of the HTTP request (unique; a retried request is not
-            recorded twice).
+        request_id: Request id of the HTTP call (the client's ``X-Request-ID`` or a drawn one),
+            unique per API key: a replayed request is not recorded twice.
 
     """
 
     __tablename__ = "ai_interactions"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "request_id", name="uq_ai_interactions_api_key_request"),
+    )
 
     id: Mapped[uuid.UUID] = _pk()
     user_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -532,7 +535,7 @@ class AIInteraction(Base):
     feature: Mapped[str | None] = mapped_column(String(50), index=True)
     provider: Mapped[str | None] = mapped_column(String(50))
     variant: Mapped[str | None] = mapped_column(String(50))
-    request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class AIFeatureFlag(Base):

@@ -3,40 +3,48 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
 
 from serving.dependencies import Core, Predict, Usage
 from serving.errors import ERROR_RESPONSES, ApiError
+from serving.idempotency import IdempotentRoute
 from serving.schemas import FeedbackRequest
-from textai.llm.usage import usage_rollup
+from textai.llm.usage import RollupKey, usage_rollup
 
-router = APIRouter(tags=["admin"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=IdempotentRoute, tags=["admin"], responses=ERROR_RESPONSES)
 
 
 @router.get("/api/ai/usage")
-def usage(core: Core, context: Usage, by: str = "team", days: int = 30) -> dict[str, Any]:
+def usage(
+    core: Core,
+    context: Usage,
+    by: Annotated[RollupKey, Query(description="Group the calls by this column.")] = "team",
+    days: Annotated[int, Query(ge=1, le=366, description="Look-back window in days.")] = 30,
+) -> dict[str, Any]:
     """AI usage and cost rolled up per user, team, feature, provider or model."""
-    if not 1 <= days <= 366:
-        raise ApiError(422, "days must be between 1 and 366")
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
-    try:
-        rows = usage_rollup(core.database_url, by=by, since=since)
-    except ValueError as error:
-        raise ApiError(422, str(error)) from error
+    rows = usage_rollup(core.database_url, by=by, since=since)
     return {"by": by, "days": days, "rows": jsonable_encoder(rows)}
 
 
 @router.post("/api/ai/feedback")
 def feedback(core: Core, context: Predict, request: FeedbackRequest) -> dict[str, Any]:
-    """Rate an earlier AI answer (1-5); feeds the prompt-version statistics."""
-    from textai.llm.prompt_model import InteractionNotFoundError
-    from textai.llm.prompt_records import record_feedback
+    """Rate an earlier AI answer (1-5); feeds the prompt-version statistics.
 
+    A caller rates its own calls; a manager also those of their team, an admin any call.
+    """
+    from textai.llm.prompt_model import InteractionNotFoundError
+    from textai.llm.prompt_records import FeedbackCaller, record_feedback
+
+    principal = context.principal
+    caller = FeedbackCaller(
+        principal.user_id, principal.api_key_id, principal.team_id, principal.role
+    )
     try:
-        record_feedback(core.database_url, request.request_id, request.score)
+        record_feedback(core.database_url, request.request_id, request.score, caller)
     except InteractionNotFoundError as error:
         raise ApiError(404, str(error)) from error
     return {"request_id": request.request_id, "score": request.score}

@@ -11,6 +11,7 @@ from fastapi import Path as PathParam
 from haste.records import entity_uuid, record_prediction
 from serving.dependencies import Core, Predict
 from serving.errors import ERROR_RESPONSES
+from serving.idempotency import IdempotentRoute
 from serving.schemas import (
     ChurnRiskResponse,
     DealPredictionResponse,
@@ -20,7 +21,10 @@ from serving.schemas import (
 from training.deal_data import DAYS_MODEL_NAME
 from training.next_actions import Activity, plan_next_actions
 
-router = APIRouter(tags=["predictions"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=IdempotentRoute, tags=["predictions"], responses=ERROR_RESPONSES)
+
+#: Activities dated up to this far ahead count as past (clocks of CRM clients differ).
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 EntityId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -36,8 +40,11 @@ def next_actions(core: Core, context: Predict, request: NextActionsRequest) -> N
         raise core.refuse(
             context, "next_actions", 404, f"contact {key} not found in the CRM", {"id": key}
         )
-    activities = [
-        Activity(a.type, a.occurred_at, a.direction, a.replied) for a in sales.recent_activities
+    now = dt.datetime.now(dt.UTC)
+    activities = [  # future-dated activities are planned, not history: the rules skip them
+        Activity(a.type, a.occurred_at, a.direction, a.replied)
+        for a in sales.recent_activities
+        if a.occurred_at <= now + CLOCK_SKEW
     ]
     inputs: dict[str, Any] = {
         "contact_id": key,
@@ -59,9 +66,7 @@ def next_actions(core: Core, context: Predict, request: NextActionsRequest) -> N
         )[0]
         inputs["features"] = scored["features"]
         inputs["variant"] = variant
-    plan = plan_next_actions(
-        activities, dt.datetime.now(dt.UTC), sales.deal_stage, scored, request.limit
-    )
+    plan = plan_next_actions(activities, now, sales.deal_stage, scored, request.limit)
     output = {"actions": plan.actions, "lead_score": plan.lead_score}
     record_prediction(
         core.database_url,

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from serving.batching import GreedyBatcher
 from serving.dependencies import Core, Predict
 from serving.errors import ERROR_RESPONSES, ApiError
+from serving.idempotency import IdempotentRoute
 from serving.lead_batch import ScoreJob
 from serving.schemas import HealthResponse, LeadScoreRequest, LeadScoreResponse
 
-router = APIRouter(tags=["scoring"])
+router = APIRouter(route_class=IdempotentRoute, tags=["scoring"])
 
 
 def get_score_batcher(request: Request) -> GreedyBatcher:
@@ -47,5 +48,4 @@ async def lead_score(
         payload.pop("contributions", None)
         payload.pop("explanation", None)
     payload.pop("cached", None)
-    payload.pop("replayed", None)
     return LeadScoreResponse(**payload, latency_ms=context.elapsed_ms())

@@ -6,54 +6,80 @@ forward it through the deployment handle and record it in the audit trail.
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
 
+from haste.jobs import read_job
+from serving.analysis_jobs import analysis_record, job_scope, submit_analysis
 from serving.core import GatewayCore, usage_identity
 from serving.dependencies import LLM, Core, Search
-from serving.errors import ERROR_RESPONSES
+from serving.errors import ERROR_RESPONSES, ApiError
 from serving.gateway import CallContext
+from serving.idempotency import IdempotentRoute
+from serving.metrics import count_llm
 from serving.schemas import (
     EmailComposeRequest,
     EmailReplyRequest,
+    JobAccepted,
+    JobStatus,
     SearchRequest,
     SubjectOptimizeRequest,
 )
 from textai.conversation.request import ConversationAnalyzeRequest
 
-router = APIRouter(responses=ERROR_RESPONSES)
+router = APIRouter(route_class=IdempotentRoute, responses=ERROR_RESPONSES)
 
 
-@router.post("/api/ai/conversation/analyze", tags=["conversation"])
+@router.post(
+    "/api/ai/conversation/analyze",
+    tags=["conversation"],
+    responses={202: {"model": JobAccepted, "description": "Analysis queued as a job."}},
+)
 async def analyze_conversation(
-    core: Core, context: LLM, request: ConversationAnalyzeRequest
-) -> dict[str, Any]:
-    """Summary, topics, sentiment per speaker, action items, key moments, coaching."""
+    core: Core,
+    context: LLM,
+    request: ConversationAnalyzeRequest,
+    prefer: Annotated[
+        str | None,
+        Header(max_length=200, description="`respond-async`: always answer 202 with a job."),
+    ] = None,
+) -> Any:
+    """Summary, topics, sentiment per speaker, action items, key moments, coaching.
+
+    Transcripts longer than ``limits.sync_transcript_chars`` (or with ``Prefer:
+    respond-async``) are analysed as a job: 202 with a status URL to poll.
+    """
     feature = "conversation_analyze"
-    await core.consent(context, feature, request.contact_id)
+    await core.consent(context, feature, request.contact_id, request.activity_id)
     body = request.model_dump(mode="json")
     inputs = {"contact_id": body["contact_id"], "meeting_type": body["meeting_type"]}
+    long = request.transcript_chars() > core.config.limits.sync_transcript_chars
+    if long or "respond-async" in (prefer or "").lower():
+        accepted = await submit_analysis(core, context, inputs, body)
+        return JSONResponse(accepted, status_code=202, headers={"Location": accepted["status_url"]})
     result = await core.call_text(
-        context, feature, inputs, "analyze_conversation", body, usage_identity(context)
+        context,
+        feature,
+        inputs,
+        "analyze_conversation",
+        body,
+        usage_identity(context),
+        handle=core.conversation,
     )
-    await core.record(
-        [
-            context.interaction(
-                feature,
-                {**inputs, "turns": result.get("n_turns")},
-                {
-                    "insight_id": result["insight_id"],
-                    "summary": result["summary"],
-                    "action_items": len(result["action_items"]),
-                    "alerts": result["alerts"],
-                },
-                "minilm+sentiment+action_items",
-                provider="local",
-            )
-        ]
-    )
+    await core.record([analysis_record(context, inputs, result)])
     return result
+
+
+@router.get("/api/ai/jobs/{job_id}", tags=["conversation"], response_model=JobStatus)
+def job_status(core: Core, context: LLM, job_id: uuid.UUID) -> JobStatus:
+    """Status (and, once done, the result) of a job you submitted."""
+    view = read_job(core.database_url, job_id, job_scope(context), core.config.limits.job_budget_s)
+    if view is None:
+        raise ApiError(404, f"no job {job_id} of yours")
+    return JobStatus(**view.to_dict())
 
 
 @router.post("/api/ai/search", tags=["search"])
@@ -92,6 +118,7 @@ async def call_llm_endpoint(
     await core.consent(context, feature, contact_id)
     inputs = {"contact_id": str(contact_id) if contact_id else None}
     result = await core.call_text(context, feature, inputs, method, body, usage_identity(context))
+    count_llm(result.get("llm"))
     if not result.get("llm"):  # no LLM call was made: record the call here
         await core.record([context.interaction(feature, inputs, {"keys": sorted(result)}, "rules")])
     result["request_id"] = context.request_id

@@ -160,11 +160,18 @@ def test_empty_transcript_raises(bad) -> None:
         parse_transcript(bad)
 
 
+def test_unlabelled_text_is_an_unknown_speakers_turn() -> None:
+    (turn,) = parse_transcript("just some prose without any speaker labels at all")
+    assert (turn.speaker, turn.text) == (
+        "Unknown",
+        "just some prose without any speaker labels at all",
+    )
+    first, second = parse_transcript("preamble text\nAlice: hi")
+    assert (first.speaker, first.text) == ("Unknown", "preamble text")
+    assert (second.speaker, second.text) == ("Alice", "hi")
+
+
 def test_unparseable_transcripts_raise_clear_errors() -> None:
-    with pytest.raises(ValueError, match="no line has a speaker"):
-        parse_transcript("just some prose without any speaker labels at all")
-    with pytest.raises(ValueError, match="before the first speaker"):
-        parse_transcript("preamble text\nAlice: hi")
     with pytest.raises(ValueError, match="needs a speaker"):
         parse_transcript([{"content": "no speaker"}])
     with pytest.raises(ValueError, match="no spoken words"):

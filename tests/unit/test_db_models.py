@@ -81,6 +81,27 @@ PLATFORM_COLUMNS: dict[str, set[str]] = {
         "tokens_used",
         "created_at",
     },
+    "ai_jobs": {
+        "id",
+        "scope",
+        "kind",
+        "status",
+        "request_id",
+        "result",
+        "error",
+        "created_at",
+        "finished_at",
+    },
+    "idempotency_keys": {
+        "scope",
+        "key",
+        "fingerprint",
+        "endpoint",
+        "status_code",
+        "response_body",
+        "created_at",
+        "completed_at",
+    },
 }
 
 SPEC_COLUMNS: dict[str, set[str]] = {
@@ -231,7 +252,7 @@ def _seed(url: str) -> dict[str, uuid.UUID]:
 
 def test_models_cover_the_spec_tables_and_columns() -> None:
     assert set(TABLE_NAMES) == set(SPEC_COLUMNS) | set(PLATFORM_COLUMNS)
-    assert len(TABLE_NAMES) == 17
+    assert len(TABLE_NAMES) == 19
     for name, columns in PLATFORM_COLUMNS.items():
         assert set(Base.metadata.tables[name].columns.keys()) == columns, name
     for name, columns in SPEC_COLUMNS.items():
@@ -408,7 +429,7 @@ def test_alembic_config_is_built_in_code() -> None:
     assert config.config_file_name is None
     assert Path(config.get_main_option("script_location"), "env.py").is_file()
     assert config.get_main_option("sqlalchemy.url") == "sqlite:///x%20y.db"
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 def test_migration_matches_models(db_url: str) -> None:
@@ -432,7 +453,7 @@ def test_downgrade_to_base_drops_everything(db_url: str) -> None:
     with create_db_engine(db_url).connect() as connection:
         assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
     upgrade_database(db_url)
-    assert current_revision(db_url) == "0002"
+    assert current_revision(db_url) == "0003"
     with create_db_engine(db_url).connect() as connection:
         assert set(TABLE_NAMES) <= set(inspect(connection).get_table_names())
         # Migrations leave SQLite foreign-key enforcement switched on for pooled connections.

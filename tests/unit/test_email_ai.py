@@ -91,7 +91,7 @@ class FakeLLM:
 def context() -> EmailContext:
     return EmailContext(
         recipient=Recipient(
-            contact_id="c-1",
+            contact_id="0b7c5c1e-5a4e-4d7a-9a53-6f1c2f3e4d51",
             first_name="Ada",
             last_name="Lovelace",
             email="ada@acme.example",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from haste.settings import Settings
 from serving.auth import ANONYMOUS
+from serving.config import RequestLimits
 from serving.errors import ApiError
 from serving.gateway import CallContext
 from serving.http import create_api
@@ -30,6 +32,7 @@ class StubCore:
         self.database_url = f"sqlite:///{tmp_path / 'haste.db'}"
         self.reports_dir = tmp_path / "reports"
         self.settings = Settings()
+        self.config = SimpleNamespace(limits=RequestLimits(max_body_bytes=4096))
         self.admitted: list[str] = []
         self.variants = {"champion": None, "challenger": None}
 

@@ -295,6 +295,10 @@ def _match_line(line: str) -> tuple[str, str, float | None] | None:
     return None
 
 
+#: Speaker of text that carries no speaker label.
+UNKNOWN_SPEAKER = "Unknown"
+
+
 def _parse_text(transcript: str) -> list[Turn]:
     """Parse a text transcript (one turn per line; unlabelled lines continue a turn).
 
@@ -305,7 +309,8 @@ def _parse_text(transcript: str) -> list[Turn]:
         Turns in order.
 
     Raises:
-        ValueError: When no line carries a speaker, or text precedes the first speaker.
+        ValueError: Never for text with a non-blank line: lines before the first speaker label
+            (or a text without any) are one turn of :data:`UNKNOWN_SPEAKER`.
     """
     rows: list[list[Any]] = []
     orphan_lines: list[str] = []
@@ -320,17 +325,8 @@ def _parse_text(transcript: str) -> list[Turn]:
             rows[-1][1] = f"{rows[-1][1]} {line}".strip()
         else:
             orphan_lines.append(line)
-    if not rows:
-        preview = transcript.strip()[:80]
-        raise ValueError(
-            "could not parse the transcript: no line has a speaker label. Expected lines like "
-            f"'Speaker: text', '#Person1#: text' or '[00:01:02] Speaker: text'; got {preview!r}"
-        )
-    if orphan_lines:
-        raise ValueError(
-            "could not parse the transcript: text before the first speaker label "
-            f"({orphan_lines[0][:80]!r})"
-        )
+    if orphan_lines:  # unlabelled text (dictated notes, a preamble): an unknown speaker's turn
+        rows.insert(0, [UNKNOWN_SPEAKER, " ".join(orphan_lines), None])
     turns = [
         Turn(index=i, speaker=speaker, text=text, timestamp=ts)
         for i, (speaker, text, ts) in enumerate(row for row in rows if row[1])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pipelines.corpora.emails import (
     Purpose,
@@ -30,6 +31,21 @@ MAX_SUBJECT_CHARS = 78
 OPEN_DEAL_STAGES: frozenset[str] = frozenset(
     {"prospecting", "qualification", "proposal", "negotiation"}
 )
+
+
+def require_iso_datetime(value: Any) -> Any:
+    """Refuse numbers where an ISO 8601 date-time is expected (``0`` is not a date).
+
+    Pydantic reads numbers as Unix times; the API's schema promises a ``date-time`` string,
+    so only strings (and ``datetime`` objects from Python callers) get through.
+    """
+    if isinstance(value, bool | int | float):
+        raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-12-01T09:30:00Z")
+    return value
+
+
+#: A date-time given as an ISO 8601 string (numbers are refused, see above).
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(require_iso_datetime)]
 
 
 class GenerateFn(Protocol):
@@ -65,8 +81,8 @@ class Recipient(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    contact_id: str | None = None
-    first_name: str = Field(min_length=1, max_length=100)
+    contact_id: uuid.UUID | None = None
+    first_name: str = Field(min_length=1, max_length=100, pattern=r"\S")
     last_name: str | None = Field(default=None, max_length=100)
     email: str | None = Field(default=None, max_length=320)
     title: str | None = Field(default=None, max_length=255)
@@ -84,10 +100,10 @@ class PreviousEmail(BaseModel):
         sent_at: When it was sent.
     """
 
-    subject: str = ""
-    body: str = ""
+    subject: str = Field("", max_length=300)
+    body: str = Field("", max_length=20_000)
     direction: Literal["inbound", "outbound"] = "outbound"
-    sent_at: dt.datetime | None = None
+    sent_at: IsoDateTime | None = None
 
 
 class EmailContext(BaseModel):
@@ -110,7 +126,7 @@ class EmailContext(BaseModel):
     purpose: Purpose = "intro"
     tone: Tone = "friendly"
     previous_emails: list[PreviousEmail] = Field(default_factory=list, max_length=20)
-    sender_name: str = Field(min_length=1, max_length=200)
+    sender_name: str = Field(min_length=1, max_length=200, pattern=r"\S")
     product: str | None = Field(default=None, max_length=200)
     pain_point: str | None = Field(default=None, max_length=300)
     notes: str | None = Field(default=None, max_length=2000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -161,19 +162,60 @@ def check_feedback(score: int) -> int:
     return score
 
 
-def record_feedback(url: str, request_id: str, score: int) -> None:
+@dataclass(frozen=True)
+class FeedbackCaller:
+    """Who rates a call: a user rates their own calls, a manager their team's, an admin any."""
+
+    user_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None
+    team_id: uuid.UUID | None
+    role: str
+
+    def may_rate(self, row: AIInteraction) -> bool:
+        """Return whether this caller may rate the recorded call ``row``."""
+        if self.role == "admin":
+            return True
+        own = (self.api_key_id is not None and row.api_key_id == self.api_key_id) or (
+            self.user_id is not None and row.user_id == self.user_id
+        )
+        team = self.role == "manager" and self.team_id is not None and row.team_id == self.team_id
+        return own or team
+
+
+def record_feedback(
+    url: str, request_id: str, score: int, caller: FeedbackCaller | None = None
+) -> None:
     """Set the feedback score (1 = bad ... 5 = excellent) of a recorded call.
+
+    Args:
+        url: Database URL.
+        request_id: The call's request id.
+        score: 1 to 5.
+        caller: Who rates it (``None``: a trusted local caller, e.g. the CLI). The caller's own
+            call is rated first; a manager may rate their team's calls, an admin any call.
 
     Raises:
         ValueError: When the score is not an integer from 1 to 5.
-        InteractionNotFoundError: When no call has that request id.
+        InteractionNotFoundError: When no call the caller may rate has that request id (calls
+            of other users are not revealed).
     """
     check_feedback(score)
     with session_scope(url) as session:
-        row = session.scalar(select(AIInteraction).where(AIInteraction.request_id == request_id))
-        if row is None:
-            raise InteractionNotFoundError(f"no recorded AI call has request id {request_id!r}")
-        row.feedback_score = score
+        rows = list(
+            session.scalars(select(AIInteraction).where(AIInteraction.request_id == request_id))
+        )
+        allowed = [row for row in rows if caller is None or caller.may_rate(row)]
+        if caller is not None:
+            own = [
+                row for row in allowed if caller.api_key_id and row.api_key_id == caller.api_key_id
+            ]
+            allowed = own or allowed
+        if not allowed:
+            raise InteractionNotFoundError(
+                f"no recorded AI call of yours has request id {request_id!r}"
+            )
+        for row in allowed:
+            row.feedback_score = score
 
 
 def _to_float(value: Any, digits: int = 3) -> float | None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 #: Phrases that spam filters and readers associate with bulk marketing (kept short on purpose).
 SPAM_PHRASES: tuple[str, ...] = (
@@ -130,11 +130,11 @@ class SubjectContext(BaseModel):
         pain_point: The recipient's problem, in a few words.
     """
 
-    first_name: str | None = None
-    company: str | None = None
-    product: str | None = None
-    purpose: str | None = None
-    pain_point: str | None = None
+    first_name: str | None = Field(None, max_length=100)
+    company: str | None = Field(None, max_length=255)
+    product: str | None = Field(None, max_length=200)
+    purpose: str | None = Field(None, max_length=50)
+    pain_point: str | None = Field(None, max_length=300)
 
 
 @dataclass(frozen=True)

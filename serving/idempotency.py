@@ -1,0 +1,131 @@
+"""Idempotent HTTP requests: ``X-Request-ID`` replays bound to caller, endpoint and body.
+
+Admission (:mod:`serving.dependencies`) calls :func:`claim_request` once the caller is known:
+a replay raises :class:`ReplayedAnswer` (answered by :func:`answer_replay` with the recorded
+status and body and ``Idempotent-Replayed: true``), a reuse for another request is a 422, a
+retry while the first request runs a 409. :class:`IdempotentRoute` then records the route's
+answer under the key when it is final (any status below 500), or releases the key after a 5xx
+so the client's retry runs for real. The store is :mod:`haste.idempotency`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from haste.idempotency import (
+    Claim,
+    IdempotencyConflict,
+    RecordedAnswer,
+    claim_key,
+    complete_key,
+    fingerprint_request,
+    release_key,
+)
+from serving.errors import ApiError
+from serving.gateway import CallContext
+
+logger = logging.getLogger("ray.serve")
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class ReplayedAnswer(Exception):
+    """Raised by admission when the request was answered before: answer it the same way."""
+
+    def __init__(self, answer: RecordedAnswer, request_id: str) -> None:
+        super().__init__(answer.status_code)
+        self.answer = answer
+        self.request_id = request_id
+
+
+async def claim_request(request: Request, database_url: str, context: CallContext) -> None:
+    """Claim the client's request id for this request, or replay/refuse it.
+
+    Args:
+        request: The admitted request (its body is already read by FastAPI).
+        database_url: Database holding ``idempotency_keys``.
+        context: The admitted call (a client-sent request id makes it idempotent).
+
+    Raises:
+        ReplayedAnswer: The same request was answered before.
+        ApiError: 422 (the id named another request) or 409 (it is still running).
+    """
+    if not context.client_request_id:
+        return
+    scope = str(context.principal.api_key_id or "anonymous")
+    body = await request.body()
+    fingerprint = fingerprint_request(request.method, request.url.path, request.url.query, body)
+    endpoint = f"{request.method} {request.url.path}"
+    try:
+        outcome = await asyncio.to_thread(
+            claim_key, database_url, scope, context.request_id, fingerprint, endpoint
+        )
+    except IdempotencyConflict as conflict:
+        headers = {"Retry-After": "1"} if conflict.status_code == 409 else None
+        raise ApiError(conflict.status_code, conflict.message, headers) from conflict
+    if isinstance(outcome, RecordedAnswer):
+        raise ReplayedAnswer(outcome, context.request_id)
+    request.state.idempotency = (database_url, outcome)
+
+
+async def answer_replay(request: Request, replay: ReplayedAnswer) -> Response:
+    """Answer a replayed request with its recorded status and body."""
+    return Response(
+        content=replay.answer.body,
+        status_code=replay.answer.status_code,
+        media_type="application/json",
+        headers={REPLAYED_HEADER: "true", "X-Request-ID": replay.request_id},
+    )
+
+
+async def settle(request: Request, status_code: int, body: str | None) -> None:
+    """Record the answer under the request's claimed key (or release it after a 5xx)."""
+    held: tuple[str, Claim] | None = getattr(request.state, "idempotency", None)
+    if held is None:
+        return
+    request.state.idempotency = None
+    url, claim = held
+    try:
+        if status_code >= 500 or body is None:
+            await asyncio.to_thread(release_key, url, claim)
+        else:
+            await asyncio.to_thread(complete_key, url, claim, status_code, body)
+    except Exception:  # the answer stands; the key expires after its lease
+        logger.warning("could not settle request id %s", claim.key, exc_info=True)
+
+
+class IdempotentRoute(APIRoute):
+    """A route that records its answer under the caller's ``X-Request-ID`` (see module)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap FastAPI's handler: settle the claimed key with the final answer."""
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except HTTPException as error:
+                body = json.dumps({"detail": error.detail})
+                await settle(request, error.status_code, body)
+                raise
+            except BaseException:
+                await settle(request, 500, None)
+                raise
+            if isinstance(response, JSONResponse) or response.media_type == "application/json":
+                await settle(request, response.status_code, bytes(response.body).decode())
+            else:
+                await settle(request, 500, None)  # streamed answers are not replayed
+            return response
+
+        return handle
+
+
+__all__ = ["REPLAYED_HEADER", "IdempotentRoute", "ReplayedAnswer", "answer_replay", "claim_request"]
