@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -27,6 +28,7 @@ from haste.idempotency import (
     claim_key,
     complete_key,
     fingerprint_request,
+    prune_keys,
     release_key,
 )
 from serving.errors import ApiError
@@ -35,6 +37,8 @@ from serving.gateway import CallContext
 logger = logging.getLogger("ray.serve")
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+#: Expired keys are deleted this often (per replica).
+PRUNE_EVERY_S = 600.0
 
 
 class ReplayedAnswer(Exception):
@@ -74,6 +78,25 @@ async def claim_request(request: Request, database_url: str, context: CallContex
     if isinstance(outcome, RecordedAnswer):
         raise ReplayedAnswer(outcome, context.request_id)
     request.state.idempotency = (database_url, outcome)
+    await prune_now_and_then(database_url)
+
+
+_last_prune: dict[str, float] = {}
+
+
+async def prune_now_and_then(database_url: str) -> None:
+    """Delete expired keys at most every :data:`PRUNE_EVERY_S` per database and process."""
+    now = time.monotonic()
+    if now - _last_prune.get(database_url, -PRUNE_EVERY_S) < PRUNE_EVERY_S:
+        return
+    _last_prune[database_url] = now
+    try:
+        pruned = await asyncio.to_thread(prune_keys, database_url)
+    except Exception:  # pruning is housekeeping: never fail a request over it
+        logger.warning("could not prune idempotency keys", exc_info=True)
+        return
+    if pruned:
+        logger.info("pruned %d expired idempotency keys", pruned)
 
 
 async def answer_replay(request: Request, replay: ReplayedAnswer) -> Response:

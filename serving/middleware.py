@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.metrics import observe_request
@@ -19,8 +20,11 @@ from serving.metrics import observe_request
 access_logger = logging.getLogger("ray.serve")
 
 
-class BodyTooLargeError(Exception):
-    """The request body streamed past the limit."""
+class BodyTooLargeError(HTTPException):
+    """The request body streamed past the limit (an HTTP 413 the app's handlers answer)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(status_code=413, detail=detail)
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -79,7 +83,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLargeError
+                    raise BodyTooLargeError(self.message()["detail"])
             return message
 
         async def tracked_send(message: Message) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textai.email.models import INTENTS, EmailContext, IsoDateTime
 from textai.llm.subject_rewrites import SubjectContext
+from textai.text_patterns import WORD_CHAR_PATTERN
 
 
 class LeadScoreRequest(BaseModel):
@@ -174,7 +175,7 @@ class SearchRequest(BaseModel):
     query: str = Field(
         min_length=1,
         max_length=500,
-        pattern=r"[^\W_]",
+        pattern=WORD_CHAR_PATTERN,
         description="Natural-language query (needs a letter or digit).",
     )
     context: SearchContext | None = None

@@ -116,7 +116,7 @@ def test_each_route_asks_for_its_permission(client: TestClient, tmp_path: Path) 
 
 def test_openapi_documents_the_error_statuses() -> None:
     operation = create_api().openapi()["paths"]["/api/ai/lead-score"]["post"]
-    for status in ("401", "403", "404", "422", "429", "503"):
+    for status in ("400", "401", "403", "404", "409", "413", "422", "429", "503"):
         assert status in operation["responses"], status
     schema = operation["responses"]["422"]["content"]["application/json"]["schema"]
     assert schema["$ref"].endswith("/ErrorResponse")
@@ -126,3 +126,71 @@ def test_dashboard_needs_a_key_and_reports_are_confined(client: TestClient) -> N
     assert client.get("/api/ai/dashboard").status_code == 401
     response = client.get(f"/dashboard/reports/../../etc/passwd?api_key={KEY}")
     assert response.status_code == 404
+
+
+def test_bodies_over_the_limit_are_413_declared_or_streamed(client: TestClient) -> None:
+    big = b'{"query": "' + b"a" * 10_000 + b'"}'
+    declared = client.post(
+        "/api/ai/search",
+        content=big,
+        headers={"X-API-Key": KEY, "Content-Type": "application/json"},
+    )
+    assert declared.status_code == 413
+    assert "4096 bytes" in declared.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it streams
+        for _ in range(10):
+            yield b"a" * 1000
+
+    streamed = client.post(
+        "/api/ai/search",
+        content=chunks(),
+        headers={"X-API-Key": KEY, "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+
+
+def test_a_database_that_is_down_is_503_with_retry_after(client: TestClient) -> None:
+    core = client.app.state.core
+    core.database_url = "postgresql+psycopg://postgres@127.0.0.1:1/haste?connect_timeout=2"
+    response = client.post(
+        "/api/ai/feedback", json={"request_id": "r1", "score": 4}, headers={"X-API-Key": KEY}
+    )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "database is unavailable" in response.json()["detail"]
+
+
+def test_schema_states_what_the_service_refuses() -> None:
+    schema = create_api().openapi()
+    components = schema["components"]["schemas"]
+    assert components["EmailReplyRequest"]["properties"]["n"]["maximum"] == 4
+    usage = schema["paths"]["/api/ai/usage"]["get"]["parameters"]
+    by = next(p for p in usage if p["name"] == "by")["schema"]
+    assert set(by["enum"]) == {"user", "team", "feature", "provider", "variant", "model"}
+    transcript = components["ConversationAnalyzeRequest"]["properties"]["transcript"]["anyOf"]
+    assert transcript[0]["minLength"] == 1 and transcript[0]["pattern"]
+    assert transcript[1]["minItems"] == 1
+    sent_at = components["PreviousEmail"]["properties"]["sent_at"]["anyOf"][0]
+    assert sent_at["format"] == "date-time"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"max_body_bytes": 0}, "positive"),
+        ({"nope": 1}, "unknown"),
+        ({"job_budget_s": True}, "positive"),
+    ],
+)
+def test_request_limits_refuse_bad_values(values: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RequestLimits.from_mapping(values)
+
+
+def test_serve_yaml_limits_are_loaded() -> None:
+    from serving.config import load_request_limits
+
+    limits = load_request_limits()
+    assert limits.max_body_bytes == 262_144
+    assert limits.sync_transcript_chars < 200_000  # MAX_TRANSCRIPT_CHARS: long ones are jobs

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from textai.conversation.analyze import ConversationAnalyzer
 from textai.conversation.insight_store import store_conversation_insight
+from textai.text_patterns import WORD_CHAR_PATTERN
 
 #: Longest transcript accepted, in characters (about three hours of speech).
 MAX_TRANSCRIPT_CHARS = 200_000
@@ -24,7 +25,7 @@ MAX_TURNS = 2_000
 #: Text of at most ``MAX_TRANSCRIPT_CHARS`` characters with a letter or digit (the schema says
 #: so: ``pattern``).
 TranscriptText = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_TRANSCRIPT_CHARS, pattern=r"[^\W_]")
+    str, StringConstraints(min_length=1, max_length=MAX_TRANSCRIPT_CHARS, pattern=WORD_CHAR_PATTERN)
 ]
 
 
@@ -34,7 +35,7 @@ class TranscriptTurn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     speaker: str = Field(min_length=1, max_length=100, pattern=r"\S")
-    content: str = Field(min_length=1, max_length=20_000, pattern=r"[^\W_]")
+    content: str = Field(min_length=1, max_length=20_000, pattern=WORD_CHAR_PATTERN)
     timestamp: float | None = Field(None, ge=0)
 
 

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from textai.text_patterns import WORD_CHAR_PATTERN
+
 _TS = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d+)?"
 _SPEAKER = r"[^\s:\[\]()#][^:\[\]]{0,48}?"
 _LINE_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -128,7 +130,9 @@ _ABBREVIATIONS = frozenset(
         "u.s.",
     }
 )
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+#: A word: a run of letters/digits (any script of :data:`WORD_CHAR_PATTERN`, as the API's
+#: schema says), a contraction counting once.
+_WORD = re.compile(WORD_CHAR_PATTERN + r"+(?:['’][A-Za-z]+)?")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from textai.search.query_model import MAX_QUERY_CHARS
+from textai.text_patterns import has_word_char
 
 #: A remainder with at least this many content words makes the query descriptive (text only).
 DESCRIPTIVE_MIN_WORDS = 6
@@ -72,6 +73,6 @@ def validate_query(text: Any) -> str:
         raise ValueError("query is empty")
     if len(stripped) > MAX_QUERY_CHARS:
         raise ValueError(f"query is longer than {MAX_QUERY_CHARS} characters ({len(stripped)})")
-    if not re.search(r"[^\W_]", stripped):
+    if not has_word_char(stripped):
         raise ValueError(f"query {text!r} has no letter or digit")
     return stripped

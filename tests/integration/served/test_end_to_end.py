@@ -1,27 +1,23 @@
 """The spine end to end: Prefect flow -> MLflow registry -> Ray Serve -> database.
 
-One module-scoped platform (temporary HASTE_HOME/data, Prefect test harness, a free port)
-trains twice and serves the champion; the tests then inspect what each part recorded.
+The package's platform (temporary HASTE_HOME/data, Prefect test harness, a free port; see
+``conftest.py``) trains twice and serves the champion; the tests inspect what each part
+recorded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
 from flows.demo import DEMO_CALL
-from haste.api_keys import create_api_key, ensure_user
 from haste.audit import query_audit_trail
 from haste.db.models import (
     AIFeatureFlag,
@@ -34,60 +30,11 @@ from haste.db.models import (
     LeadScore,
     Prediction,
 )
-from haste.db.session import dispose_all_engines, session_scope
-from haste.settings import Settings, get_settings
+from haste.db.session import session_scope
 from pipelines.synthetic_store import read_crm
-from tests.support.asgi_server import free_port
-
-NO_AB = {"ab_rollout": {}, "models_generation": 1}
-
-
-@pytest.fixture(scope="module")
-def platform(
-    tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path
-) -> Iterator[tuple[Settings, list[dict[str, Any]]]]:
-    """Train the lead model twice with the real flow in an isolated home."""
-    home = tmp_path_factory.mktemp("platform")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HASTE_HOME", str(home / "state"))
-        patch.setenv("HASTE_DATA_DIR", str(home / "data"))
-        patch.setenv("HASTE_SERVE_PORT", str(free_port()))
-        for key in ("HASTE_DATABASE_URL", "HASTE_MLFLOW_TRACKING_URI"):
-            patch.delenv(key, raising=False)
-        get_settings.cache_clear()
-        from flows.deal_velocity import deal_velocity_training
-        from flows.features import feature_pipeline
-        from flows.search_index import search_index
-        from flows.text_models import text_model_training
-        from flows.training import model_training
-
-        with prefect_test_harness(server_startup_timeout=180):
-            results = [model_training(), model_training()]
-            feature_pipeline()
-            results.append(model_training("lead_scoring_crm"))
-            results.append(model_training("churn"))
-            deal_velocity_training()
-            text_model_training()
-            search_index()
-        yield get_settings(), results
-    get_settings.cache_clear()
-    dispose_all_engines()
-
-
-@pytest.fixture(scope="module")
-def api(platform: tuple[Settings, list[dict[str, Any]]]) -> Iterator[httpx.Client]:
-    """Serve the champion with Ray Serve; yield an HTTP client on it."""
-    from serving.runner import start_serving, stop_serving
-
-    settings, _ = platform
-    user_id = ensure_user(settings.database_url, "e2e@hastecrm.example", "admin", "E2E")
-    key, _ = create_api_key(settings.database_url, user_id, "e2e", "admin")
-    url = start_serving(settings, user_config=NO_AB)  # deterministic: champions only
-    try:
-        with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key}) as client:
-            yield client
-    finally:
-        stop_serving()
+from tests.support.platform import NO_AB
+from tests.support.platform import interactions as _interactions
+from tests.support.platform import new_key as _new_key
 
 
 def test_first_run_becomes_champion_and_equal_rerun_stays_challenger(platform) -> None:
@@ -434,22 +381,6 @@ def _replica_actors() -> set[str]:
 
 
 # --------------------------------------------------------------------------- gateway
-def _new_key(settings: Settings, role: str, rate_limit: int | None = None) -> str:
-    user_id = ensure_user(
-        settings.database_url, f"{role}-{uuid.uuid4().hex[:6]}@hastecrm.example", "rep", "Sales"
-    )
-    key, _ = create_api_key(settings.database_url, user_id, f"{role} key", role, rate_limit)
-    return key
-
-
-def _interactions(settings: Settings, **where: Any) -> list[AIInteraction]:
-    with session_scope(settings.database_url) as session:
-        query = select(AIInteraction)
-        for column, value in where.items():
-            query = query.where(getattr(AIInteraction, column) == value)
-        return list(session.scalars(query))
-
-
 def test_deal_prediction_round_trip(api, platform, datasets_dir) -> None:
     from pipelines.datasets import load_maven_crm
 
