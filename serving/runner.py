@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -76,6 +77,19 @@ def base_url(settings: Settings) -> str:
     return f"http://{settings.serve_host}:{settings.serve_port}"
 
 
+def metrics_port(wanted: int) -> int | None:
+    """Return the metrics port to give Ray: ``wanted`` if free, else None (Ray picks one)."""
+    if not wanted:
+        return None
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", wanted))
+        except OSError:
+            logger.warning("metrics port %d is taken; Ray picks another (see its logs)", wanted)
+            return None
+    return wanted
+
+
 def start_serving(
     settings: Settings,
     model_name: str = "lead_scoring",
@@ -103,7 +117,7 @@ def start_serving(
             ray.init(
                 num_cpus=2,
                 include_dashboard=False,
-                _metrics_export_port=settings.metrics_port or None,  # Prometheus /metrics
+                _metrics_export_port=metrics_port(settings.metrics_port),  # Prometheus
                 log_to_driver=False,
                 logging_level=log_level,
                 object_store_memory=200 * 1024 * 1024,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textai.email.models import INTENTS, EmailContext, IsoDateTime
 from textai.llm.subject_rewrites import SubjectContext
-from textai.text_patterns import WORD_CHAR_PATTERN
+from textai.text_patterns import NON_BLANK_PATTERN, WORD_CHAR_PATTERN
 
 
 class LeadScoreRequest(BaseModel):
@@ -204,7 +204,7 @@ class SubjectOptimizeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=300, pattern=r"\S")
+    subject: str = Field(min_length=1, max_length=300, pattern=NON_BLANK_PATTERN)
     context: SubjectContext = Field(default_factory=SubjectContext)
     contact_id: uuid.UUID | None = None
     n: int = Field(5, ge=1, le=10)
@@ -215,7 +215,7 @@ class EmailReplyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=1, max_length=20_000, pattern=r"\S")
+    email: str = Field(min_length=1, max_length=20_000, pattern=NON_BLANK_PATTERN)
     contact_id: uuid.UUID | None = None
     sender_name: str | None = Field(None, max_length=200)
     tone: Literal["formal", "casual", "friendly"] = "friendly"

@@ -16,6 +16,14 @@ WORD_CHAR_PATTERN = (
     r"\u0E00-\u0E7F\u1100-\u11FF\u3040-\u30FF\u3400-\u9FFF\uAC00-\uD7AF]"
 )
 
+#: A character that is not blank by any engine's definition (ECMA-262 ``\s``, Rust's Unicode
+#: White_Space, Python's ``str.isspace`` which adds ``\x1c``-``\x1f``): a field matching it
+#: still has content after ``str.strip()``. (Plain ``\S`` differs between engines: U+0085.)
+NON_BLANK_PATTERN = (
+    r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u180e\u2000-\u200b\u2028\u2029\u202f"
+    r"\u205f\u3000\ufeff]"
+)
+
 _WORD_CHAR = re.compile(WORD_CHAR_PATTERN)
 
 

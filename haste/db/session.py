@@ -94,14 +94,18 @@ def _build_engine(url: str) -> Engine:
         engine = create_engine(parsed)
         _install_sqlite_pragmas(engine, wal=db_file is not None)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    # Pre-ping drops connections a restarted server closed; a server that is down is reported
+    # within seconds (never a hang past the gateway's time budget).
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 3}
+    return create_engine(parsed, pool_pre_ping=True, pool_timeout=10, connect_args=connect_args)
 
 
 def create_db_engine(url: str) -> Engine:
     """Return the (cached) engine of a database URL.
 
     SQLite engines enforce foreign keys, use WAL journaling for file databases and create the
-    database file's parent folder. Other backends get ``pool_pre_ping``.
+    database file's parent folder. Other backends get ``pool_pre_ping``, a 3 s connect timeout
+    and a 10 s pool timeout.
 
     Args:
         url: SQLAlchemy database URL, e.g. ``sqlite:///.haste/haste.db`` or

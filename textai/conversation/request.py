@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from textai.conversation.analyze import ConversationAnalyzer
 from textai.conversation.insight_store import store_conversation_insight
-from textai.text_patterns import WORD_CHAR_PATTERN
+from textai.text_patterns import NON_BLANK_PATTERN, WORD_CHAR_PATTERN
 
 #: Longest transcript accepted, in characters (about three hours of speech).
 MAX_TRANSCRIPT_CHARS = 200_000
@@ -34,7 +34,7 @@ class TranscriptTurn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    speaker: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    speaker: str = Field(min_length=1, max_length=100, pattern=NON_BLANK_PATTERN)
     content: str = Field(min_length=1, max_length=20_000, pattern=WORD_CHAR_PATTERN)
     timestamp: float | None = Field(None, ge=0)
 

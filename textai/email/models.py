@@ -13,6 +13,7 @@ from pipelines.corpora.emails import (
     Purpose,
     Tone,
 )
+from textai.text_patterns import NON_BLANK_PATTERN
 
 INTENTS: tuple[str, ...] = ("accept", "decline", "ask_info", "schedule")
 
@@ -82,7 +83,7 @@ class Recipient(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     contact_id: uuid.UUID | None = None
-    first_name: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    first_name: str = Field(min_length=1, max_length=100, pattern=NON_BLANK_PATTERN)
     last_name: str | None = Field(default=None, max_length=100)
     email: str | None = Field(default=None, max_length=320)
     title: str | None = Field(default=None, max_length=255)
@@ -126,7 +127,7 @@ class EmailContext(BaseModel):
     purpose: Purpose = "intro"
     tone: Tone = "friendly"
     previous_emails: list[PreviousEmail] = Field(default_factory=list, max_length=20)
-    sender_name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    sender_name: str = Field(min_length=1, max_length=200, pattern=NON_BLANK_PATTERN)
     product: str | None = Field(default=None, max_length=200)
     pain_point: str | None = Field(default=None, max_length=300)
     notes: str | None = Field(default=None, max_length=2000)

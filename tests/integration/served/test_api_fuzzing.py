@@ -21,9 +21,11 @@ import pandas as pd
 from haste.settings import Settings
 from pipelines.stages import PipelinePaths
 
-#: Examples per operation and phase; and the wall-clock budget of the whole run.
-MAX_EXAMPLES = 12
-MAX_TIME_S = 420
+#: Examples per operation (coverage and fuzzing phases) and the wall-clock budget of the whole
+#: run: the stateful phase (following the links of the schema) runs in what is left of it,
+#: then schemathesis stops and reports.
+MAX_EXAMPLES = 8
+MAX_TIME_S = 180
 
 
 def write_config(path: Path, settings: Settings, api_key: str) -> None:
@@ -33,6 +35,9 @@ def write_config(path: Path, settings: Settings, api_key: str) -> None:
     path.write_text(
         f"""
 headers = {{ "X-API-Key" = "{api_key}" }}
+
+[phases.stateful]
+max-steps = 6
 
 [checks.negative_data_rejection]
 # 413: a schema-violating body may also be over the gateway's size limit.

@@ -162,6 +162,18 @@ def _load(
     return answers
 
 
+def _summarise(name: str, answers: list[Answer], recorded: int) -> None:
+    """Print what the client saw (``pytest -s`` shows it; the README quotes it)."""
+    statuses: dict[int, int] = {}
+    for answer in answers:
+        statuses[answer.status] = statuses.get(answer.status, 0) + 1
+    slowest = max(answer.seconds for answer in answers)
+    print(
+        f"{name}: {len(answers)} requests, statuses {statuses}, slowest {slowest:.2f} s, "
+        f"{recorded} of {statuses.get(200, 0)} accepted recorded"
+    )
+
+
 def _recorded(served: Served, request_ids: set[str]) -> set[str]:
     """Return which of these request ids have an audit row of the load's key."""
     found: set[str] = set()
@@ -196,7 +208,9 @@ def test_postgres_stopped_mid_load_is_503_then_recovers_losing_no_record(
     recovered = [answer for answer in answers if answer.started_s > 32]
     assert recovered and all(answer.status == 200 for answer in recovered)
     accepted = {answer.request_id for answer in answers if answer.status == 200}
-    assert _recorded(served, accepted) == accepted
+    recorded = _recorded(served, accepted)
+    _summarise("postgres stopped 10-22 s", answers, len(recorded))
+    assert recorded == accepted
 
 
 def test_sigterm_under_load_drains_and_exits_losing_no_record(served: Served) -> None:
@@ -215,6 +229,8 @@ def test_sigterm_under_load_drains_and_exits_losing_no_record(served: Served) ->
     assert {answer.status for answer in answers} <= {200, 404, 503, 0}
     accepted = {answer.request_id for answer in answers if answer.status == 200}
     assert len(accepted) > 10
-    assert _recorded(served, accepted) == accepted
+    recorded = _recorded(served, accepted)
+    _summarise(f"SIGTERM at 6 s, exit after {exited_after:.1f} s", answers, len(recorded))
+    assert recorded == accepted
     assert answers[-1].status == 0  # it stopped taking requests
     assert Path("/proc", str(served.process.pid)).exists() is False
