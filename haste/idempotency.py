@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, update
@@ -25,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from haste.db.gateway_tables import IdempotencyKey
 from haste.db.session import session_scope
+from haste.records import without_nul
 
 #: A key is forgotten this long after its first use (it can then name a new request).
 KEY_TTL = dt.timedelta(hours=24)
@@ -80,7 +82,13 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def claim_key(
-    url: str, scope: str, key: str, fingerprint: str, endpoint: str
+    url: str,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    endpoint: str,
+    owner: str | None = None,
+    owner_alive: Callable[[str], bool] | None = None,
 ) -> Claim | RecordedAnswer:
     """Claim ``key`` for this request, or return the answer it already got.
 
@@ -90,6 +98,10 @@ def claim_key(
         key: The client's request id.
         fingerprint: :func:`fingerprint_request` of this request.
         endpoint: ``METHOD /path`` (named in the conflict message).
+        owner: Who runs this request (e.g. the Ray actor id of the replica).
+        owner_alive: Whether another claim's owner still runs; a running claim whose owner
+            died (a replica killed mid-request) is taken over at once instead of after
+            :data:`CLAIM_LEASE`.
 
     Returns:
         A :class:`Claim` (go on, then :func:`complete_key` or :func:`release_key`) or the
@@ -108,6 +120,7 @@ def claim_key(
                         key=key,
                         fingerprint=fingerprint,
                         endpoint=endpoint,
+                        owner=owner,
                         created_at=now,
                     )
                 )
@@ -120,7 +133,9 @@ def claim_key(
                 continue  # released meanwhile: claim again
             created = _aware(row.created_at)
             expired = now - created > KEY_TTL
-            stale = row.status_code is None and now - created > CLAIM_LEASE
+            stale = row.status_code is None and (
+                now - created > CLAIM_LEASE or _orphaned(row, fingerprint, owner, owner_alive)
+            )
             if not (expired or stale):
                 return _answer_or_conflict(row, key, fingerprint)
             taken = session.execute(
@@ -133,6 +148,7 @@ def claim_key(
                 .values(
                     fingerprint=fingerprint,
                     endpoint=endpoint,
+                    owner=owner,
                     status_code=None,
                     response_body=None,
                     created_at=now,
@@ -142,6 +158,18 @@ def claim_key(
             if taken.rowcount == 1:
                 return Claim(scope, key)
     raise IdempotencyConflict(409, f"request id {key!r} is being claimed concurrently; retry")
+
+
+def _orphaned(
+    row: IdempotencyKey,
+    fingerprint: str,
+    owner: str | None,
+    owner_alive: Callable[[str], bool] | None,
+) -> bool:
+    """Return whether a running claim of the same request lost its owner (a dead replica)."""
+    if owner_alive is None or row.owner is None or row.owner == owner:
+        return False
+    return row.fingerprint == fingerprint and not owner_alive(row.owner)
 
 
 def _answer_or_conflict(row: IdempotencyKey, key: str, fingerprint: str) -> RecordedAnswer:
@@ -167,7 +195,7 @@ def complete_key(url: str, claim: Claim, status_code: int, body: str) -> None:
             .where(IdempotencyKey.scope == claim.scope, IdempotencyKey.key == claim.key)
             .values(
                 status_code=status_code,
-                response_body=body,
+                response_body=without_nul(body),
                 completed_at=dt.datetime.now(dt.UTC),
             )
         )

@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from haste.db.gateway_tables import AIJob
 from haste.db.session import session_scope
+from haste.records import without_nul
 
 FINISHED = ("succeeded", "failed")
 
@@ -53,12 +54,20 @@ def start_job(url: str, job_id: uuid.UUID) -> None:
 
 def finish_job(url: str, job_id: uuid.UUID, result: dict[str, Any]) -> None:
     """Mark a job succeeded with its result."""
-    _set(url, job_id, status="succeeded", result=result, finished_at=dt.datetime.now(dt.UTC))
+    _set(
+        url,
+        job_id,
+        status="succeeded",
+        result=without_nul(result),
+        finished_at=dt.datetime.now(dt.UTC),
+    )
 
 
 def fail_job(url: str, job_id: uuid.UUID, error: str) -> None:
     """Mark a job failed with what went wrong."""
-    _set(url, job_id, status="failed", error=error, finished_at=dt.datetime.now(dt.UTC))
+    _set(
+        url, job_id, status="failed", error=without_nul(error), finished_at=dt.datetime.now(dt.UTC)
+    )
 
 
 def _set(url: str, job_id: uuid.UUID, **values: Any) -> None:

@@ -15,6 +15,21 @@ from haste.db.models import Activity, AIInteraction, AIModel, Contact, LeadScore
 from haste.db.session import session_scope
 
 
+def without_nul(value: Any) -> Any:
+    """Return ``value`` with every NUL character of its strings replaced by U+FFFD.
+
+    PostgreSQL's ``text`` and ``jsonb`` cannot store NUL, so an audit record quoting a request
+    that contained one would fail to be written; the replacement keeps the record readable.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class InteractionRecord:
     """One AI call for the audit trail (``ai_interactions``): inputs, outputs, model, user."""
@@ -36,16 +51,16 @@ class InteractionRecord:
     cost_usd: Decimal | float | None = None
 
     def to_row(self) -> AIInteraction:
-        """Return the ORM row."""
+        """Return the ORM row (NUL characters replaced: PostgreSQL text cannot hold them)."""
         return AIInteraction(
             user_id=self.user_id,
             interaction_type=self.interaction_type,
-            input_data=self.input_data,
-            output_data=self.output_data,
+            input_data=without_nul(self.input_data),
+            output_data=without_nul(self.output_data),
             model_used=self.model_used,
             tokens_used=self.tokens_used,
             response_time_ms=self.response_time_ms,
-            error_message=self.error_message,
+            error_message=without_nul(self.error_message),
             team_id=self.team_id,
             api_key_id=self.api_key_id,
             feature=self.feature or self.interaction_type,
@@ -231,8 +246,35 @@ def record_scoring_batch(
     with session_scope(url) as session:
         for score, version in scores:
             session.add_all(_lead_score_rows(score, version))
-        session.add_all([interaction.to_row() for interaction in interactions])
+        recorded = _recorded_requests(session, interactions)
+        session.add_all(
+            [
+                interaction.to_row()
+                for interaction in interactions
+                if (interaction.api_key_id, interaction.request_id) not in recorded
+            ]
+        )
     return len(scores)
+
+
+def recorded_outputs(
+    url: str, requests: Sequence[tuple[uuid.UUID | None, str]]
+) -> dict[tuple[uuid.UUID | None, str], dict[str, Any]]:
+    """Return the recorded answers of requests already in the trail, by (API key, request id).
+
+    A request retried after its replica died between recording and answering is answered from
+    here instead of being scored (and recorded) again. One query for the batch.
+    """
+    wanted = set(requests)
+    if not wanted:
+        return {}
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(
+                AIInteraction.api_key_id, AIInteraction.request_id, AIInteraction.output_data
+            ).where(AIInteraction.request_id.in_({request_id for _, request_id in wanted}))
+        )
+        return {(key, rid): out for key, rid, out in rows if (key, rid) in wanted and out}
 
 
 def contact_consents(url: str, contact_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool]:

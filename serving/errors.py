@@ -118,8 +118,20 @@ def install_error_handlers(api: FastAPI) -> None:
     deployment) is a 503 with ``Retry-After``, logged once per request, never a 500.
     """
     api.add_exception_handler(RequestValidationError, answer_validation_error)
+    from sqlalchemy.exc import DataError
+
+    api.add_exception_handler(DataError, answer_unstorable)
     for kind, message in dependency_errors().items():
         api.add_exception_handler(kind, _answer_unavailable(message))
+
+
+async def answer_unstorable(request: Request, error: Exception) -> JSONResponse:
+    """Answer a value the database refused (a NUL character, a number out of range) with 422."""
+    logger.warning("422 on %s: the database refused a value (%s)", request.url.path, error)
+    return JSONResponse(
+        status_code=422,
+        content={"detail": "a value of the request cannot be stored (e.g. a NUL character)"},
+    )
 
 
 def _answer_unavailable(message: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:

@@ -6,6 +6,7 @@ ingress turns into the response (401/403 for keys and roles, 429 with ``Retry-Af
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -17,6 +18,9 @@ from serving.auth import ANONYMOUS, Authenticator, AuthError, Principal
 from serving.rate_limit import RateLimiter
 
 MAX_REQUEST_ID = 64
+#: A request id: 1 to 64 visible ASCII characters (no spaces, no control characters).
+REQUEST_ID_PATTERN = rf"^[!-~]{{1,{MAX_REQUEST_ID}}}$"
+REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
 class GatewayError(Exception):
@@ -128,8 +132,10 @@ def admit_call(
         GatewayError: 401, 403, 422 (bad request id) or 429 (with ``Retry-After``).
     """
     request_id = headers.get("x-request-id")
-    if request_id is not None and not 0 < len(request_id) <= MAX_REQUEST_ID:
-        raise GatewayError(422, f"X-Request-ID must be 1 to {MAX_REQUEST_ID} characters")
+    if request_id is not None and not REQUEST_ID.fullmatch(request_id):
+        raise GatewayError(
+            422, f"X-Request-ID must be 1 to {MAX_REQUEST_ID} visible ASCII characters"
+        )
     if authenticator is None:
         principal = ANONYMOUS
     else:

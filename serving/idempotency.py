@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -70,7 +72,14 @@ async def claim_request(request: Request, database_url: str, context: CallContex
     endpoint = f"{request.method} {request.url.path}"
     try:
         outcome = await asyncio.to_thread(
-            claim_key, database_url, scope, context.request_id, fingerprint, endpoint
+            claim_key,
+            database_url,
+            scope,
+            context.request_id,
+            fingerprint,
+            endpoint,
+            replica_owner(),
+            owner_alive,
         )
     except IdempotencyConflict as conflict:
         headers = {"Retry-After": "1"} if conflict.status_code == 409 else None
@@ -97,6 +106,34 @@ async def prune_now_and_then(database_url: str) -> None:
         return
     if pruned:
         logger.info("pruned %d expired idempotency keys", pruned)
+
+
+def replica_owner() -> str:
+    """Return who runs this request: the replica's Ray actor id (else host and process)."""
+    try:
+        import ray
+
+        actor = ray.get_runtime_context().get_actor_id()
+        if actor:
+            return f"actor:{actor}"
+    except Exception:  # outside Ray
+        pass
+    return f"pid:{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Return whether a claim's owner still runs (a dead replica's claims are taken over).
+
+    Unknown owners count as alive: their claims then wait for the lease, never run twice.
+    """
+    if not owner.startswith("actor:"):
+        return True
+    try:
+        from ray._private import state
+
+        return state.actors(owner.removeprefix("actor:")).get("State") != "DEAD"
+    except Exception:  # not in Ray, or Ray's internal API moved: rely on the lease
+        return True
 
 
 async def answer_replay(request: Request, replay: ReplayedAnswer) -> Response:

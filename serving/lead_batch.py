@@ -16,6 +16,7 @@ from haste.records import (
     InteractionRecord,
     contact_consents,
     record_scoring_batch,
+    recorded_outputs,
 )
 from serving.core import GatewayCore
 from serving.errors import ApiError
@@ -38,6 +39,11 @@ class ScoreJob:
     inputs: dict[str, Any] | None = None  # audit inputs of a freshly scored job
     records: list[InteractionRecord] = field(default_factory=list)  # refusals, cache hits
 
+    @property
+    def identity(self) -> tuple[uuid.UUID | None, str]:
+        """Return the request's key in the audit trail: (API key id, request id)."""
+        return self.context.principal.api_key_id, self.context.request_id
+
 
 def refuse_job(job: ScoreJob, status: int, message: str) -> ApiError:
     """Return the error of a refused lead-score job and queue its audit record."""
@@ -58,13 +64,18 @@ class LeadScoreBatch:
         self.core = core
 
     def prepare(self, jobs: list[ScoreJob]) -> dict[tuple[str, str], list[ScoreJob]]:
-        """Answer cache hits, check consent, find features; group the rest.
+        """Answer recorded requests and cache hits, check consent, find features; group the rest.
 
         Returns:
             ``(model name, variant) -> jobs`` still to be scored.
         """
         core = self.core
         url = core.database_url
+        done = recorded_outputs(url, [job.identity for job in jobs])
+        for job in jobs:  # recorded by a replica that died before answering: same answer
+            if job.identity in done and "score" in done[job.identity]:
+                job.result = {**done[job.identity], "replayed": True}
+        jobs = [job for job in jobs if job.result is None]
         consents = contact_consents(url, [j.contact_id for j in jobs])
         lookups = core.lookup.find_many(
             [str(j.contact_id) for j in jobs if consents.get(j.contact_id) is not False]
@@ -91,11 +102,14 @@ class LeadScoreBatch:
             if core.settings.gateway_cache != "off":
                 count_cache(name, cached is not None)
             if cached is not None:
+                # The cache key holds the version, not the variant: a challenger promoted to
+                # champion keeps its cached scores, answered under the variant of today.
+                cached = {**cached, "variant": variant}
                 job.result = {**cached, "cached": True}
                 job.records.append(
                     job.context.interaction(
                         "lead_score",
-                        {"contact_id": key, "cached": True},
+                        {"contact_id": key, "cached": True, "variant": variant},
                         cached,
                         f"{name}@v{cached['model_version']}",
                         variant=variant,
@@ -155,7 +169,7 @@ class LeadScoreBatch:
     async def score(self, jobs: list[ScoreJob]) -> list[dict[str, Any] | ApiError]:
         """Score a batch of lead-score requests.
 
-        One consent query and one feature lookup for the batch; one call per
+        One replay query, one consent query and one feature lookup for the batch; one call per
         model variant to its model deployment (concurrently); one database transaction for
         every record.
         """

@@ -184,6 +184,8 @@ def deploy_app(
         ),
         name=APP_NAME,
         route_prefix="/",
+        # Every replica logs JSON lines carrying Serve's request id (the audit trail's too).
+        logging_config=LoggingConfig(encoding="JSON", log_level="INFO"),
     )
     url = base_url(settings)
     wait_until_healthy(url)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serving.gateway import REQUEST_ID_PATTERN
 from textai.email.models import INTENTS, EmailContext, IsoDateTime
 from textai.llm.subject_rewrites import SubjectContext
 from textai.text_patterns import NON_BLANK_PATTERN, WORD_CHAR_PATTERN
@@ -187,7 +188,7 @@ class FeedbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    request_id: str = Field(min_length=1, max_length=64)
+    request_id: str = Field(min_length=1, max_length=64, pattern=REQUEST_ID_PATTERN)
     score: int = Field(ge=1, le=5)
 
 

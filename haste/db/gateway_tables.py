@@ -28,6 +28,7 @@ class IdempotencyKey(Base):
         key: The client's ``X-Request-ID``.
         fingerprint: SHA-256 of the method, path, query and canonical JSON body.
         endpoint: ``METHOD /path`` of the first request (for the error message).
+        owner: The process running it (a Ray actor id): a claim whose owner died is taken over.
         status_code: HTTP status of the recorded answer (``None`` while it runs).
         response_body: The recorded answer's body (JSON text).
         created_at: When the first request claimed the key.
@@ -40,6 +41,7 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     endpoint: Mapped[str] = mapped_column(String(300), nullable=False)
+    owner: Mapped[str | None] = mapped_column(String(100))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(

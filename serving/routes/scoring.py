@@ -48,4 +48,5 @@ async def lead_score(
         payload.pop("contributions", None)
         payload.pop("explanation", None)
     payload.pop("cached", None)
+    payload.pop("replayed", None)
     return LeadScoreResponse(**payload, latency_ms=context.elapsed_ms())

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from haste.db import Base, create_db_engine, upgrade_database
+from haste.records import without_nul
 
 
 def postgres_bin(name: str) -> str:
@@ -103,7 +104,7 @@ def copy_database(source_url: str, target_url: str) -> int:
     copied = 0
     with source.connect() as reader, target.begin() as writer:
         for table in Base.metadata.sorted_tables:
-            rows = [dict(row) for row in reader.execute(select(table)).mappings()]
+            rows = [without_nul(dict(row)) for row in reader.execute(select(table)).mappings()]
             for start in range(0, len(rows), 2000):
                 writer.execute(insert(table), rows[start : start + 2000])
             copied += len(rows)

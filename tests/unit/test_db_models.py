@@ -97,6 +97,7 @@ PLATFORM_COLUMNS: dict[str, set[str]] = {
         "key",
         "fingerprint",
         "endpoint",
+        "owner",
         "status_code",
         "response_body",
         "created_at",

@@ -94,3 +94,17 @@ def test_stale_claim_is_taken_over_and_expired_keys_are_forgotten(url: str) -> N
     assert isinstance(claim_key(url, "key-1", "r1", other, "POST /y"), Claim)
     _age(url, KEY_TTL + dt.timedelta(minutes=1))
     assert prune_keys(url) == 1
+
+
+def test_a_running_claim_of_a_dead_owner_is_taken_over_at_once(url: str) -> None:
+    claim_key(url, "key-1", "r1", FP, "POST /x", owner="actor:dead")
+    with pytest.raises(IdempotencyConflict):  # its owner still runs: wait
+        claim_key(url, "key-1", "r1", FP, "POST /x", "actor:b", owner_alive=lambda _: True)
+    taken = claim_key(url, "key-1", "r1", FP, "POST /x", "actor:b", owner_alive=lambda _: False)
+    assert taken == Claim("key-1", "r1")
+
+
+def test_nul_characters_are_replaced_before_they_reach_the_database() -> None:
+    from haste.records import without_nul
+
+    assert without_nul({"a\x00": ["x\x00y", 1, None]}) == {"a\ufffd": ["x\ufffdy", 1, None]}

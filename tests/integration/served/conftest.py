@@ -1,8 +1,9 @@
 """The served platform, shared by this package's tests (trained once, served once).
 
 A temporary HASTE_HOME/data, the Prefect test harness, free ports for Serve and Ray's metrics
-endpoint, and a private redis-server for the rate limiter and score cache (so the tests can
-stop it). Every model is trained by its real flow; the champion set is served by Ray Serve.
+endpoint, and a private redis-server for the shared rate limiter (so the tests can stop it).
+Every model is trained by its real flow; the champion set is served by Ray Serve. The tests of
+this package share the platform's database, so each finds its own rows by request id.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ def platform(
         patch.setenv("HASTE_METRICS_PORT", str(free_port()))
         patch.setenv("HASTE_REDIS_URL", redis_server.url)
         patch.setenv("HASTE_RATE_LIMIT_BACKEND", "redis")
-        patch.setenv("HASTE_GATEWAY_CACHE", "redis")
         for key in ("HASTE_DATABASE_URL", "HASTE_MLFLOW_TRACKING_URI"):
             patch.delenv(key, raising=False)
         get_settings.cache_clear()

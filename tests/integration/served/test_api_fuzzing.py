@@ -39,6 +39,9 @@ headers = {{ "X-API-Key" = "{api_key}" }}
 [phases.stateful]
 max-steps = 6
 
+[checks.max_response_time]
+limit = 30  # the gateway's interactive time budget (limits.interactive_budget_s)
+
 [checks.negative_data_rejection]
 # 413: a schema-violating body may also be over the gateway's size limit.
 expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
