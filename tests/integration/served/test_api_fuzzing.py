@@ -39,8 +39,8 @@ headers = {{ "X-API-Key" = "{api_key}" }}
 [phases.stateful]
 max-steps = 6
 
-[checks.max_response_time]
-limit = 30  # the gateway's interactive time budget (limits.interactive_budget_s)
+[checks]
+max_response_time = 30  # the gateway's interactive time budget (limits.interactive_budget_s)
 
 [checks.negative_data_rejection]
 # 413: a schema-violating body may also be over the gateway's size limit.
