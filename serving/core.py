@@ -32,6 +32,7 @@ from serving.gateway import CallContext, GatewayError, admit_call
 from serving.lookup import ContactFeatureLookup
 from serving.metrics import count_budget_refusal
 from serving.model_server import ModelUnavailableError, served_model_names
+from serving.proxy_middleware import proxy_marks_client_ids
 from serving.rate_limit import build_rate_limiter
 from serving.score_cache import build_score_cache
 from serving.text_app import TextAIError
@@ -66,6 +67,8 @@ class GatewayCore:
         self.text = text
         self.conversation = conversation or text
         self.jobs: set[asyncio.Task] = set()
+        # Behind Ray's proxy with our middleware, only marked request ids are the client's.
+        self.proxy_marks_ids = proxy_marks_client_ids()
         self.variants = {"champion": champion, "challenger": challenger}
         self.settings = Settings(**config.settings)
         self.rollouts: dict[str, int] = {}
@@ -159,6 +162,7 @@ class GatewayCore:
                 self.limiter,
                 self.settings.default_rate_limit_per_minute,
                 serve_request_id(),
+                ("x-haste-client-request-id" in headers) if self.proxy_marks_ids else None,
             )
         except GatewayError as error:
             raise ApiError(error.status_code, error.message, error.headers) from error

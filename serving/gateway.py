@@ -113,6 +113,7 @@ def admit_call(
     limiter: RateLimiter,
     default_limit: int,
     default_request_id: str | None = None,
+    client_sent: bool | None = None,
 ) -> CallContext:
     """Authenticate, authorise and rate-limit one call.
 
@@ -124,6 +125,8 @@ def admit_call(
         default_limit: Requests per minute of keys without their own limit.
         default_request_id: Request id when the client sent none (Ray Serve's, so the audit
             trail and the logs share it); a new uuid4 without one.
+        client_sent: Whether the client sent the ``X-Request-ID`` (behind Ray's proxy, which
+            adds one to every request); None: it did when the header is there.
 
     Returns:
         The call context.
@@ -161,5 +164,5 @@ def admit_call(
     return CallContext(
         principal=principal,
         request_id=request_id or default_request_id or uuid.uuid4().hex,
-        client_request_id=request_id is not None,
+        client_request_id=request_id is not None if client_sent is None else client_sent,
     )

@@ -71,7 +71,9 @@ class LeadScoreBatch:
         """
         core = self.core
         url = core.database_url
-        done = recorded_outputs(url, [job.identity for job in jobs])
+        done = recorded_outputs(  # only a client's id can be a retry
+            url, [job.identity for job in jobs if job.context.client_request_id]
+        )
         for job in jobs:  # recorded by a replica that died before answering: same answer
             if job.identity in done and "score" in done[job.identity]:
                 job.result = {**done[job.identity], "replayed": True}

@@ -22,6 +22,7 @@ from haste.settings import CONFIG_DIR, Settings
 from serving.app import CONVERSATION_DEPLOYMENT, build_app
 from serving.config import ServeConfig, serve_config_from_settings
 from serving.model_server import CHALLENGER_DEPLOYMENT, CHAMPION_DEPLOYMENT
+from serving.proxy_middleware import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,9 @@ def start_serving(
         The base URL of the API.
 
     """
+    # The proxies mark client-sent request ids (serving.proxy_middleware); set before Ray
+    # starts so its proxy actors inherit it.
+    os.environ.setdefault(PROXY_CALLBACK_ENV, PROXY_CALLBACK)
     if not ray.is_initialized():
         if settings.ray_address:
             ray.init(address=settings.ray_address, log_to_driver=False, logging_level=log_level)

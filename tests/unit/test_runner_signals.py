@@ -40,3 +40,22 @@ def test_a_taken_metrics_port_lets_ray_pick() -> None:
         assert runner.metrics_port(port) is None
     assert runner.metrics_port(port) == port
     assert runner.metrics_port(0) is None
+
+
+def test_the_proxy_marks_only_client_sent_request_ids() -> None:
+    import asyncio
+
+    from serving.proxy_middleware import CLIENT_ID_MARK, MarkClientRequestId
+
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope, receive, send) -> None:
+        seen.append(scope["headers"])
+
+    async def run(headers: list[tuple[bytes, bytes]]) -> None:
+        await MarkClientRequestId(app)({"type": "http", "headers": headers}, None, None)
+
+    asyncio.run(run([(b"x-request-id", b"r1")]))
+    asyncio.run(run([(CLIENT_ID_MARK, b"1")]))  # a client cannot forge the mark
+    assert (CLIENT_ID_MARK, b"1") in seen[0]
+    assert seen[1] == []
