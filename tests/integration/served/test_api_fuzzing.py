@@ -85,7 +85,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         "^/dashboard/reports",  # files: checked by the dashboard tests
         "--no-color",
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=MAX_TIME_S + 120)
+    run = subprocess.run(  # in tmp_path: schemathesis keeps its cache in the working folder
+        command, capture_output=True, text=True, timeout=MAX_TIME_S + 120, cwd=tmp_path
+    )
     report = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, report
     assert "Tested:" in run.stdout, report
