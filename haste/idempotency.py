@@ -25,6 +25,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
 from haste.db.gateway_tables import IdempotencyKey
+from haste.db.models import as_utc
 from haste.db.session import session_scope
 from haste.records import without_nul
 
@@ -74,11 +75,6 @@ def fingerprint_request(method: str, path: str, query: str, body: bytes) -> str:
     digest = hashlib.sha256(f"{method.upper()} {path}?{sorted_query}\n".encode())
     digest.update(canonical)
     return digest.hexdigest()
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """Return ``value`` as an aware UTC time (SQLite gives naive ones back)."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def claim_key(
@@ -131,7 +127,7 @@ def claim_key(
             row = session.get(IdempotencyKey, (scope, key))
             if row is None:
                 continue  # released meanwhile: claim again
-            created = _aware(row.created_at)
+            created = as_utc(row.created_at)
             expired = now - created > KEY_TTL
             stale = row.status_code is None and (
                 now - created > CLAIM_LEASE or _orphaned(row, fingerprint, owner, owner_alive)

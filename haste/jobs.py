@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import update
 
 from haste.db.gateway_tables import AIJob
+from haste.db.models import as_utc
 from haste.db.session import session_scope
 from haste.records import without_nul
 
@@ -91,7 +92,7 @@ def read_job(url: str, job_id: uuid.UUID, scope: str, budget_s: float) -> JobVie
         job = session.get(AIJob, job_id)
         if job is None or job.scope != scope:
             return None
-        created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=dt.UTC)
+        created = as_utc(job.created_at)
         status, error = job.status, job.error
         if status not in FINISHED and dt.datetime.now(dt.UTC) - created > dt.timedelta(
             seconds=2 * budget_s

@@ -85,29 +85,29 @@ def record_interactions(url: str, interactions: Sequence[InteractionRecord]) -> 
         Rows stored.
     """
     with session_scope(url) as session:
-        recorded = _recorded_requests(session, interactions)
-        rows = [
-            interaction.to_row()
-            for interaction in interactions
-            if (interaction.api_key_id, interaction.request_id) not in recorded
-        ]
+        rows = _unrecorded_rows(session, interactions)
         session.add_all(rows)
     return len(rows)
 
 
-def _recorded_requests(
+def _unrecorded_rows(
     session: Any, interactions: Sequence[InteractionRecord]
-) -> set[tuple[uuid.UUID | None, str]]:
-    """Return the ``(api key, request id)`` pairs of these records already in the trail."""
+) -> list[AIInteraction]:
+    """Return the rows of the records whose ``(API key, request id)`` is not in the trail yet."""
     request_ids = {i.request_id for i in interactions if i.request_id and i.api_key_id}
-    if not request_ids:
-        return set()
-    rows = session.execute(
-        select(AIInteraction.api_key_id, AIInteraction.request_id).where(
-            AIInteraction.request_id.in_(request_ids)
+    recorded: set[tuple[Any, Any]] = set()
+    if request_ids:
+        rows = session.execute(
+            select(AIInteraction.api_key_id, AIInteraction.request_id).where(
+                AIInteraction.request_id.in_(request_ids)
+            )
         )
-    )
-    return {(row[0], row[1]) for row in rows}
+        recorded = {(row[0], row[1]) for row in rows}
+    return [
+        interaction.to_row()
+        for interaction in interactions
+        if (interaction.api_key_id, interaction.request_id) not in recorded
+    ]
 
 
 def record_model_version(
@@ -246,14 +246,7 @@ def record_scoring_batch(
     with session_scope(url) as session:
         for score, version in scores:
             session.add_all(_lead_score_rows(score, version))
-        recorded = _recorded_requests(session, interactions)
-        session.add_all(
-            [
-                interaction.to_row()
-                for interaction in interactions
-                if (interaction.api_key_id, interaction.request_id) not in recorded
-            ]
-        )
+        session.add_all(_unrecorded_rows(session, interactions))
     return len(scores)
 
 

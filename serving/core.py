@@ -178,13 +178,19 @@ class GatewayCore:
         self.admit(merged, "usage")
 
     def refuse(
-        self, context: CallContext, feature: str, status: int, message: str, inputs: dict
+        self,
+        context: CallContext,
+        feature: str,
+        status: int,
+        message: str,
+        inputs: dict,
+        headers: dict[str, str] | None = None,
     ) -> ApiError:
         """Record a refused call in the audit trail and return the error to raise."""
         record_interactions(
             self.config.database_url, [context.refusal(feature, inputs, status, message)]
         )
-        return ApiError(status, message)
+        return ApiError(status, message, headers)
 
     def require_consent(self, context: CallContext, feature: str, contact_id: uuid.UUID) -> bool:
         """Refuse (403) contacts that did not consent to AI processing.
@@ -228,11 +234,10 @@ class GatewayCore:
     def over_budget(self, context: CallContext, feature: str, inputs: dict) -> ApiError:
         """Record and return the 503 of a deployment call that ran out of its time budget."""
         budget = self.config.limits.interactive_budget_s
-        error = self.refuse(
-            context, feature, 503, f"the deployment did not answer within {budget:g} s", inputs
+        message = f"the deployment did not answer within {budget:g} s"
+        return self.refuse(
+            context, feature, 503, message, inputs, {"Retry-After": str(RETRY_AFTER_S)}
         )
-        error.headers = {"Retry-After": str(RETRY_AFTER_S)}
-        return error
 
     async def record(self, records: list[InteractionRecord]) -> None:
         """Write audit records without blocking the event loop."""

@@ -80,13 +80,8 @@ async def answer_validation_error(request: Request, error: RequestValidationErro
     )
 
 
-def unavailable(message: str) -> ApiError:
-    """Return the 503 (with ``Retry-After``) of a dependency that is down or too slow."""
-    return ApiError(503, message, {"Retry-After": str(RETRY_AFTER_S)})
-
-
-def dependency_errors() -> dict[type[BaseException], str]:
-    """Return the exceptions meaning "a dependency is down", with what to tell the client."""
+def dependency_errors() -> dict[type[BaseException], tuple[str, str]]:
+    """Return the exceptions meaning "a dependency is down": (dependency, what to tell)."""
     from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
     from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -94,20 +89,21 @@ def dependency_errors() -> dict[type[BaseException], str]:
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-    database = "the CRM database is unavailable"
-    deployment = "a model deployment is unavailable or over capacity"
+    database = ("database", "the CRM database is unavailable")
+    redis = ("redis", "the cache/rate-limit store is unavailable")
+    deployment = ("deployment", "a model deployment is unavailable or over capacity")
     return {
         OperationalError: database,
         InterfaceError: database,
         DisconnectionError: database,
         PoolTimeoutError: database,
-        RedisConnectionError: "the cache/rate-limit store is unavailable",
-        RedisTimeoutError: "the cache/rate-limit store is unavailable",
+        RedisConnectionError: redis,
+        RedisTimeoutError: redis,
         ActorDiedError: deployment,
         ActorUnavailableError: deployment,
         DeploymentUnavailableError: deployment,
         BackPressureError: deployment,
-        GetTimeoutError: "a model deployment did not answer within its time budget",
+        GetTimeoutError: ("deployment", "a model deployment did not answer within its time budget"),
     }
 
 
@@ -121,8 +117,8 @@ def install_error_handlers(api: FastAPI) -> None:
     from sqlalchemy.exc import DataError
 
     api.add_exception_handler(DataError, answer_unstorable)
-    for kind, message in dependency_errors().items():
-        api.add_exception_handler(kind, _answer_unavailable(message))
+    for kind, (dependency, message) in dependency_errors().items():
+        api.add_exception_handler(kind, _answer_unavailable(dependency, message))
 
 
 async def answer_unstorable(request: Request, error: Exception) -> JSONResponse:
@@ -134,12 +130,13 @@ async def answer_unstorable(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-def _answer_unavailable(message: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    """Return a handler answering ``message`` with 503 and ``Retry-After``."""
-    dependency = next(
-        (name for word, name in (("database", "database"), ("cache", "redis")) if word in message),
-        "deployment",
-    )
+def _answer_unavailable(
+    dependency: str, message: str
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """Return a handler answering ``message`` with 503 and ``Retry-After``.
+
+    Each answer is counted under ``dependency`` (``database``, ``redis``, ``deployment``).
+    """
 
     async def answer(request: Request, error: Exception) -> JSONResponse:
         logger.warning("503 on %s: %s (%s)", request.url.path, message, type(error).__name__)

@@ -7,60 +7,59 @@ objects are created on first use in each replica (never at import time).
 
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 from typing import Any
 
 #: Latency histogram buckets, in milliseconds.
 LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
 
-_LOCK = threading.Lock()
-
 
 @lru_cache(maxsize=1)
 def gateway_metrics() -> dict[str, Any]:
-    """Return the gateway's metric objects (created once per process)."""
+    """Return the gateway's metric objects (created once per process).
+
+    A concurrent first call may create them twice, which Ray's registry by name makes harmless.
+    """
     from ray.serve import metrics
 
-    with _LOCK:
-        return {
-            "requests": metrics.Counter(
-                "haste_requests_total",
-                description="Gateway requests by endpoint, HTTP status, model version and variant.",
-                tag_keys=("endpoint", "status", "model_version", "variant"),
-            ),
-            "latency": metrics.Histogram(
-                "haste_request_latency_ms",
-                description="Gateway request latency in milliseconds, by endpoint.",
-                boundaries=LATENCY_BUCKETS_MS,
-                tag_keys=("endpoint",),
-            ),
-            "cache": metrics.Counter(
-                "haste_cache_requests_total",
-                description="Score cache look-ups by model and result (hit or miss).",
-                tag_keys=("model", "result"),
-            ),
-            "tokens": metrics.Counter(
-                "haste_llm_tokens_total",
-                description="LLM tokens by provider, model and kind (input or output).",
-                tag_keys=("provider", "model", "kind"),
-            ),
-            "cost": metrics.Counter(
-                "haste_llm_cost_usd_total",
-                description="LLM cost in USD by provider and model.",
-                tag_keys=("provider", "model"),
-            ),
-            "budget_refusals": metrics.Counter(
-                "haste_budget_refusals_total",
-                description="Calls refused because an AI budget was spent.",
-                tag_keys=("scope",),
-            ),
-            "dependency_errors": metrics.Counter(
-                "haste_dependency_errors_total",
-                description="Requests answered 503 because a dependency failed.",
-                tag_keys=("dependency",),
-            ),
-        }
+    return {
+        "requests": metrics.Counter(
+            "haste_requests_total",
+            description="Gateway requests by endpoint, HTTP status, model version and variant.",
+            tag_keys=("endpoint", "status", "model_version", "variant"),
+        ),
+        "latency": metrics.Histogram(
+            "haste_request_latency_ms",
+            description="Gateway request latency in milliseconds, by endpoint.",
+            boundaries=LATENCY_BUCKETS_MS,
+            tag_keys=("endpoint",),
+        ),
+        "cache": metrics.Counter(
+            "haste_cache_requests_total",
+            description="Score cache look-ups by model and result (hit or miss).",
+            tag_keys=("model", "result"),
+        ),
+        "tokens": metrics.Counter(
+            "haste_llm_tokens_total",
+            description="LLM tokens by provider, model and kind (input or output).",
+            tag_keys=("provider", "model", "kind"),
+        ),
+        "cost": metrics.Counter(
+            "haste_llm_cost_usd_total",
+            description="LLM cost in USD by provider and model.",
+            tag_keys=("provider", "model"),
+        ),
+        "budget_refusals": metrics.Counter(
+            "haste_budget_refusals_total",
+            description="Calls refused because an AI budget was spent.",
+            tag_keys=("scope",),
+        ),
+        "dependency_errors": metrics.Counter(
+            "haste_dependency_errors_total",
+            description="Requests answered 503 because a dependency failed.",
+            tag_keys=("dependency",),
+        ),
+    }
 
 
 def _emit(name: str, method: str, value: float, tags: dict[str, str]) -> None:

@@ -174,10 +174,9 @@ def deploy_app(
             options.pop("autoscaling_config", None)
         options.update(overrides)
     config = serve_config_from_settings(settings, model_name)
-    for deployment_options in (options, *model_options.values()):
-        deployment_options.setdefault("graceful_shutdown_timeout_s", config.limits.shutdown_grace_s)
     text_options = load_deployment_options(deployment=TEXT_DEPLOYMENT)
-    text_options.setdefault("graceful_shutdown_timeout_s", config.limits.shutdown_grace_s)
+    for deployment_options in (options, text_options, *model_options.values()):
+        deployment_options.setdefault("graceful_shutdown_timeout_s", config.limits.shutdown_grace_s)
     serve.run(
         build_app(
             config,

@@ -81,6 +81,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """Return ``moment`` as an aware UTC time (SQLite gives naive ones back: read as UTC)."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 def _in_list(column: str, values: tuple[str, ...]) -> str:
     """Build the SQL text of a ``column IN (...)`` check constraint.
 
