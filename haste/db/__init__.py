@@ -42,6 +42,14 @@ from haste.db.models import (
     User,
 )
 from haste.db.models import TABLE_NAMES as _MODEL_TABLE_NAMES
+from haste.db.stream_tables import (
+    ContactStreamState,
+    ScoreChange,
+    StreamAlert,
+    StreamEvent,
+    Webhook,
+    WebhookDelivery,
+)
 from haste.db.session import (
     create_db_engine,
     default_database_url,
@@ -56,6 +64,12 @@ TABLE_NAMES: tuple[str, ...] = (
     *_MODEL_TABLE_NAMES,
     IdempotencyKey.__tablename__,
     AIJob.__tablename__,
+    StreamEvent.__tablename__,
+    ContactStreamState.__tablename__,
+    ScoreChange.__tablename__,
+    Webhook.__tablename__,
+    WebhookDelivery.__tablename__,
+    StreamAlert.__tablename__,
 )
 
 __all__ = [
@@ -76,6 +90,7 @@ __all__ = [
     "Base",
     "Company",
     "Contact",
+    "ContactStreamState",
     "ConversationInsight",
     "Deal",
     "IdempotencyKey",
@@ -83,8 +98,13 @@ __all__ = [
     "LeadScore",
     "Prediction",
     "PromptTestResult",
+    "ScoreChange",
+    "StreamAlert",
+    "StreamEvent",
     "Team",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "alembic_config",
     "create_db_engine",
     "current_revision",
