@@ -54,6 +54,8 @@ class Settings(BaseSettings):
         rate_limit_backend: ``memory`` (per replica) or ``redis`` (shared by every replica).
         gateway_cache: ``off`` or ``redis`` (features and recent scores cached in Redis).
         gateway_cache_ttl_s: Lifetime of a cached score.
+        broker_url: AMQP URL of the message broker (RabbitMQ) of the real-time scoring engine.
+        stream_namespace: Prefix of the broker's exchange and queue names (tests use their own).
 
     """
 
@@ -78,6 +80,8 @@ class Settings(BaseSettings):
     rate_limit_backend: Literal["memory", "redis"] = "memory"
     gateway_cache: Literal["off", "redis"] = "off"
     gateway_cache_ttl_s: int = Field(default=300, gt=0)
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    stream_namespace: str = Field(default="haste", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
 
     @classmethod
     def settings_customise_sources(

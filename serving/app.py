@@ -18,6 +18,7 @@ from serving.config import RequestLimits, ServeConfig, serve_config_from_setting
 from serving.core import GatewayCore
 from serving.http import create_api
 from serving.model_server import CHALLENGER_DEPLOYMENT, CHAMPION_DEPLOYMENT, ModelServer
+from serving.stream_consumer import CONSUMER_DEPLOYMENT, EventConsumer
 from training.registry import CHALLENGER, CHAMPION
 
 #: Name of the second TextAI binding, which runs transcript analyses.
@@ -36,8 +37,10 @@ class AIGateway:
         champion: Any = None,
         challenger: Any = None,
         conversation: Any = None,
+        consumers: Any = None,
     ) -> None:
         self.core = GatewayCore(config, text, champion, challenger, conversation)
+        self.core.consumers = consumers  # the EventConsumer deployment (real-time engine)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Build this replica's FastAPI app over its core (called by Ray Serve at start)."""
@@ -60,14 +63,15 @@ def build_app(
     The gateway gets handles of TextAI and of the two model deployments: ``ChampionModels``
     and ``ChallengerModels``, the same :class:`ModelServer` class bound to each alias; and of
     ``ConversationAI``, the TextAI class bound again for transcript analyses, so a long
-    analysis never holds the replicas that answer search and email calls.
+    analysis never holds the replicas that answer search and email calls; and of
+    ``EventConsumer``, the real-time engine's rescoring consumers.
 
     Args:
         config: The replica config.
         deployment_options: The gateway's deployment options.
         text_options: TextAI's deployment options.
-        model_options: Deployment options by deployment name (model deployments and
-            ``ConversationAI``).
+        model_options: Deployment options by deployment name (model deployments,
+            ``ConversationAI`` and ``EventConsumer``).
         code_version: Pins every deployment's code version (see :func:`pin_version`).
     """
     from serving.text_app import TextAI
@@ -83,6 +87,9 @@ def build_app(
     challenger = pin_version(ModelServer, code_version).options(
         **{"name": CHALLENGER_DEPLOYMENT, **model_options.get(CHALLENGER_DEPLOYMENT, {})}
     )
+    consumers = pin_version(EventConsumer, code_version).options(
+        **model_options.get(CONSUMER_DEPLOYMENT, {})
+    )
     gateway = pin_version(AIGateway, code_version).options(**(deployment_options or {}))
     return gateway.bind(
         config,
@@ -90,6 +97,7 @@ def build_app(
         champion.bind(config, CHAMPION),
         challenger.bind(config, CHALLENGER),
         conversation.bind(config.settings),
+        consumers.bind(config),
     )
 
 

@@ -66,6 +66,7 @@ class GatewayCore:
         self.config = config
         self.text = text
         self.conversation = conversation or text
+        self.consumers: Any = None  # the EventConsumer deployment's handle (set by the app)
         self.jobs: set[asyncio.Task] = set()
         # Behind Ray's proxy with our middleware, only marked request ids are the client's.
         self.proxy_marks_ids = proxy_marks_client_ids()

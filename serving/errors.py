@@ -89,6 +89,8 @@ def dependency_errors() -> dict[type[BaseException], tuple[str, str]]:
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+    from streaming.broker import BrokerUnavailableError
+
     database = ("database", "the CRM database is unavailable")
     redis = ("redis", "the cache/rate-limit store is unavailable")
     deployment = ("deployment", "a model deployment is unavailable or over capacity")
@@ -104,6 +106,10 @@ def dependency_errors() -> dict[type[BaseException], tuple[str, str]]:
         DeploymentUnavailableError: deployment,
         BackPressureError: deployment,
         GetTimeoutError: ("deployment", "a model deployment did not answer within its time budget"),
+        BrokerUnavailableError: (
+            "broker",
+            "the message broker is unavailable; nothing was accepted",
+        ),
     }
 
 

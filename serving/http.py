@@ -12,7 +12,7 @@ from serving.errors import install_error_handlers
 from serving.idempotency import ReplayedAnswer, answer_replay
 from serving.lead_batch import LeadScoreBatch
 from serving.middleware import AccessLog, BodySizeLimit
-from serving.routes import admin, predictions, scoring, text
+from serving.routes import admin, events, predictions, scoring, text
 
 TITLE = "hasteCRM AI API"
 VERSION = "0.2.0"
@@ -39,7 +39,7 @@ def create_api(core: GatewayCore | None = None) -> FastAPI:
     limits = core.config.limits if core is not None else RequestLimits()
     api.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     api.add_middleware(AccessLog)  # outermost: logs 413s too
-    for module in (scoring, predictions, text, admin, dashboard):
+    for module in (scoring, predictions, text, admin, events, dashboard):
         api.include_router(module.router)
     if core is not None:
         api.state.core = core

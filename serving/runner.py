@@ -23,6 +23,7 @@ from serving.app import CONVERSATION_DEPLOYMENT, build_app
 from serving.config import ServeConfig, serve_config_from_settings
 from serving.model_server import CHALLENGER_DEPLOYMENT, CHAMPION_DEPLOYMENT
 from serving.proxy_middleware import PROXY_CALLBACK, PROXY_CALLBACK_ENV
+from serving.stream_consumer import CONSUMER_DEPLOYMENT
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ REPLICA_PACKAGES = (
     "features",
     "pipelines",
     "monitoring",
+    "streaming",
     "haste",
 )
 
@@ -166,9 +168,8 @@ def deploy_app(
             deployment["user_config"] = {
                 "models_generation": user_config.get("models_generation", 1)
             }
-    model_options[CONVERSATION_DEPLOYMENT] = load_deployment_options(
-        deployment=CONVERSATION_DEPLOYMENT
-    )
+    for name in (CONVERSATION_DEPLOYMENT, CONSUMER_DEPLOYMENT):
+        model_options[name] = load_deployment_options(deployment=name)
     if overrides:
         if "num_replicas" in overrides:
             options.pop("autoscaling_config", None)

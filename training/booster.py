@@ -51,6 +51,29 @@ class BoosterScorer:
             and getattr(pipeline[-1], "n_classes_", 2) == 2
         )
 
+    def matrix(self, rows: Sequence[Sequence[Any]]) -> xgb.DMatrix:
+        """Return the booster's input matrix of raw rows (encoded once, reusable)."""
+        return xgb.DMatrix(
+            self.encoder.encode_values(rows),
+            feature_names=self.feature_names,
+            feature_types=self.feature_types,
+            enable_categorical=True,
+            missing=np.nan,
+            nthread=1,
+        )
+
+    def predict(self, matrix: xgb.DMatrix) -> np.ndarray:
+        """Return the positive-class probabilities of a :meth:`matrix`."""
+        probabilities = self.booster.predict(matrix, iteration_range=self.iteration_range)
+        return np.asarray(probabilities, dtype=float)
+
+    def explain(self, matrix: xgb.DMatrix) -> np.ndarray:
+        """Return the SHAP values (log-odds, bias column dropped) of a :meth:`matrix`."""
+        contributions = self.booster.predict(
+            matrix, pred_contribs=True, iteration_range=self.iteration_range
+        )
+        return np.asarray(contributions)[:, :-1]
+
     def predict_explain(self, rows: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
         """Return the positive-class probabilities and the SHAP values of raw rows.
 
@@ -61,19 +84,8 @@ class BoosterScorer:
             ``(probabilities, shap_values)``: shapes ``(n,)`` and ``(n, n_features)``; the SHAP
             values are in log-odds and add up, with the bias, to the model's margin.
         """
-        matrix = xgb.DMatrix(
-            self.encoder.encode_values(rows),
-            feature_names=self.feature_names,
-            feature_types=self.feature_types,
-            enable_categorical=True,
-            missing=np.nan,
-            nthread=1,
-        )
-        probabilities = self.booster.predict(matrix, iteration_range=self.iteration_range)
-        contributions = self.booster.predict(
-            matrix, pred_contribs=True, iteration_range=self.iteration_range
-        )
-        return np.asarray(probabilities, dtype=float), np.asarray(contributions)[:, :-1]
+        matrix = self.matrix(rows)
+        return self.predict(matrix), self.explain(matrix)
 
 
 def _iteration_range(model: xgb.XGBClassifier) -> tuple[int, int]:

@@ -64,7 +64,7 @@ class LeadScore:
 
 def probability_to_score(probability: float) -> int:
     """Map a calibrated probability to the 0-100 score shown to reps."""
-    return int(np.clip(round(probability * 100), 0, 100))
+    return min(max(round(probability * 100), 0), 100)
 
 
 def confidence_of(probability: float) -> float:

@@ -16,6 +16,7 @@ from rich.logging import RichHandler
 
 import haste.cli.database as database
 import haste.cli.demo as demo
+import haste.cli.events as events
 import haste.cli.governance as governance
 import haste.cli.keys as keys
 import haste.cli.llm as llm
@@ -35,6 +36,7 @@ app.add_typer(database.app, name="db")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
+app.add_typer(events.app, name="events")
 for group in (training, governance, llm, serving, demo):
     app.add_typer(group.app)
 
