@@ -21,7 +21,7 @@ install: $(STAMP)  ## Create .venv and install the platform with its dev tools
 demo: install  ## Install, then run the main job end to end (train flow -> MLflow -> Ray Serve -> API calls)
 	$(BIN)/haste demo
 
-services:  ## Start PostgreSQL and Redis if they are down; install Chromium for browser tests
+services:  ## Start PostgreSQL, Redis and RabbitMQ if they are down; install Chromium for browser tests
 	@bash scripts/start-services.sh
 	@bash scripts/install-browser.sh
 

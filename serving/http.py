@@ -7,12 +7,13 @@ from fastapi import FastAPI
 from serving.batching import GreedyBatcher
 from serving.config import RequestLimits
 from serving.core import GatewayCore
+from serving.dashboard import live
 from serving.dashboard import router as dashboard
 from serving.errors import install_error_handlers
 from serving.idempotency import ReplayedAnswer, answer_replay
 from serving.lead_batch import LeadScoreBatch
 from serving.middleware import AccessLog, BodySizeLimit
-from serving.routes import admin, events, predictions, scoring, text
+from serving.routes import admin, events, predictions, scoring, text, webhooks
 
 TITLE = "hasteCRM AI API"
 VERSION = "0.2.0"
@@ -39,7 +40,7 @@ def create_api(core: GatewayCore | None = None) -> FastAPI:
     limits = core.config.limits if core is not None else RequestLimits()
     api.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     api.add_middleware(AccessLog)  # outermost: logs 413s too
-    for module in (scoring, predictions, text, admin, events, dashboard):
+    for module in (scoring, predictions, text, admin, events, webhooks, dashboard, live):
         api.include_router(module.router)
     if core is not None:
         api.state.core = core

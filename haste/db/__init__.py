@@ -42,14 +42,6 @@ from haste.db.models import (
     User,
 )
 from haste.db.models import TABLE_NAMES as _MODEL_TABLE_NAMES
-from haste.db.stream_tables import (
-    ContactStreamState,
-    ScoreChange,
-    StreamAlert,
-    StreamEvent,
-    Webhook,
-    WebhookDelivery,
-)
 from haste.db.session import (
     create_db_engine,
     default_database_url,
@@ -57,6 +49,14 @@ from haste.db.session import (
     dispose_engine,
     make_session_factory,
     session_scope,
+)
+from haste.db.stream_tables import (
+    ContactStreamState,
+    ScoreChange,
+    StreamAlert,
+    StreamEvent,
+    Webhook,
+    WebhookDelivery,
 )
 
 #: Every table of the schema: the models' and the gateway's bookkeeping tables.

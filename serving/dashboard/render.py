@@ -2,8 +2,10 @@
 
 The page (``templates/dashboard.html``) inlines its CSS, the SVG charts of
 :mod:`insights.charts` and a few lines of vanilla JavaScript (the "Why?" toggles).
-Stable element ids for tests and links: ``#kpis``, ``#lead-scores``, ``#predictions``,
-``#next-actions``, ``#models``, ``#monitoring`` and ``#usage``.
+Stable element ids for tests and links: ``#kpis``, ``#lead-scores``, ``#stream-alerts``,
+``#live-feed`` (its list ``#live-feed-list`` is filled from ``GET /dashboard/live``, see
+:mod:`serving.dashboard.live`), ``#predictions``, ``#next-actions``, ``#models``,
+``#monitoring`` and ``#usage``.
 
 Every value coming from the database is escaped by the template engine; only the chart SVGs,
 generated here by matplotlib (which escapes its text), are inserted as markup.
@@ -12,7 +14,7 @@ generated here by matplotlib (which escapes its text), are inserted as markup.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -20,10 +22,12 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
 
 from insights.charts import build_charts, no_data_svg
 from insights.common import TREND_THRESHOLD, band_of_score
 from insights.data import build_dashboard
+from streaming.live_feed import latest_stream_alerts
 
 #: Folder of the Jinja2 templates.
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -113,7 +117,11 @@ def _environment() -> Environment:
 
 
 def render_dashboard_html(
-    data: Mapping[str, Any], charts: Mapping[str, str], *, generated_at: dt.datetime | str
+    data: Mapping[str, Any],
+    charts: Mapping[str, str],
+    *,
+    generated_at: dt.datetime | str,
+    stream_alerts: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """Render the dashboard page.
 
@@ -122,6 +130,8 @@ def render_dashboard_html(
         charts: Inline SVG per chart key (:func:`insights.charts.build_charts`); a
             missing key shows a "no data yet" placeholder.
         generated_at: When the data was read (shown in the header).
+        stream_alerts: Latest alerts of the streaming monitor
+            (:func:`streaming.live_feed.latest_stream_alerts`).
 
     Returns:
         The complete HTML document.
@@ -131,7 +141,29 @@ def render_dashboard_html(
         for key in CHART_KEYS
     }
     template = _environment().get_template(TEMPLATE_NAME)
-    return template.render(data=data, charts=svgs, generated_at=format_when(generated_at))
+    return template.render(
+        data=data,
+        charts=svgs,
+        generated_at=format_when(generated_at),
+        stream_alerts=list(stream_alerts),
+    )
+
+
+def read_stream_alerts(url: str, errors: dict[str, str]) -> list[dict[str, Any]]:
+    """Return the latest streaming alerts; a database error is noted in ``errors`` instead.
+
+    Args:
+        url: Database URL.
+        errors: The dashboard's section errors (``stream_alerts`` is added on failure).
+
+    Returns:
+        The alerts, newest first (empty when they cannot be read).
+    """
+    try:
+        return latest_stream_alerts(url)
+    except SQLAlchemyError as exc:
+        errors["stream_alerts"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return []
 
 
 def render_dashboard(url: str, reports_dir: Path | str) -> str:
@@ -146,5 +178,8 @@ def render_dashboard(url: str, reports_dir: Path | str) -> str:
         The complete HTML document.
     """
     data = build_dashboard(url, reports_dir)
+    alerts = read_stream_alerts(url, data["errors"])
     charts = build_charts(data)
-    return render_dashboard_html(data, charts, generated_at=data["generated_at"])
+    return render_dashboard_html(
+        data, charts, generated_at=data["generated_at"], stream_alerts=alerts
+    )

@@ -10,7 +10,9 @@ Routes:
 * ``GET /dashboard``: the HTML page (:func:`serving.dashboard.render.render_dashboard`);
 * ``GET /api/ai/dashboard``: the data as JSON (Decimals as strings, :func:`~serving.dashboard.
   data.jsonable`);
-* ``GET /dashboard/reports/{path}``: the HTML/JSON drift and bias reports the page links to.
+* ``GET /dashboard/reports/{path}``: the HTML/JSON drift and bias reports the page links to;
+* ``GET /dashboard/live``: the live feed of score changes (server-sent events,
+  :mod:`serving.dashboard.live`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from serving.dashboard import live
 from serving.dashboard.router import router
 from serving.errors import install_error_handlers
 
@@ -45,12 +48,14 @@ def create_app(database_url: str, reports_dir: Path | str) -> FastAPI:
         reports_dir: Reports folder of the monitoring and bias-audit flows.
 
     Returns:
-        A FastAPI app with ``GET /dashboard``, ``GET /api/ai/dashboard`` and the report files.
+        A FastAPI app with ``GET /dashboard``, ``GET /api/ai/dashboard``, the report files and
+        the live feed ``GET /dashboard/live``.
     """
     app = FastAPI(title="hasteCRM AI dashboard", docs_url=None, redoc_url=None)
     app.state.dashboard = LocalDashboard(database_url, Path(reports_dir))
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(live.router)
     return app
 
 

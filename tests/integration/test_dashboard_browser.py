@@ -1,8 +1,10 @@
 """The dashboard end to end in headless Chromium (Debian chromium + chromedriver, Selenium 4).
 
 The standalone dashboard app runs under uvicorn in a background thread over a seeded SQLite
-database and sample drift/bias reports. Screenshots land in ``tests/artifacts/dashboard/``
-(and are copied to ``$PYTEST_ARTIFACTS_DIR`` when it is set).
+database (with score changes and streaming alerts) and sample drift/bias reports; the live
+feed test writes a score change while the page is open and waits for it to appear.
+Screenshots land in ``tests/artifacts/dashboard/`` (and are copied to
+``$PYTEST_ARTIFACTS_DIR`` when it is set).
 
 Needs ``apt-get install -y chromium chromium-driver`` (``/usr/bin/chromium``,
 ``/usr/bin/chromedriver``); without them the test skips, or fails when ``CI`` is set.
@@ -25,7 +27,12 @@ from haste.db import AIInteraction, LeadScore, Prediction, dispose_engine, sessi
 from serving.dashboard.standalone import create_app
 from tests.support.asgi_server import serve_in_thread
 from tests.support.browser import SECTION_IDS, full_page_png, save_screenshot
-from tests.support.dashboard_seed import seed_dashboard_data, write_sample_reports
+from tests.support.dashboard_seed import (
+    add_score_change,
+    seed_dashboard_data,
+    seed_stream_data,
+    write_sample_reports,
+)
 from textai.llm.usage import to_usd
 
 CHART_IDS = (
@@ -51,6 +58,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("dashboard")
     url = f"sqlite:///{root / 'haste.db'}"
     seeded = seed_dashboard_data(url, seed=0)
+    seeded["stream"] = seed_stream_data(url)
     reports = root / "reports"
     write_sample_reports(reports)
     try:
@@ -179,3 +187,54 @@ def test_dashboard_json_api(site: Site) -> None:
     teams = {row["team"]: row["cost_usd"] for row in payload["usage"]["by_team"]}
     assert teams["SMB Growth"] == str(site.seeded["cost_by_team"]["SMB Growth"])
     assert payload["kpis"]["contacts_scored"] == 30
+
+
+def test_live_feed_shows_a_new_score_change(site: Site, driver: Any) -> None:
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{site.base_url}/dashboard")
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "live-feed-list"))
+    items = "#live-feed-list li.live-item"
+    seeded = site.seeded["stream"]["changes"]
+    # the latest changes arrive first, newest on top
+    WebDriverWait(driver, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, items)) >= 3)
+    WebDriverWait(driver, 10).until(
+        lambda d: d.find_element(By.ID, "live-feed-status").text == "live"
+    )
+    listed = driver.find_elements(By.CSS_SELECTOR, items)
+    shown = [element.get_attribute("data-change-id") for element in listed]
+    assert shown[:3] == [str(change.id) for change in reversed(seeded)]
+
+    # the streaming alerts are listed, rendered by the server
+    alert_rows = driver.find_elements(By.CSS_SELECTOR, "#stream-alert-table tr.stream-alert")
+    assert [row.get_attribute("data-kind") for row in alert_rows] == ["score_drift", "group_gap"]
+
+    reason = "+12: replied to email (Email Replies 30d 0 -> 1)"
+    change = add_score_change(site.database_url, previous_score=41, score=73, reasons=[reason])
+    selector = f'#live-feed-list li[data-change-id="{change.id}"]'
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, selector))
+    item = driver.find_element(By.CSS_SELECTOR, selector)
+    assert driver.find_elements(By.CSS_SELECTOR, items)[0] == item  # newest first
+    assert "band-crossed" in item.get_attribute("class").split()
+    assert item.find_element(By.CLASS_NAME, "live-contact").text == str(change.contact_id)[:8]
+    assert item.find_element(By.CLASS_NAME, "live-score-move").text == "41 → 73"
+    assert item.find_element(By.CSS_SELECTOR, ".badge.hot").text == "hot"
+    assert item.find_element(By.CLASS_NAME, "live-crossing").text == "crossed warm → hot"
+    assert [r.text for r in item.find_elements(By.CLASS_NAME, "live-reason")] == [reason]
+    assert len(driver.find_elements(By.CSS_SELECTOR, selector)) == 1  # sent once
+
+    panels = driver.find_element(By.ID, "live-feed").find_element(By.XPATH, "..")
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", panels
+    )
+    shot = save_screenshot("dashboard-live-feed.png", panels.screenshot_as_png)
+    assert shot.stat().st_size > 10_000
+    try:
+        logs = driver.get_log("browser")
+    except (AttributeError, WebDriverException):
+        logs = None
+    if logs is not None:
+        severe = [entry for entry in logs if entry.get("level") == "SEVERE"]
+        assert severe == [], severe

@@ -19,6 +19,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "dashboard"
 SECTION_IDS = (
     "kpis",
     "lead-scores",
+    "stream-alerts",
+    "live-feed",
     "predictions",
     "next-actions",
     "models",

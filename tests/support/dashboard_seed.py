@@ -6,6 +6,10 @@ contributions), next-best-actions / churn / deal-velocity / lead-score predictio
 champion + challenger rows in ``ai_models`` and ~100 ``ai_interactions`` across features,
 providers and teams (some older than the 30-day window, some without a team, some failed).
 It returns what it wrote so tests can compare the dashboard with exact expected values.
+
+:func:`add_score_change` writes one ``score_changes`` row (the real-time engine's output) and
+:func:`seed_stream_data` a few of them plus ``stream_alerts``, for the live feed and the
+streaming-alerts panel.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from haste.db import (
     Contact,
     LeadScore,
     Prediction,
+    ScoreChange,
+    StreamAlert,
     Team,
     User,
     session_scope,
@@ -547,3 +553,112 @@ def write_sample_reports(reports_dir: Path) -> dict[str, Path]:
         )
         written[f"bias_{model}"] = folder / "bias_audit.json"
     return written
+
+
+def _band(score: int) -> str:
+    """Return the default band of a 0-100 score."""
+    return "hot" if score >= 70 else "warm" if score >= 40 else "cold"
+
+
+def add_score_change(
+    url: str,
+    *,
+    previous_score: int | None = 41,
+    score: int = 73,
+    reasons: list[str] | None = None,
+    contact_id: uuid.UUID | None = None,
+    created_at: dt.datetime | None = None,
+    event_type: str = "email_replied",
+) -> ScoreChange:
+    """Write one ``score_changes`` row as the rescoring consumers do and return it.
+
+    Args:
+        url: Database URL (migrated).
+        previous_score: Score before (``None``: the contact's first streamed score).
+        score: Score after (the bands follow the default thresholds 70/40).
+        reasons: ``text`` of each ``changed_because`` item (default: one email reply).
+        contact_id: The contact (default: a new id).
+        created_at: Commit time (default: now).
+        event_type: The event's type.
+
+    Returns:
+        The committed row (detached; every column loaded).
+    """
+    texts = reasons or ["+12: replied to email (Email Replies 30d 0 -> 1)"]
+    previous_band = None if previous_score is None else _band(previous_score)
+    now = created_at or dt.datetime.now(dt.UTC)
+    change = ScoreChange(
+        id=uuid.uuid4(),
+        contact_id=contact_id or uuid.uuid4(),
+        event_id=f"evt-{uuid.uuid4().hex}",
+        event_type=event_type,
+        previous_score=previous_score,
+        score=score,
+        previous_band=previous_band,
+        band=_band(score),
+        band_crossed=previous_band != _band(score),
+        changed_because=[
+            {
+                "feature": f"feature_{index}",
+                "label": f"Feature {index}",
+                "points": int(text.split(":")[0]) if text[:1] in "+-" else 0,
+                "before": 0,
+                "after": 1,
+                "text": text,
+            }
+            for index, text in enumerate(texts)
+        ],
+        model_version="3",
+        variant="champion",
+        occurred_at=now,
+        published_at=now,
+        created_at=now,
+    )
+    with session_scope(url) as session:
+        session.add(change)
+        session.flush()
+        session.expunge(change)
+    return change
+
+
+def seed_stream_data(url: str) -> dict[str, Any]:
+    """Write three older score changes and two streaming alerts.
+
+    Args:
+        url: Database URL (migrated).
+
+    Returns:
+        ``changes`` (the rows, oldest first) and ``alerts`` (kind -> value).
+    """
+    now = dt.datetime.now(dt.UTC)
+    changes = [
+        add_score_change(
+            url,
+            previous_score=before,
+            score=after,
+            reasons=[text],
+            created_at=now - dt.timedelta(minutes=minutes),
+            event_type=kind,
+        )
+        for before, after, text, kind, minutes in (
+            (35, 38, "+3: opened email (Email Opens 30d 2 -> 3)", "email_opened", 30),
+            (62, 71, "+9: visited pricing page (Pricing Page Views 7d 0 -> 1)", "page_view", 20),
+            (44, 39, "-5: days since last activity went up (Days Since Activity 3 -> 9)",
+             "inactivity", 10),
+        )
+    ]  # fmt: skip
+    alerts = {"score_drift": (0.27, 0.2), "group_gap": (11.5, 10.0)}
+    with session_scope(url) as session:
+        for age, (kind, (value, threshold)) in enumerate(alerts.items()):
+            session.add(
+                StreamAlert(
+                    kind=kind,
+                    model_name="lead_scoring_crm",
+                    value=value,
+                    threshold=threshold,
+                    window_size=500,
+                    details={},
+                    created_at=now - dt.timedelta(minutes=5 + age),
+                )
+            )
+    return {"changes": changes, "alerts": {kind: value for kind, (value, _) in alerts.items()}}

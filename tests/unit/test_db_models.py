@@ -451,7 +451,7 @@ def test_alembic_config_is_built_in_code() -> None:
     assert config.config_file_name is None
     assert Path(config.get_main_option("script_location"), "env.py").is_file()
     assert config.get_main_option("sqlalchemy.url") == "sqlite:///x%20y.db"
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 def test_migration_matches_models(db_url: str) -> None:
@@ -475,7 +475,7 @@ def test_downgrade_to_base_drops_everything(db_url: str) -> None:
     with create_db_engine(db_url).connect() as connection:
         assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
     upgrade_database(db_url)
-    assert current_revision(db_url) == "0003"
+    assert current_revision(db_url) == "0004"
     with create_db_engine(db_url).connect() as connection:
         assert set(TABLE_NAMES) <= set(inspect(connection).get_table_names())
         # Migrations leave SQLite foreign-key enforcement switched on for pooled connections.

@@ -79,6 +79,11 @@ def test_every_domain_router_is_mounted() -> None:
         "/dashboard",
         "/api/ai/dashboard",
         "/dashboard/reports/{path}",
+        "/api/ai/events",
+        "/api/ai/events/status",
+        "/api/ai/webhooks",
+        "/api/ai/webhooks/{webhook_id}",
+        "/dashboard/live",
     } <= paths
 
 
