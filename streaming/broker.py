@@ -99,6 +99,21 @@ class RabbitBroker:
         self.connection: AbstractRobustConnection | None = None
         self.channel: AbstractChannel | None = None
         self.exchanges: dict[str, AbstractExchange] = {}
+        self._connecting: asyncio.Lock | None = None
+
+    async def ensure_connected(self) -> None:
+        """Connect once, however many publishers ask at the same time.
+
+        Concurrent publishes must share one channel: messages of one channel keep their order,
+        messages of several channels do not (a contact's events would overtake each other).
+        """
+        if self.exchanges:
+            return
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if not self.exchanges:
+                await self.connect()
 
     async def connect(self) -> None:
         """Connect (robustly) and declare the topology on a confirming channel.
@@ -133,8 +148,7 @@ class RabbitBroker:
 
     async def _publish(self, exchange: str, message: aio_pika.Message, key: str) -> None:
         """Publish one message and wait for its confirm."""
-        if not self.exchanges:
-            await self.connect()
+        await self.ensure_connected()
         try:
             await self.exchanges[exchange].publish(
                 message,
@@ -154,6 +168,7 @@ class RabbitBroker:
         Raises:
             BrokerUnavailableError: When a publish is not confirmed.
         """
+        await self.ensure_connected()
         now = dt.datetime.now(dt.UTC)
         partitions = self.config.broker.partitions
         await asyncio.gather(
@@ -221,8 +236,7 @@ class RabbitBroker:
         Returns:
             The consuming channel.
         """
-        if self.connection is None:
-            await self.connect()
+        await self.ensure_connected()
         assert self.connection is not None
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
@@ -233,8 +247,7 @@ class RabbitBroker:
 
     async def queue_stats(self) -> dict[str, dict[str, int]]:
         """Return ``{queue: {"ready": n, "consumers": n}}`` for every queue of the topology."""
-        if self.connection is None:
-            await self.connect()
+        await self.ensure_connected()
         assert self.connection is not None
         names = [
             *self.config.partition_queues(),

@@ -48,7 +48,6 @@ class EventIngestor:
         self.broker = RabbitBroker(broker_url, config)
         self.config = config
         self.database_url = database_url
-        self._lock = asyncio.Lock()
 
     async def ingest(self, events: Sequence[CRMEvent]) -> dict[str, Any]:
         """Publish the events not applied yet; return what was accepted.
@@ -62,9 +61,6 @@ class EventIngestor:
         fresh = [event for event in events if event.event_id not in done]
         published: dt.datetime | None = None
         if fresh:
-            async with self._lock:  # one connect at a time
-                if not self.broker.exchanges:
-                    await self.broker.connect()
             published = await self.broker.publish_events(fresh)
         partitions = Counter(event.partition(self.config.broker.partitions) for event in fresh)
         return {
