@@ -77,6 +77,25 @@ class ConsumerStats:
         }
 
 
+async def acknowledge(messages: list[AbstractIncomingMessage]) -> None:
+    """Acknowledge a batch: one ``multiple`` ack per channel, on its latest delivery.
+
+    A channel delivers in order and batches are applied in order, so every earlier delivery of
+    the channel is in this batch or an earlier one (already applied). A failed ack (channel
+    closed by a reconnect) is harmless: the broker redelivers, the dedupe holds.
+    """
+    latest: dict[int, AbstractIncomingMessage] = {}
+    for message in messages:
+        key = id(message.channel)
+        if key not in latest or message.delivery_tag > latest[key].delivery_tag:
+            latest[key] = message
+    for message in latest.values():
+        try:
+            await message.ack(multiple=True)
+        except Exception:
+            logger.warning("ack failed (channel closed); these events will be redelivered")
+
+
 def own_partitions(partitions: int, rank: int, world_size: int) -> tuple[list[int], list[int]]:
     """Split the partitions into this consumer's own ones and the standby ones."""
     world_size = max(world_size, 1)

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import uuid
 import zlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -164,12 +164,10 @@ def parse_message(body: bytes) -> CRMEvent:
         MalformedEventError: With the reason, when the body is not JSON or not a valid event.
     """
     try:
-        payload: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MalformedEventError(f"not JSON: {error}") from error
-    try:
-        return CRMEvent.model_validate(payload)
+        return CRMEvent.model_validate_json(body)
     except ValidationError as error:
+        if any(item["type"] == "json_invalid" for item in error.errors()):
+            raise MalformedEventError(f"not JSON: {error.errors()[0]['msg']}") from error
         problems = "; ".join(
             f"{'.'.join(str(p) for p in item['loc']) or 'event'}: {item['msg']}"
             for item in error.errors()[:5]

@@ -117,7 +117,7 @@ class OnlineWriter:
         interval_s: Time between two flushes.
     """
 
-    def __init__(self, store: FeatureStore, interval_s: float = 0.2) -> None:
+    def __init__(self, store: FeatureStore, interval_s: float = 1.0) -> None:
         self.store = store
         self.interval_s = interval_s
         self._pending: dict[str, tuple[Mapping[str, Any], set[str]]] = {}

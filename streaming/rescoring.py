@@ -88,9 +88,7 @@ def model_inputs(states: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         {column: [state.get(column) for state in states] for column in LEAD_RATE_INPUTS}
     )
     rates = lead_engagement_rates(frame)
-    return [
-        {**state, **rate} for state, rate in zip(states, rates.to_dict("records"), strict=True)
-    ]
+    return [{**state, **rate} for state, rate in zip(states, rates.to_dict("records"), strict=True)]
 
 
 class StreamScorer:

@@ -20,6 +20,7 @@ from haste.settings import Settings
 from streaming.broker import RabbitBroker
 from streaming.config import StreamingConfig
 from streaming.consumer import StreamConsumer
+from streaming.online_state import OnlineWriter
 from streaming.processor import EventProcessor
 from streaming.rescoring import StreamScorer
 
@@ -41,7 +42,9 @@ def build_consumer(
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     scorer = StreamScorer(settings.database_url, config.scoring.model_name)
     scorer.refresh()
-    processor = EventProcessor(settings.database_url, get_store(settings), scorer, config)
+    store = get_store(settings)
+    writer = OnlineWriter(store).start()
+    processor = EventProcessor(settings.database_url, store, scorer, config, writer)
     return StreamConsumer(
         RabbitBroker(settings.broker_url, config), processor, config, rank, world_size
     )
@@ -140,3 +143,6 @@ class StreamService:
             _, pending = await asyncio.wait(self.tasks, timeout=timeout_s)
             for task in pending:
                 task.cancel()
+        writer = self.consumer.processor.writer
+        if writer is not None:
+            await asyncio.to_thread(writer.close)  # the last features reach the online store

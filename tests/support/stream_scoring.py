@@ -10,17 +10,24 @@ can only raise a score.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 from sklearn.pipeline import Pipeline
+from sqlalchemy import func, select
 
 from features.tabular import TabularEncoder
-from haste.db.models import Contact
+from haste.db.models import Contact, LeadScore
 from haste.db.session import session_scope
+from haste.db.stream_tables import ContactStreamState, ScoreChange, StreamEvent
+from streaming.events import CRMEvent
+from streaming.processor import Delivery
 from streaming.rescoring import StreamScorer, VariantModel
 from training.booster import BoosterScorer
 
@@ -37,6 +44,11 @@ MODEL_COLUMNS: tuple[str, ...] = (
 #: Columns the model may only push up (monotone constraints).
 _INCREASING = ("email_replies", "web_pricing_views", "lead_engagement_score")
 MODEL_VERSION = "7"
+#: Tables a processed batch writes.
+STREAM_TABLES: tuple[type, ...] = (StreamEvent, ContactStreamState, LeadScore, ScoreChange)
+#: Broker confirmation time of the test deliveries.
+PUBLISHED = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)
+_ids = itertools.count()
 
 
 def train_lead_pipeline(seed: int = 0, rows: int = 3000) -> Pipeline:
@@ -93,6 +105,83 @@ def add_contacts(database_url: str, count: int) -> list[uuid.UUID]:
     return ids
 
 
-def column_values(frame: pd.DataFrame, columns: Sequence[str]) -> list[list[object]]:
-    """Return a frame's rows as lists in ``columns`` order."""
-    return frame[list(columns)].to_numpy(dtype=object).tolist()
+def rows_of(url: str, model: type) -> list[Any]:
+    """Return every row of a table (detached, readable after the session)."""
+    with session_scope(url) as session:
+        rows = session.scalars(select(model)).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def row_counts(url: str, models: Sequence[type] = STREAM_TABLES) -> dict[str, Any]:
+    """Return the row count of each table and the sum of ``events_applied`` of the states."""
+    with session_scope(url) as session:
+        counts: dict[str, Any] = {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model))
+            for model in models
+        }
+        applied = select(func.sum(ContactStreamState.events_applied))
+        counts["events_applied"] = session.scalar(applied)
+        return counts
+
+
+def stream_state(url: str, contact: uuid.UUID) -> ContactStreamState | None:
+    """Return a contact's stream state, None when it has none."""
+    with session_scope(url) as session:
+        row = session.get(ContactStreamState, contact)
+        session.expunge_all()
+        return row
+
+
+def score_changes(url: str) -> dict[str, ScoreChange]:
+    """Return the score changes by event id."""
+    return {row.event_id: row for row in rows_of(url, ScoreChange)}
+
+
+def crm_event(
+    kind: str, contact: uuid.UUID, event_id: str | None = None, **fields: Any
+) -> CRMEvent:
+    """Return an event a minute old (a /pricing view, a LinkedIn share by default)."""
+    if kind == "page_view":
+        fields.setdefault("page", "/pricing")
+    if kind == "social_engagement":
+        fields |= {"platform": "linkedin", "engagement": "share"}
+    return CRMEvent(
+        event_id=event_id or f"t-{next(_ids)}",
+        event_type=kind,
+        contact_id=contact,
+        occurred_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
+        **fields,
+    )
+
+
+def replies(contact: uuid.UUID, count: int) -> list[CRMEvent]:
+    """Return ``count`` email replies of a contact."""
+    return [crm_event("email_replied", contact) for _ in range(count)]
+
+
+def deliveries(*events: CRMEvent) -> list[Delivery]:
+    """Return events as the consumer receives them."""
+    return [Delivery(event, published_at=PUBLISHED) for event in events]
+
+
+def stream_states(url: str) -> dict[uuid.UUID, tuple[Any, ...]]:
+    """Return each contact's (features, score, probability, events_applied)."""
+    rows = rows_of(url, ContactStreamState)
+    return {r.contact_id: (r.features, r.score, r.probability, r.events_applied) for r in rows}
+
+
+def json_ready(features: dict[str, Any]) -> dict[str, Any]:
+    """Return features as stored (NaN as None)."""
+    return {k: None if isinstance(v, float) and v != v else v for k, v in features.items()}
+
+
+class RecordingWriter:
+    """An online writer that records what it is given."""
+
+    def __init__(self) -> None:
+        self.submitted: list[dict[str, Any]] = []
+
+    def submit(self, touched: dict[str, Any]) -> None:
+        """Record one batch's touched contacts."""
+        self.submitted.append(dict(touched))
