@@ -1,9 +1,10 @@
 """The end-to-end demo behind ``haste demo`` (the README's first command).
 
-Nine steps, each one line with its duration (:class:`flows.demo_report.DemoReport`): the
+Ten steps, each one line with its duration (:class:`flows.demo_report.DemoReport`): the
 Prefect flows train and register every model in MLflow, Ray Serve deploys them, and real
-requests go to every endpoint. A summary ends it: the models and their held-out metrics, the
-calls and their answers, and where to look (MLflow UI, Prefect UI, dashboard).
+requests go to every endpoint; a burst of CRM events is then rescored in real time. A
+summary ends it: the models and their held-out metrics, the calls and their answers, and where
+to look (MLflow UI, Prefect UI, dashboard).
 
 Demo mode trains the text models on a sample of their corpora (said in the output);
 ``haste train-text`` trains them on everything.
@@ -25,6 +26,7 @@ from sqlalchemy import func, select
 
 from flows.deal_velocity import deal_velocity_training
 from flows.demo_report import DemoReport, ModelRow, format_metric
+from flows.demo_stream import stream_burst
 from flows.features import feature_pipeline
 from flows.search_index import search_index
 from flows.text_models import text_model_training
@@ -49,7 +51,7 @@ DEMO_CALL = """[00:00:05] Rep: Hi Dana, thanks for joining. How is the rollout g
 
 #: Texts per corpus the demo trains the text models on (``None``: the whole corpora).
 DEMO_TEXT_SAMPLE = 3000
-STEPS = 9
+STEPS = 10
 
 
 def train_lead_model(report: DemoReport) -> dict[str, Any]:
@@ -300,14 +302,15 @@ def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = No
         try:
             with (
                 report.phase("calling the API"),
-                report.step("real requests to every endpoint") as step,
                 httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": api_key}) as client,
             ):
-                call_endpoints(report, client, lead, n_contacts)
-                text_lane.result()  # the text endpoints need the text models and the index
-                call_text_endpoints(report, client)
-                failed = sum(1 for call in report.calls if call.status >= 500)
-                step.detail = f"{len(report.calls)} calls, {failed} server errors"
+                with report.step("real requests to every endpoint") as step:
+                    call_endpoints(report, client, lead, n_contacts)
+                    text_lane.result()  # the text endpoints need the text models and the index
+                    call_text_endpoints(report, client)
+                    failed = sum(1 for call in report.calls if call.status >= 500)
+                    step.detail = f"{len(report.calls)} calls, {failed} server errors"
+                stream_burst(report, client, settings)
         finally:
             stop_serving()
     with session_scope(settings.database_url) as session:

@@ -1,11 +1,12 @@
 """Right to erasure: remove one contact from every store the platform writes.
 
-Covered: the CRM database (contact, its activities, lead scores, predictions and the AI calls
-about it), every parquet file under the data folder that holds the contact (raw, features, the
-synthetic CRM tables and event streams, the Feast offline store), the Feast online store (SQLite
-or Redis) and the Redis score cache; the model versions trained on data that held the contact are
-tagged ``needs_retraining`` in MLflow. Each step reports what it removed, so a test (and an
-operator) can check that nothing remains.
+Covered: the CRM database (contact, its activities, lead scores, predictions, the AI calls
+about it and its rows of the real-time engine: events, state, score changes, webhook
+deliveries), every parquet file under the data folder that holds the contact (raw, features,
+the synthetic CRM tables and event streams, the Feast offline store), the Feast online store
+(SQLite or Redis) and the Redis score cache; the model versions trained on data that held the
+contact are tagged ``needs_retraining`` in MLflow. Each step reports what it removed, so a test
+(and an operator) can check that nothing remains.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from sqlalchemy import ColumnElement, delete, select
 
 from haste.db.models import Activity, AIInteraction, Contact, LeadScore, Prediction
 from haste.db.session import session_scope
+from haste.db.stream_tables import ContactStreamState, ScoreChange, StreamEvent, WebhookDelivery
 from haste.settings import Settings
 
 if TYPE_CHECKING:
@@ -65,6 +67,20 @@ def _calls_about(contact_id: uuid.UUID) -> ColumnElement[bool]:
     return AIInteraction.input_data["contact_id"].as_string() == str(contact_id)
 
 
+def _stream_rows() -> dict[str, tuple[type, Any]]:
+    """Return the real-time engine's tables keyed by contact: table -> (model, column)."""
+    return {
+        "stream_events": (StreamEvent, StreamEvent.contact_id),
+        "contact_stream_state": (ContactStreamState, ContactStreamState.contact_id),
+        "score_changes": (ScoreChange, ScoreChange.contact_id),
+    }
+
+
+def _deliveries_about(contact_id: uuid.UUID) -> ColumnElement[bool]:
+    """Return the filter of the webhook deliveries whose payload names the contact."""
+    return WebhookDelivery.payload["contact_id"].as_string() == str(contact_id)
+
+
 def forget_in_database(url: str, contact_id: uuid.UUID) -> dict[str, int]:
     """Delete the contact and everything about it from the CRM database (one transaction)."""
     with session_scope(url) as session:
@@ -81,6 +97,13 @@ def forget_in_database(url: str, contact_id: uuid.UUID) -> dict[str, int]:
             "activities": session.execute(
                 delete(Activity).where(Activity.contact_id == contact_id)
             ).rowcount,
+            **{
+                table: session.execute(delete(model).where(column == contact_id)).rowcount
+                for table, (model, column) in _stream_rows().items()
+            },
+            "webhook_deliveries": session.execute(
+                delete(WebhookDelivery).where(_deliveries_about(contact_id))
+            ).rowcount,
             "contacts": session.execute(delete(Contact).where(Contact.id == contact_id)).rowcount,
         }
     return {table: int(count or 0) for table, count in counts.items()}
@@ -94,6 +117,11 @@ def remaining_in_database(url: str, contact_id: uuid.UUID) -> dict[str, int]:
         "predictions": select(Prediction.id).where(Prediction.entity_id == contact_id),
         "activities": select(Activity.id).where(Activity.contact_id == contact_id),
         "ai_interactions": select(AIInteraction.id).where(_calls_about(contact_id)),
+        **{
+            table: select(column).where(column == contact_id)
+            for table, (_, column) in _stream_rows().items()
+        },
+        "webhook_deliveries": select(WebhookDelivery.id).where(_deliveries_about(contact_id)),
     }
     with session_scope(url) as session:
         return {table: len(session.scalars(query).all()) for table, query in queries.items()}

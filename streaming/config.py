@@ -124,4 +124,6 @@ def load_streaming_config(
 
         namespace = get_settings().stream_namespace
     raw = yaml.safe_load(Path(path or STREAMING_YAML).read_text()) or {}
+    if "namespace" in raw:
+        raise ValueError("the namespace is a platform setting (stream_namespace), not a key here")
     return StreamingConfig(namespace=namespace, **raw)

@@ -26,7 +26,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from streaming.broker import RabbitBroker, published_at
 from streaming.config import StreamingConfig
-from streaming.events import MalformedEventError, parse_message
+from streaming.events import MalformedEventError, parse_events
 from streaming.processor import (
     BatchOutcome,
     Delivery,
@@ -213,14 +213,22 @@ class StreamConsumer:
 
     async def handle(self, messages: list[AbstractIncomingMessage], stop: asyncio.Event) -> None:
         """Parse, apply (retrying failures), dead-letter, publish crossings, acknowledge."""
-        deliveries, positions, dead = [], [], 0
+        deliveries, raws, dead = [], [], 0
         for message in messages:
             try:
-                deliveries.append(Delivery(parse_message(message.body), published_at(message)))
-                positions.append(message)
+                items = parse_events(message.body)
             except MalformedEventError as error:
                 await self.broker.dead_letter(message.body, str(error), message.routing_key or "")
                 dead += 1
+                continue
+            sent = published_at(message)
+            for raw, item in items:
+                if isinstance(item, MalformedEventError):
+                    await self.broker.dead_letter(raw, str(item), message.routing_key or "")
+                    dead += 1
+                else:
+                    deliveries.append(Delivery(item, sent))
+                    raws.append(raw)
         outcome = await self._process(deliveries, stop)
         if outcome is None:  # stopping while the database is down: leave them to a redelivery
             for message in messages:
@@ -228,7 +236,7 @@ class StreamConsumer:
                     await message.nack(requeue=True)
             return
         for index, reason in outcome.dead.items():
-            await self.broker.dead_letter(positions[index].body, reason, "consumer")
+            await self.broker.dead_letter(raws[index], reason, "consumer")
             dead += 1
         await self._publish_crossings(outcome.crossings)
         self.stats.add(outcome, dead)

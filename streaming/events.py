@@ -157,6 +157,47 @@ class MalformedEventError(ValueError):
     """A broker message that is not a valid event (it goes to the dead-letter queue)."""
 
 
+def parse_events(body: bytes) -> list[tuple[bytes, CRMEvent | MalformedEventError]]:
+    """Parse a broker message: one event (a JSON object) or several (a JSON array).
+
+    Returns:
+        Each event's JSON text and the event, or the error saying why it is not valid
+        (an invalid event is dead-lettered alone; the others are applied).
+
+    Raises:
+        MalformedEventError: When the body is not JSON at all (the whole message is dead).
+    """
+    stripped = body.lstrip()
+    if not stripped.startswith(b"["):
+        try:
+            return [(body, parse_message(body))]
+        except MalformedEventError as error:
+            if str(error).startswith("not JSON"):
+                raise
+            return [(body, error)]
+    try:
+        items = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MalformedEventError(f"not JSON: {error}") from error
+    parsed: list[tuple[bytes, CRMEvent | MalformedEventError]] = []
+    for item in items:
+        raw = json.dumps(item).encode()
+        try:
+            parsed.append((raw, CRMEvent.model_validate(item)))
+        except ValidationError as error:
+            parsed.append((raw, MalformedEventError(_describe(error))))
+    return parsed
+
+
+def _describe(error: ValidationError) -> str:
+    """Return a validation error in one line (up to five problems)."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in item['loc']) or 'event'}: {item['msg']}"
+        for item in error.errors()[:5]
+    )
+    return f"invalid event: {problems}"
+
+
 def parse_message(body: bytes) -> CRMEvent:
     """Parse a broker message body into an event.
 
@@ -168,8 +209,4 @@ def parse_message(body: bytes) -> CRMEvent:
     except ValidationError as error:
         if any(item["type"] == "json_invalid" for item in error.errors()):
             raise MalformedEventError(f"not JSON: {error.errors()[0]['msg']}") from error
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']) or 'event'}: {item['msg']}"
-            for item in error.errors()[:5]
-        )
-        raise MalformedEventError(f"invalid event: {problems}") from error
+        raise MalformedEventError(_describe(error)) from error

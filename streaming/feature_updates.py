@@ -164,11 +164,12 @@ def apply_event(features: Mapping[str, Any], event: CRMEvent) -> dict[str, Any]:
 
 
 def changed_columns(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
-    """Return the columns whose value differs (NaN equals NaN)."""
+    """Return the columns whose value differs (missing: None and NaN are the same)."""
+
+    def missing(value: Any) -> bool:
+        return value is None or (isinstance(value, float) and math.isnan(value))
 
     def same(a: Any, b: Any) -> bool:
-        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-            return True
-        return a == b
+        return (missing(a) and missing(b)) or a == b
 
     return [column for column in after if not same(before.get(column), after[column])]

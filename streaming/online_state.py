@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
 logger = logging.getLogger("haste.streaming")
+
+#: Contacts written per online-store call (short calls keep the consumer's latency low).
+FLUSH_CHUNK = 64
 
 
 def _clean(value: Any) -> Any:
@@ -117,7 +121,7 @@ class OnlineWriter:
         interval_s: Time between two flushes.
     """
 
-    def __init__(self, store: FeatureStore, interval_s: float = 1.0) -> None:
+    def __init__(self, store: FeatureStore, interval_s: float = 0.25) -> None:
         self.store = store
         self.interval_s = interval_s
         self._pending: dict[str, tuple[Mapping[str, Any], set[str]]] = {}
@@ -145,11 +149,16 @@ class OnlineWriter:
         if not pending:
             return 0
         try:
-            written = write_stream_features(
-                self.store,
-                {c: features for c, (features, _) in pending.items()},
-                views={c: views for c, (_, views) in pending.items()},
-            )
+            written = 0
+            items = list(pending.items())
+            for start in range(0, len(items), FLUSH_CHUNK):
+                chunk = dict(items[start : start + FLUSH_CHUNK])
+                written += write_stream_features(
+                    self.store,
+                    {c: features for c, (features, _) in chunk.items()},
+                    views={c: views for c, (_, views) in chunk.items()},
+                )
+                time.sleep(0)  # let the consumer's threads run between chunks (the GIL)
         except Exception:
             logger.warning("online store write of %d contacts failed", len(pending), exc_info=True)
             with self._lock:

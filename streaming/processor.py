@@ -184,20 +184,21 @@ class EventProcessor:
             )
         }
         new = [c for c in ids if c not in states]
-        known = (
-            set(session.scalars(select(Contact.id).where(Contact.id.in_(new)))) if new else set()
-        )
+        # every contact is checked: a contact erased after it streamed keeps no state of use
+        known = set(session.scalars(select(Contact.id).where(Contact.id.in_(ids))))
         base = {}
-        if known and self.store is not None:
-            base = read_base_features(self.store, [str(c) for c in known])
+        if new and self.store is not None:
+            base = read_base_features(self.store, [str(c) for c in new if c in known])
         contacts: dict[uuid.UUID, _Contact] = {}
         for contact_id in ids:
             row = states.get(contact_id)
+            if contact_id not in known:
+                continue
             if row is not None:
                 contacts[contact_id] = _Contact(
                     dict(row.features), True, row.events_applied, row.variant
                 )
-            elif contact_id in known:  # first streamed event: batch features, or no history
+            else:  # first streamed event: batch features, or no history
                 features = base.get(str(contact_id)) or empty_history()
                 variant = self.scorer.variant(str(contact_id))
                 contacts[contact_id] = _Contact(features, False, 0, variant)

@@ -108,7 +108,8 @@ def changed_because(
         return []
     points = deltas / total * 100.0 * probability_change
     index = {column: i for i, column in enumerate(columns)}
-    named = sorted((c for c in changed if c in index), key=lambda c: -abs(points[index[c]]))[:limit]
+    moving = [c for c in changed if c in index and abs(points[index[c]]) >= MIN_POINTS]
+    named = sorted(moving, key=lambda c: -abs(points[index[c]]))[:limit]
     what = describe_event(event)
     reasons = []
     for column in named:
@@ -134,7 +135,7 @@ def changed_because(
                 "points": round(rest, 2),
                 "before": None,
                 "after": None,
-                "text": f"{rest:+.0f}: other features (through their interactions)",
+                "text": f"{rest:+.0f}: other features",
             }
         )
     return reasons

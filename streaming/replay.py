@@ -92,6 +92,12 @@ def activity_frame(crm: SyntheticCRM) -> pd.DataFrame:
     return frame.sort_values(["occurred_at", "event_id"], kind="stable").reset_index(drop=True)
 
 
+def _utc_stamp(value: dt.datetime) -> pd.Timestamp:
+    """Return a time as a UTC timestamp (naive times are UTC; aware ones are converted)."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def select_window(
     frame: pd.DataFrame,
     since: dt.datetime | None = None,
@@ -100,13 +106,9 @@ def select_window(
 ) -> pd.DataFrame:
     """Return the events in ``[since, until)`` (aware or naive UTC), at most ``limit``."""
     if since is not None:
-        frame = frame[
-            frame["occurred_at"] >= pd.Timestamp(since).tz_localize(None).tz_localize("UTC")
-        ]
+        frame = frame[frame["occurred_at"] >= _utc_stamp(since)]
     if until is not None:
-        frame = frame[
-            frame["occurred_at"] < pd.Timestamp(until).tz_localize(None).tz_localize("UTC")
-        ]
+        frame = frame[frame["occurred_at"] < _utc_stamp(until)]
     return frame.head(limit) if limit is not None else frame
 
 

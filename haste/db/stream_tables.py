@@ -98,7 +98,8 @@ class ScoreChange(Base):
         contact_id: The contact.
         event_id: The event that moved it.
         event_type: Its type.
-        previous_score: Score before (``None``: the contact's first streamed score).
+        previous_score: Score before the event (from the contact's state, or its batch
+            features for its first streamed event).
         score: Score after.
         previous_band: Band before.
         band: Band after.

@@ -5,7 +5,7 @@ second) on synthetic rows whose columns are model inputs the processor produces:
 of :func:`streaming.feature_updates.state_columns` plus ``lead_engagement_score`` (an output of
 :func:`features.definitions.lead_engagement_rates`). Its label rises with replies and pricing
 views, and the trees are constrained to be non-decreasing in the engagement counts, so replies
-can only raise a score.
+can only raise a score. Also: contacts, events and deliveries, and readers of the stream tables.
 """
 
 from __future__ import annotations

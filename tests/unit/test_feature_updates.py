@@ -268,12 +268,6 @@ def test_changed_columns_treats_nan_as_equal_to_nan() -> None:
     assert changed_columns(before, after) == ["b", "d"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="changed_columns flags None -> NaN as a change: a rate missing before and after "
-    "an event (None in empty_history / the stored JSON state, NaN once recomputed) is "
-    "reported as changed, and the processor names it in changed_because as 'none -> none'",
-)
 def test_changed_columns_treats_none_and_nan_as_the_same_missing_value() -> None:
     before = empty_history()
     after = _after("email_opened", before)  # still no send: every rate stays missing

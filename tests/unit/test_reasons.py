@@ -87,7 +87,7 @@ def test_points_of_named_features_and_the_rest_add_up_when_the_limit_drops_some(
     reasons = _reasons([0.5, 0.2, 0.2, 0.1], probability_change=0.3, limit=1)
     assert [r["feature"] for r in reasons] == ["f0", "_other"]
     assert reasons[1]["points"] == pytest.approx(15.0)
-    assert reasons[1]["text"] == "+15: other features (through their interactions)"
+    assert reasons[1]["text"] == "+15: other features"
     assert _total(reasons) == pytest.approx(30.0)
 
 
@@ -131,12 +131,6 @@ def test_no_reasons_without_a_finite_margin_change(deltas: list[float]) -> None:
     assert _reasons(deltas, probability_change=0.1) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MIN_POINTS (0.5) is defined but never applied: changed_because names every changed "
-    "column up to the limit, so '+0: ...' reasons for features that moved the score by less "
-    "than half a point are listed instead of joining the 'other features' share",
-)
 def test_features_under_half_a_point_are_not_named() -> None:
     reasons = _reasons([0.8, 0.19, 0.01], probability_change=0.3, changed=["f0", "f2"])
     assert [r["feature"] for r in reasons if r["feature"] != "_other"] == ["f0"]

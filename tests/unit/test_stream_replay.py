@@ -179,12 +179,6 @@ def test_select_window_without_bounds_is_everything_and_limit_keeps_the_oldest(
     assert select_window(frame, since=frame["occurred_at"].iloc[-1] + pd.Timedelta("1s")).empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="select_window drops the time zone of an aware bound without converting it to UTC "
-    "(pd.Timestamp(x).tz_localize(None) keeps the wall time), so 12:00+02:00 is read as "
-    "12:00 UTC instead of 10:00 UTC",
-)
 def test_select_window_converts_aware_times_of_other_zones_to_utc(frame: pd.DataFrame) -> None:
     since = frame["occurred_at"].iloc[len(frame) // 2].to_pydatetime()
     plus_two = since.astimezone(dt.timezone(dt.timedelta(hours=2)))

@@ -8,6 +8,7 @@ this package share the platform's database, so each finds its own rows by reques
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ def platform(
         patch.setenv("HASTE_METRICS_PORT", str(free_port()))
         patch.setenv("HASTE_REDIS_URL", redis_server.url)
         patch.setenv("HASTE_RATE_LIMIT_BACKEND", "redis")
+        patch.setenv("HASTE_STREAM_NAMESPACE", f"e2e{uuid.uuid4().hex[:8]}")  # own queues
         for key in ("HASTE_DATABASE_URL", "HASTE_MLFLOW_TRACKING_URI"):
             patch.delenv(key, raising=False)
         get_settings.cache_clear()
