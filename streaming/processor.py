@@ -22,11 +22,12 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from haste.db.models import Contact, LeadScore
 from haste.db.session import session_scope
 from haste.db.stream_tables import ContactStreamState, ScoreChange, StreamEvent
+from streaming.bulk import insert_rows
 from streaming.changes import change_message
 from streaming.config import StreamingConfig
 from streaming.events import CRMEvent
@@ -280,15 +281,12 @@ class EventProcessor:
             if step:
                 views = {view_of(d.event.event_type) for _, d in contact.events}
                 touched[str(contact_id)] = (contact.chain[-1], views - {None})
-        # executemany per table (psycopg pipelines the rows; measured faster than multi-row
-        # VALUES, whose compilation is not cached, and than RETURNING-driven batching)
-        if events:
-            session.execute(insert(StreamEvent), events)
+        # COPY on PostgreSQL (streaming.bulk), one upsert statement for the states
+        insert_rows(session, StreamEvent.__table__, events)
         if inserts or updates:
             session.execute(upsert_states(session), inserts + updates)
-        if scores:
-            session.execute(insert(LeadScore), scores)
-            session.execute(insert(ScoreChange), changes)
+        insert_rows(session, LeadScore.__table__, scores)
+        insert_rows(session, ScoreChange.__table__, changes)
         return touched
 
     def _change(

@@ -226,3 +226,30 @@ def test_encoder_pickles_without_its_cache(encoder: TabularEncoder) -> None:
         restored.encode_values([["API", "No", 1, 2.0]]),
         encoder.encode_values([["API", "No", 1, 2.0]]),
     )
+
+
+def test_encode_values_of_many_rows_equals_the_per_cell_path() -> None:
+    """The column-at-a-time path (stream batches) gives exactly the per-cell path's matrix."""
+    import numpy as np
+    import pandas as pd
+
+    from features.tabular import SMALL_BATCH, TabularEncoder
+
+    rng = np.random.default_rng(3)
+    n = SMALL_BATCH * 3
+    frame = pd.DataFrame(
+        {
+            "count": rng.integers(0, 9, n).astype(object),
+            "rate": np.where(rng.random(n) < 0.2, np.nan, rng.random(n)),
+            "city": rng.choice(["Mumbai", "Pune", None], n),
+            "flag": rng.choice(["Yes", "No", None], n),
+        }
+    )
+    frame.loc[3, "count"] = None
+    frame.loc[5, "count"] = "7"
+    frame.loc[6, "rate"] = "n/a"  # non-numeric: coerced to NaN like pd.to_numeric
+    encoder = TabularEncoder(list(frame.columns)).fit(frame)
+    rows = frame.to_numpy(dtype=object).tolist()
+    many = encoder.encode_values(rows)
+    one_by_one = np.vstack([encoder.encode_values([row]) for row in rows])
+    np.testing.assert_array_equal(many, one_by_one)
