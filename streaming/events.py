@@ -15,22 +15,10 @@ import datetime as dt
 import json
 import uuid
 import zlib
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-#: Every event type, in the order of the docs.
-EVENT_TYPES: tuple[str, ...] = (
-    "email_sent",
-    "email_opened",
-    "email_clicked",
-    "email_replied",
-    "page_view",
-    "form_submitted",
-    "meeting_booked",
-    "social_engagement",
-    "deal_stage_changed",
-)
 EventType = Literal[
     "email_sent",
     "email_opened",
@@ -42,6 +30,8 @@ EventType = Literal[
     "social_engagement",
     "deal_stage_changed",
 ]
+#: Every event type, in the order of the docs.
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 #: Type -> fields it requires (beyond the common ones).
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {

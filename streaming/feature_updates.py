@@ -23,24 +23,14 @@ from typing import Any
 
 from features.definitions import VIEW_SPECS
 from features.extractors import HIGH_INTENT_PAGES, SALES_FORMS, SOCIAL_PLATFORMS
-from streaming.events import CRMEvent
+from streaming.events import EVENT_TYPES, CRMEvent
 
 #: Batch views of the lead-scoring service whose columns events update (the state).
 STREAM_VIEWS: tuple[str, ...] = ("email_engagement", "web_activity", "social_signals")
 #: Batch views read once per contact and never changed by events.
 STATIC_VIEWS: tuple[str, ...] = ("company_enrichment",)
-#: Event types that change a lead feature.
-LEAD_EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "email_sent",
-        "email_opened",
-        "email_clicked",
-        "email_replied",
-        "page_view",
-        "form_submitted",
-        "social_engagement",
-    }
-)
+#: Event types that change a lead feature (meetings and deal stages have none).
+LEAD_EVENT_TYPES: frozenset[str] = frozenset(EVENT_TYPES) - {"meeting_booked", "deal_stage_changed"}
 
 
 def view_of(event_type: str) -> str | None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from haste.db import dispose_engine, upgrade_database
+from haste.db import dispose_engine
 from serving.dashboard.live import stream_changes
 from serving.dashboard.render import render_dashboard
 from serving.dashboard.standalone import create_app
@@ -30,14 +28,6 @@ from tests.support.asgi_server import serve_in_thread
 from tests.support.dashboard_seed import add_score_change, seed_stream_data
 
 NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture()
-def db_url(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'haste.db'}"
-    upgrade_database(url)
-    yield url
-    dispose_engine(url)
 
 
 def _at(seconds: float) -> dt.datetime:

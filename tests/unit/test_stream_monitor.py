@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import insert
 
-from haste.db import dispose_engine, session_scope, upgrade_database
+from haste.db import dispose_engine, session_scope
 from haste.db.models import Contact
 from haste.db.stream_tables import ScoreChange, StreamAlert
 from streaming.monitor import (
@@ -51,14 +51,6 @@ def _scores(size: int, seed: int, shift: float = 0.0) -> np.ndarray:
 
 
 REFERENCE = _scores(1500, seed=0)
-
-
-@pytest.fixture()
-def db_url(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'stream.db'}"
-    upgrade_database(url)
-    yield url
-    dispose_engine(url)
 
 
 def _stream(

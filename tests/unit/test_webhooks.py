@@ -14,7 +14,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,9 +29,7 @@ from starlette.routing import Route
 from haste.db import (
     Webhook,
     WebhookDelivery,
-    dispose_engine,
     session_scope,
-    upgrade_database,
 )
 from serving.auth import Principal
 from serving.errors import ApiError, install_error_handlers
@@ -104,14 +101,6 @@ def hooks(receiver: tuple[Receiver, str]) -> Iterator[tuple[Receiver, str]]:
     state.reset()
     yield state, base
     state.reset()
-
-
-@pytest.fixture()
-def db_url(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'haste.db'}"
-    upgrade_database(url)
-    yield url
-    dispose_engine(url)
 
 
 def _message(url: str, **kwargs: Any) -> dict[str, Any]:

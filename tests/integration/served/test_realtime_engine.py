@@ -204,3 +204,23 @@ def test_a_consumer_replica_killed_under_load_loses_and_doubles_nothing(
             select(ContactStreamState).where(ContactStreamState.contact_id.in_(list(sent)))
         ):
             assert state.events_applied - before.get(state.contact_id, 0) == sent[state.contact_id]
+
+
+def test_the_demo_step_prints_score_changes_with_reasons(
+    api: httpx.Client, platform: Platform
+) -> None:
+    """``haste demo``'s real-time step, on the served platform: a burst, then changes printed."""
+    from rich.console import Console
+
+    from flows.demo_report import DemoReport
+    from flows.demo_stream import BURST, stream_burst
+
+    settings, _ = platform
+    console = Console(record=True, width=140)
+    report = DemoReport(console, 1)
+    stream_burst(report, api, settings)
+    output = console.export_text()
+    assert f"{BURST} events" in output
+    assert "Score changes, with why" in output
+    assert "->" in output and ("+" in output or "-" in output)
+    assert all(call.status == 202 for call in report.calls)
