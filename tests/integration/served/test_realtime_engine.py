@@ -167,7 +167,6 @@ def test_a_consumer_replica_killed_under_load_loses_and_doubles_nothing(
     api: httpx.Client, platform: Platform
 ) -> None:
     import ray
-    from ray.util.state import list_actors
 
     settings, _ = platform
     contacts = _crm_contacts(settings, 60, offset=100)
@@ -189,12 +188,12 @@ def test_a_consumer_replica_killed_under_load_loses_and_doubles_nothing(
         )
         if start == 600:
             replicas = [
-                a
-                for a in list_actors(filters=[("state", "=", "ALIVE")])
-                if "EventConsumer" in (a.class_name or "")
+                actor
+                for actor in ray.util.list_named_actors(all_namespaces=True)
+                if "SERVE_REPLICA" in actor["name"] and "EventConsumer" in actor["name"]
             ]
-            assert replicas, "no EventConsumer replica found"
-            ray.kill(ray.get_actor(replicas[0].name, namespace="serve"))
+            assert len(replicas) == 2, replicas
+            ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]))
     _wait_applied(settings, ids, timeout_s=240)
     time.sleep(2)
     sent = collections.Counter(uuid.UUID(e["contact_id"]) for e in events)
