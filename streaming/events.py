@@ -61,41 +61,53 @@ EventId = Annotated[
 ]
 
 
+Page = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^/[\x21-\x7e]*$",
+        description="Page path (page_view, form_submitted), e.g. /pricing.",
+    ),
+]
+DurationS = Annotated[float, Field(ge=0, le=86_400, description="Seconds on the page.")]
+Platform = Annotated[Literal["linkedin", "twitter", "other"], Field(description="Social platform.")]
+Engagement = Annotated[
+    Literal["mention", "follow", "share"], Field(description="Kind of social engagement.")
+]
+Stage = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=50,
+        pattern=r"^[a-z][a-z_]*$",
+        description="New deal stage, e.g. proposal.",
+    ),
+]
+OccurredAt = Annotated[AwareDatetime, Field(description="When it happened (with a time zone).")]
+
+
+def _check_not_future(occurred_at: dt.datetime) -> None:
+    """Refuse an event time ahead of the receiver's clock (beyond the allowed skew)."""
+    if occurred_at > dt.datetime.now(dt.UTC) + MAX_CLOCK_SKEW:
+        raise ValueError("occurred_at is in the future")
+
+
 class CRMEvent(BaseModel):
-    """One CRM event about one contact."""
+    """One CRM event about one contact (the broker's and the consumers' form)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     event_id: EventId
     event_type: EventType
     contact_id: uuid.UUID
-    occurred_at: AwareDatetime = Field(description="When it happened (with a time zone).")
-    page: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        pattern=r"^/[\x21-\x7e]*$",
-        description="Page path (page_view, form_submitted), e.g. /pricing.",
-    )
-    duration_s: float | None = Field(
-        default=None, ge=0, le=86_400, description="Seconds on the page (page_view)."
-    )
-    platform: Literal["linkedin", "twitter", "other"] | None = Field(
-        default=None, description="Social platform (social_engagement)."
-    )
-    engagement: Literal["mention", "follow", "share"] | None = Field(
-        default=None, description="Kind of social engagement (social_engagement)."
-    )
-    deal_id: uuid.UUID | None = Field(
-        default=None, description="Deal (deal_stage_changed; optional for meeting_booked)."
-    )
-    stage: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=50,
-        pattern=r"^[a-z][a-z_]*$",
-        description="New deal stage (deal_stage_changed), e.g. proposal.",
-    )
+    occurred_at: OccurredAt
+    page: Page | None = None
+    duration_s: DurationS | None = None
+    platform: Platform | None = None
+    engagement: Engagement | None = None
+    deal_id: uuid.UUID | None = None
+    stage: Stage | None = None
 
     @model_validator(mode="after")
     def _check_type_fields(self) -> CRMEvent:
@@ -108,8 +120,7 @@ class CRMEvent(BaseModel):
         extra = [n for n in _TYPED_FIELDS if n not in allowed and getattr(self, n) is not None]
         if extra:
             raise ValueError(f"{self.event_type} does not take {', '.join(extra)}")
-        if self.occurred_at > dt.datetime.now(dt.UTC) + MAX_CLOCK_SKEW:
-            raise ValueError("occurred_at is in the future")
+        _check_not_future(self.occurred_at)
         return self
 
     def partition(self, partitions: int) -> int:
@@ -125,22 +136,94 @@ class CRMEvent(BaseModel):
         return json.dumps(self.model_dump(mode="json", exclude_none=True)).encode()
 
 
+class _EventIn(BaseModel):
+    """Fields every event of ``POST /api/ai/events`` has (one model per type below)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: EventId
+    contact_id: uuid.UUID
+    occurred_at: OccurredAt
+
+    @model_validator(mode="after")
+    def _check_time(self) -> _EventIn:
+        _check_not_future(self.occurred_at)
+        return self
+
+    def to_event(self) -> CRMEvent:
+        """Return the event in the broker's form."""
+        return CRMEvent.model_validate(self.model_dump(exclude_none=True))
+
+
+class EmailEventIn(_EventIn):
+    """A marketing email sent to, opened, clicked or replied to by the contact."""
+
+    event_type: Literal["email_sent", "email_opened", "email_clicked", "email_replied"]
+
+
+class PageViewEventIn(_EventIn):
+    """A page of the website viewed by the contact."""
+
+    event_type: Literal["page_view"]
+    page: Page
+    duration_s: DurationS | None = None
+
+
+class FormEventIn(_EventIn):
+    """A form submitted on the website (``/demo``, ``/contact-sales``, ``/trial`` are sales)."""
+
+    event_type: Literal["form_submitted"]
+    page: Page
+
+
+class SocialEventIn(_EventIn):
+    """A mention, follow or share by the contact on a social platform."""
+
+    event_type: Literal["social_engagement"]
+    platform: Platform
+    engagement: Engagement
+
+
+class MeetingEventIn(_EventIn):
+    """A meeting the contact booked (optionally about a deal)."""
+
+    event_type: Literal["meeting_booked"]
+    deal_id: uuid.UUID | None = None
+
+
+class DealStageEventIn(_EventIn):
+    """A deal of the contact moved to another stage."""
+
+    event_type: Literal["deal_stage_changed"]
+    deal_id: uuid.UUID
+    stage: Stage
+
+
+#: One event of ``POST /api/ai/events``: its ``event_type`` says which fields it has.
+EventIn = Annotated[
+    EmailEventIn
+    | PageViewEventIn
+    | FormEventIn
+    | SocialEventIn
+    | MeetingEventIn
+    | DealStageEventIn,
+    Field(discriminator="event_type"),
+]
+
+
 class EventBatch(BaseModel):
-    """Body of ``POST /api/ai/events``."""
+    """Body of ``POST /api/ai/events``.
+
+    An id repeated within the batch is applied once (the repeats are reported as duplicates).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    events: list[CRMEvent] = Field(min_length=1, max_length=1000)
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
 
-    @model_validator(mode="after")
-    def _check_unique_ids(self) -> EventBatch:
-        """An event id appears once per batch (a repeat in one batch is a sender bug)."""
-        seen: set[str] = set()
-        for index, event in enumerate(self.events):
-            if event.event_id in seen:
-                raise ValueError(f"events[{index}]: event_id {event.event_id!r} repeats")
-            seen.add(event.event_id)
-        return self
+    def to_events(self) -> list[CRMEvent]:
+        """Return the events in the broker's form, in order."""
+        return [event.to_event() for event in self.events]
 
 
 class MalformedEventError(ValueError):

@@ -58,14 +58,20 @@ class EventIngestor:
         """
         ids = [event.event_id for event in events]
         done = await asyncio.to_thread(applied_event_ids, self.database_url, ids)
-        fresh = [event for event in events if event.event_id not in done]
+        fresh, seen, duplicates = [], set(done), []
+        for event in events:  # an id applied before, or repeated in the batch, is sent once
+            if event.event_id in seen:
+                duplicates.append(event.event_id)
+            else:
+                seen.add(event.event_id)
+                fresh.append(event)
         published: dt.datetime | None = None
         if fresh:
             published = await self.broker.publish_events(fresh)
         partitions = Counter(event.partition(self.config.broker.partitions) for event in fresh)
         return {
             "accepted": len(fresh),
-            "duplicates": [event_id for event_id in ids if event_id in done],
+            "duplicates": duplicates,
             "published_at": published,
             "partitions": {str(p): n for p, n in sorted(partitions.items())},
         }

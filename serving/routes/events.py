@@ -20,7 +20,9 @@ class EventsAccepted(BaseModel):
     """What ``POST /api/ai/events`` accepted."""
 
     accepted: int = Field(description="Events published (confirmed by the broker).")
-    duplicates: list[str] = Field(description="Event ids already applied: not published again.")
+    duplicates: list[str] = Field(
+        description="Event ids already applied, or repeated in the batch: not published again."
+    )
     published_at: dt.datetime | None = Field(description="Publish time (None: nothing new).")
     partitions: dict[str, int] = Field(description="Published events per partition queue.")
 
@@ -49,7 +51,7 @@ async def ingest_events(
     score moves. Event ids make this idempotent: an id already applied is a duplicate, and an
     id sent twice is applied once. A broker that is down is a 503 (nothing was accepted).
     """
-    answer = await get_ingestor(request).ingest(batch.events)
+    answer = await get_ingestor(request).ingest(batch.to_events())
     await core.record(
         [
             context.interaction(

@@ -27,6 +27,10 @@ from streaming.webhooks import (
     register_webhook,
 )
 
+#: What the schema admits of a webhook URL (every match passes
+#: :func:`streaming.webhooks.validate_webhook_url`): http(s), a host, an optional port and path.
+WEBHOOK_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~-]+(:[0-9]{1,4})?(/[!-~]*)?$"
+
 router = APIRouter(route_class=IdempotentRoute, tags=["webhooks"], responses=ERROR_RESPONSES)
 
 
@@ -36,7 +40,9 @@ class WebhookRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(
-        max_length=MAX_URL_LENGTH, description="Absolute http(s) URL receiving the POSTs."
+        max_length=MAX_URL_LENGTH,
+        pattern=WEBHOOK_URL_PATTERN,
+        description="Absolute http(s) URL receiving the POSTs, e.g. https://crm.example/hooks.",
     )
     secret: str | None = Field(
         None,

@@ -208,12 +208,11 @@ def test_a_batch_of_distinct_events_is_accepted_up_to_1000() -> None:
     assert len(EventBatch.model_validate(_batch_payload(1000)).events) == 1000
 
 
-def test_a_repeated_event_id_in_a_batch_is_refused() -> None:
+def test_a_repeated_event_id_in_a_batch_is_accepted_and_kept_once_by_the_ingestor() -> None:
     payload = _batch_payload(3)
     payload["events"][2]["event_id"] = "e0"
-    with pytest.raises(ValidationError) as error:
-        EventBatch.model_validate(payload)
-    assert "events[2]: event_id 'e0' repeats" in _messages(error)
+    events = EventBatch.model_validate(payload).to_events()
+    assert [e.event_id for e in events].count("e0") == 2  # the ingestor publishes it once
 
 
 @pytest.mark.parametrize(("count", "kind"), [(0, "too_short"), (1001, "too_long")])

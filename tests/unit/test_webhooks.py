@@ -442,7 +442,7 @@ def test_routes_register_list_and_delete_per_key(api: TestClient, db_url: str) -
     assert set(hook) == {"id", "url", "secret", "active", "created_at"} and hook["secret"]
 
     bad = api.post("/api/ai/webhooks", json={"url": "ftp://crm.example.com/h"}, headers=a)
-    assert bad.status_code == 422 and "http:// or https://" in bad.json()["detail"]
+    assert bad.status_code == 422 and "url" in bad.json()["detail"]
     long = api.post("/api/ai/webhooks", json={"url": "https://x.io/" + "a" * 2000}, headers=a)
     assert long.status_code == 422
     short = api.post("/api/ai/webhooks", json={"url": "https://x.io/", "secret": "s"}, headers=a)
