@@ -8,6 +8,7 @@ in the OpenAPI schema, so generated clients know every status a route can answer
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, HTTPException, Request
@@ -120,11 +121,32 @@ def install_error_handlers(api: FastAPI) -> None:
     deployment) is a 503 with ``Retry-After``, logged once per request, never a 500.
     """
     api.add_exception_handler(RequestValidationError, answer_validation_error)
+    api.add_exception_handler(405, answer_method_not_allowed)
     from sqlalchemy.exc import DataError
 
     api.add_exception_handler(DataError, answer_unstorable)
     for kind, (dependency, message) in dependency_errors().items():
         api.add_exception_handler(kind, _answer_unavailable(dependency, message))
+
+
+async def answer_method_not_allowed(request: Request, error: Exception) -> JSONResponse:
+    """Answer 405 with every method the path supports in ``Allow``.
+
+    Starlette's router names only the methods of the first route matching the path, and a
+    path served by several routes (``GET`` and ``POST /api/ai/webhooks``) has more: they are
+    read from the OpenAPI document (built once by FastAPI).
+    """
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods |= {method.upper() for method in operations if method != "parameters"}
+    return JSONResponse(
+        status_code=405,
+        content={"detail": getattr(error, "detail", "Method Not Allowed")},
+        headers={"Allow": ", ".join(sorted(methods))} if methods else None,
+    )
 
 
 async def answer_unstorable(request: Request, error: Exception) -> JSONResponse:

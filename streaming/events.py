@@ -15,9 +15,18 @@ import datetime as dt
 import json
 import uuid
 import zlib
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 
 EventType = Literal[
     "email_sent",
@@ -70,7 +79,7 @@ Page = Annotated[
         description="Page path (page_view, form_submitted), e.g. /pricing.",
     ),
 ]
-DurationS = Annotated[float, Field(ge=0, le=86_400, description="Seconds on the page.")]
+DurationS = Annotated[float, Strict(), Field(ge=0, le=86_400, description="Seconds on the page.")]
 Platform = Annotated[Literal["linkedin", "twitter", "other"], Field(description="Social platform.")]
 Engagement = Annotated[
     Literal["mention", "follow", "share"], Field(description="Kind of social engagement.")
@@ -84,7 +93,20 @@ Stage = Annotated[
         description="New deal stage, e.g. proposal.",
     ),
 ]
-OccurredAt = Annotated[AwareDatetime, Field(description="When it happened (with a time zone).")]
+
+
+def _text_or_datetime(value: Any) -> Any:
+    """Refuse a number as a time: pydantic would read it as a Unix timestamp."""
+    if not isinstance(value, str | dt.datetime):
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-12-04T09:30:00Z")
+    return value
+
+
+OccurredAt = Annotated[
+    AwareDatetime,
+    BeforeValidator(_text_or_datetime),
+    Field(description="When it happened (with a time zone)."),
+]
 
 
 def _check_not_future(occurred_at: dt.datetime) -> None:

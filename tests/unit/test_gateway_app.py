@@ -199,3 +199,9 @@ def test_serve_yaml_limits_are_loaded() -> None:
     limits = load_request_limits()
     assert limits.max_body_bytes == 262_144
     assert limits.sync_transcript_chars < 200_000  # MAX_TRANSCRIPT_CHARS: long ones are jobs
+
+
+def test_405_lists_every_method_of_the_path_in_allow() -> None:
+    client = TestClient(create_api())
+    assert client.options("/api/ai/webhooks").headers["allow"] == "GET, POST"
+    assert client.delete("/api/ai/events").headers["allow"] == "POST"
