@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## Create .venv and install the platform with its dev tools
 
-demo: install  ## Install, then run the main job end to end (train flow -> MLflow -> Ray Serve -> API calls)
+demo: install  ## Install, start the local services if down, run the main job end to end (flows -> MLflow -> Ray Serve -> API calls -> real-time events)
+	@bash scripts/start-services.sh
 	$(BIN)/haste demo
 
 services:  ## Start PostgreSQL, Redis and RabbitMQ if they are down; install Chromium for browser tests

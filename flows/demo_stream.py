@@ -65,7 +65,12 @@ def wait_for_changes(database_url: str, ids: list[str], timeout_s: float = 60) -
 def stream_burst(report: DemoReport, client: httpx.Client, settings: Any) -> None:
     """The step: publish the burst, print up to five changes with their reasons."""
     with report.step("real-time engine: CRM events -> RabbitMQ -> rescoring") as step:
+        made = len(report.calls)
         ids = publish_burst(report, client, settings.data_dir)
+        refused = [call for call in report.calls[made:] if call.status != 202]
+        if refused:  # e.g. RabbitMQ down: said, not waited for
+            step.detail = f"events refused ({refused[0].status}: {refused[0].summary})"
+            return
         changes = wait_for_changes(settings.database_url, ids)
         crossings = sum(1 for c in changes if c.band_crossed)
         step.detail = f"{len(ids)} events, {len(changes)} scores moved, {crossings} band crossings"
