@@ -28,8 +28,12 @@ from streaming.webhooks import (
 )
 
 #: What the schema admits of a webhook URL (every match passes
-#: :func:`streaming.webhooks.validate_webhook_url`): http(s), a host, an optional port and path.
-WEBHOOK_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~-]+(:[0-9]{1,4})?(/[!-~]*)?$"
+#: :func:`streaming.webhooks.validate_webhook_url`): http(s), a host, a port up to 65535, a path.
+WEBHOOK_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~-]+"
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+    r"(/[!-~]*)?$"
+)
 
 router = APIRouter(route_class=IdempotentRoute, tags=["webhooks"], responses=ERROR_RESPONSES)
 

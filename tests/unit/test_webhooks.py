@@ -463,3 +463,15 @@ def test_routes_register_list_and_delete_per_key(api: TestClient, db_url: str) -
     assert api.get("/api/ai/webhooks", headers=a).json() == {"webhooks": []}
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+
+
+def test_the_schema_pattern_of_urls_admits_only_what_the_validator_accepts() -> None:
+    import re
+
+    from serving.routes.webhooks import WEBHOOK_URL_PATTERN
+
+    for url in ("http://127.0.0.1:43521/hook", "HTTPS://a.b:65535/x?y=1", "http://h:0", "http://-"):
+        assert re.fullmatch(WEBHOOK_URL_PATTERN, url), url
+        assert validate_webhook_url(url) == url
+    for url in ("http://h:65536", "http://h:99999", "ftp://h", "http://", "http://h /x"):
+        assert not re.fullmatch(WEBHOOK_URL_PATTERN, url), url
