@@ -34,6 +34,7 @@ import secrets
 import time
 import uuid
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -429,8 +430,18 @@ class Attempt:
     error: str | None
 
 
-def _due_query(now: dt.datetime, limit: int) -> Any:
-    """Return the query of due deliveries not held back by an older one of their webhook."""
+#: Most deliveries of one webhook claimed at once (the rest wait for the next claim).
+PER_HOOK = 20
+
+
+def _due_query(now: dt.datetime, limit: int, exclude: Collection[uuid.UUID] = ()) -> Any:
+    """Return the query of due deliveries not held back by an older one of their webhook.
+
+    Round robin across webhooks: each webhook's oldest due delivery comes first, then each
+    one's second, and so on (at most :data:`PER_HOOK` per webhook), so a webhook with a large
+    backlog (or many webhooks failing at once) never starves the others. Webhooks whose
+    deliveries are in flight (``exclude``) are skipped.
+    """
     older = aliased(WebhookDelivery)
     held_back = (
         select(older.id)
@@ -445,22 +456,44 @@ def _due_query(now: dt.datetime, limit: int) -> Any:
         )
         .exists()
     )
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=WebhookDelivery.webhook_id,
+            order_by=(WebhookDelivery.created_at, WebhookDelivery.id),
+        )
+        .label("rank")
+    )
+    conditions = [
+        WebhookDelivery.status == PENDING,
+        WebhookDelivery.next_attempt_at <= now,
+        Webhook.active.is_(True),
+        ~held_back,
+    ]
+    if exclude:
+        conditions.append(WebhookDelivery.webhook_id.not_in(list(exclude)))
+    due = (
+        select(WebhookDelivery.id, rank)
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .where(*conditions)
+        .subquery()
+    )
     return (
         select(WebhookDelivery, Webhook.url, Webhook.secret)
+        .join(due, due.c.id == WebhookDelivery.id)
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(
-            WebhookDelivery.status == PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-            Webhook.active.is_(True),
-            ~held_back,
-        )
-        .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+        .where(due.c.rank <= PER_HOOK)
+        .order_by(due.c.rank, WebhookDelivery.created_at, WebhookDelivery.id)
         .limit(limit)
     )
 
 
 def claim_due_deliveries(
-    db_url: str, now: dt.datetime, limit: int, timeout_s: float
+    db_url: str,
+    now: dt.datetime,
+    limit: int,
+    timeout_s: float,
+    exclude: Collection[uuid.UUID] = (),
 ) -> list[DueDelivery]:
     """Pick due deliveries, oldest first, and lease them for the time their attempts may take.
 
@@ -469,12 +502,14 @@ def claim_due_deliveries(
         now: The current time.
         limit: Most deliveries picked.
         timeout_s: Time budget of one POST (the lease covers a webhook's picked deliveries).
+        exclude: Webhooks to skip (their deliveries are in flight).
 
     Returns:
-        The deliveries this caller leased (another dispatcher's are skipped), oldest first.
+        The deliveries this caller leased (another dispatcher's are skipped), round robin
+        across webhooks, each webhook's oldest first.
     """
     with session_scope(db_url) as session:
-        rows = session.execute(_due_query(now, limit)).all()
+        rows = session.execute(_due_query(now, limit, exclude)).all()
         per_hook = Counter(row[0].webhook_id for row in rows)
         leased: list[DueDelivery] = []
         for delivery, url, secret in rows:
@@ -703,15 +738,36 @@ class WebhookDispatcher:
             await self._loop(client, stop, poll_s)
 
     async def _loop(self, client: httpx.AsyncClient, stop: asyncio.Event, poll_s: float) -> None:
-        """Run rounds of :func:`deliver_due` until ``stop`` is set."""
-        while not stop.is_set():
-            busy = False
-            try:
-                counts = await deliver_due(self.db_url, self.config, client, limit=self.limit)
-                busy = sum(counts.values()) >= self.limit
-            except Exception:  # the database is down, say: try again next round
-                logger.exception("webhook delivery round failed")
-            if busy:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_s)
+        """Claim due deliveries and deliver each webhook's in its own task until ``stop``.
+
+        A webhook that times out holds only its own task: the others' deliveries go on (a round
+        never waits for the slowest receiver).
+        """
+        in_flight: dict[uuid.UUID, asyncio.Task] = {}
+        try:
+            while not stop.is_set():
+                in_flight = {hook: task for hook, task in in_flight.items() if not task.done()}
+                try:
+                    picked = await asyncio.to_thread(
+                        claim_due_deliveries,
+                        self.db_url,
+                        _now(None),
+                        self.limit,
+                        self.config.timeout_s,
+                        set(in_flight),
+                    )
+                except Exception:  # the database is down, say: try again next round
+                    logger.exception("claiming webhook deliveries failed")
+                    picked = []
+                by_hook: dict[uuid.UUID, list[DueDelivery]] = {}
+                for delivery in picked:
+                    by_hook.setdefault(delivery.webhook_id, []).append(delivery)
+                for hook, group in by_hook.items():
+                    in_flight[hook] = asyncio.create_task(
+                        _deliver_in_order(self.db_url, self.config, client, group, None)
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=poll_s)
+        finally:
+            if in_flight:
+                await asyncio.wait(list(in_flight.values()), timeout=self.config.timeout_s + 1)

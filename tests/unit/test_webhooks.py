@@ -475,3 +475,21 @@ def test_the_schema_pattern_of_urls_admits_only_what_the_validator_accepts() -> 
         assert validate_webhook_url(url) == url
     for url in ("http://h:65536", "http://h:99999", "ftp://h", "http://", "http://h /x"):
         assert not re.fullmatch(WEBHOOK_URL_PATTERN, url), url
+
+
+def test_claims_go_round_robin_so_a_backlog_never_starves_another_webhook(db_url: str) -> None:
+    from streaming.webhooks import claim_due_deliveries
+
+    busy = [register_webhook(db_url, "key-a", f"https://busy{i}.example.com/h") for i in range(5)]
+    for _ in range(6):  # 6 crossings x 5 busy hooks = 30 deliveries queued before the quiet one
+        enqueue_deliveries(db_url, _message(db_url), now=T0)
+    quiet = register_webhook(db_url, "key-b", "https://quiet.example.com/h")
+    enqueue_deliveries(db_url, _message(db_url), now=T0 + dt.timedelta(seconds=1))
+    picked = claim_due_deliveries(db_url, T0 + dt.timedelta(seconds=2), limit=8, timeout_s=1.0)
+    hooks = [str(d.webhook_id) for d in picked]
+    assert quiet["id"] in hooks[:6]  # first round: each webhook's oldest delivery
+    in_flight = {uuid.UUID(h["id"]) for h in busy}
+    again = claim_due_deliveries(
+        db_url, T0 + dt.timedelta(seconds=2), limit=8, timeout_s=1.0, exclude=in_flight
+    )
+    assert all(d.webhook_id not in in_flight for d in again)
