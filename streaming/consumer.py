@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +129,9 @@ class StreamConsumer:
         self.rank, self.world_size = rank, world_size
         self.buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self.stats = ConsumerStats()
+        # batches run on a thread of their own: never queued behind other blocking work of the
+        # process (webhook DNS lookups, say) in the loop's default executor
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="stream-batches")
 
     async def _enqueue(self, message: AbstractIncomingMessage) -> None:
         """Buffer a delivered message (the batch loop takes it)."""
@@ -253,7 +257,8 @@ class StreamConsumer:
         wait = 0.25
         while True:
             try:
-                return await asyncio.to_thread(self.processor.process, deliveries)
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self.executor, self.processor.process, deliveries)
             except Exception as error:
                 self.stats.retries += 1
                 logger.warning(

@@ -430,6 +430,9 @@ class Attempt:
     error: str | None
 
 
+#: Webhooks delivered to at the same time (each holds a thread while it resolves its host).
+MAX_HOOKS_IN_FLIGHT = 8
+
 #: Most deliveries of one webhook claimed at once (the rest wait for the next claim).
 PER_HOOK = 20
 
@@ -702,6 +705,19 @@ async def deliver_due(
     return {key: counts[key] for key in (DELIVERED, "retried", FAILED)}
 
 
+def _first_hooks(picked: list[DueDelivery], count: int) -> list[DueDelivery]:
+    """Keep the deliveries of the first ``count`` webhooks (in claim order).
+
+    The others' leases expire (a few seconds), and they are claimed again later.
+    """
+    hooks: list[uuid.UUID] = []
+    for delivery in picked:
+        if delivery.webhook_id not in hooks:
+            hooks.append(delivery.webhook_id)
+    kept = set(hooks[:count])
+    return [delivery for delivery in picked if delivery.webhook_id in kept]
+
+
 class WebhookDispatcher:
     """Delivers due webhook deliveries in a loop (one task per process is enough).
 
@@ -747,6 +763,10 @@ class WebhookDispatcher:
         try:
             while not stop.is_set():
                 in_flight = {hook: task for hook, task in in_flight.items() if not task.done()}
+                room = MAX_HOOKS_IN_FLIGHT - len(in_flight)
+                if room <= 0:  # every slot busy (slow receivers): wait for one to finish
+                    await asyncio.wait(list(in_flight.values()), timeout=poll_s)
+                    continue
                 try:
                     picked = await asyncio.to_thread(
                         claim_due_deliveries,
@@ -756,6 +776,7 @@ class WebhookDispatcher:
                         self.config.timeout_s,
                         set(in_flight),
                     )
+                    picked = _first_hooks(picked, room)
                 except Exception:  # the database is down, say: try again next round
                     logger.exception("claiming webhook deliveries failed")
                     picked = []
