@@ -12,17 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from haste.db.models import as_utc
+
 #: ``type`` of every change message (receivers can ignore others).
 CHANGE_MESSAGE_TYPE = "lead_score.changed"
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     """Return an ISO-8601 UTC timestamp (``None`` stays ``None``)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat()
+    return None if value is None else as_utc(value).isoformat()
 
 
 def change_message(change: Any) -> dict[str, Any]:

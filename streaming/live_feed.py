@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from haste.db.models import as_utc
 from haste.db.session import session_scope
 from haste.db.stream_tables import ScoreChange, StreamAlert
 from streaming.changes import change_message
@@ -41,13 +42,6 @@ OVERLAP_S = 2.0
 MAX_CHANGES_PER_POLL = 200
 #: Stream alerts shown on the dashboard.
 RECENT_ALERTS = 10
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """Return a timestamp as aware UTC (SQLite gives naive UTC back)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 @dataclass
@@ -75,7 +69,7 @@ class FeedCursor:
         """
         out = [change for change in changes if change.id not in self.sent][:limit]
         for change in out:
-            created = _utc(change.created_at)
+            created = as_utc(change.created_at)
             self.sent[change.id] = created
             if self.since is None or created > self.since:
                 self.since = created
@@ -187,7 +181,7 @@ def latest_stream_alerts(db_url: str, limit: int = RECENT_ALERTS) -> list[dict[s
                 "value": alert.value,
                 "threshold": alert.threshold,
                 "window_size": alert.window_size,
-                "created_at": _utc(alert.created_at).isoformat(),
+                "created_at": as_utc(alert.created_at).isoformat(),
             }
             for alert in alerts
         ]

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from haste.db.models import Contact
+from haste.db.models import Contact, as_utc
 from haste.db.session import session_scope
 from haste.db.stream_tables import ScoreChange, StreamAlert
 from haste.settings import CONFIG_DIR
@@ -169,12 +169,8 @@ def reference_scores(
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime:
-    """Return ``value`` as an aware UTC time (naive: already UTC; None: now)."""
-    if value is None:
-        return dt.datetime.now(dt.UTC)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    """Return ``value`` as an aware UTC time (None: now)."""
+    return dt.datetime.now(dt.UTC) if value is None else as_utc(value)
 
 
 def read_window(

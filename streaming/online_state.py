@@ -30,7 +30,7 @@ logger = logging.getLogger("haste.streaming")
 FLUSH_CHUNK = 64
 
 
-def _clean(value: Any) -> Any:
+def clean_value(value: Any) -> Any:
     """Return a JSON-ready value (NaN -> None, numpy scalars -> Python)."""
     if value is None:
         return None
@@ -64,7 +64,7 @@ def read_base_features(store: FeatureStore, contact_ids: Sequence[str]) -> dict[
     columns = [ref.split(":", 1)[1] for ref in refs]
     found = {}
     for i, contact_id in enumerate(response["contact_id"]):
-        row = {column: _clean(response[column][i]) for column in columns}
+        row = {column: clean_value(response[column][i]) for column in columns}
         if any(value is not None for value in row.values()):
             found[str(contact_id)] = row
     return found

@@ -38,7 +38,12 @@ from streaming.feature_updates import (
     empty_history,
     view_of,
 )
-from streaming.online_state import OnlineWriter, read_base_features, write_stream_features
+from streaming.online_state import (
+    OnlineWriter,
+    clean_value,
+    read_base_features,
+    write_stream_features,
+)
 from streaming.reasons import changed_because
 from streaming.rescoring import StreamScorer, model_inputs
 from training.scoring import probability_to_score
@@ -392,11 +397,8 @@ def _event_row(delivery: Delivery, outcome: str, now: dt.datetime) -> dict[str, 
 
 
 def _json_ready(features: dict[str, Any]) -> dict[str, Any]:
-    """Return the state with NaN as None (JSON has no NaN)."""
-    return {
-        key: (None if isinstance(value, float) and value != value else value)
-        for key, value in features.items()
-    }
+    """Return the state JSON-ready (NaN as None: JSON has no NaN)."""
+    return {key: clean_value(value) for key, value in features.items()}
 
 
 def mark_notified(database_url: str, change_ids: list[str]) -> None:

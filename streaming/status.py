@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
+from haste.db.models import as_utc
 from haste.db.session import session_scope
 from haste.db.stream_tables import ScoreChange, StreamEvent
 from streaming.broker import RabbitBroker
@@ -45,9 +46,9 @@ def processing_figures(database_url: str, recent: int = 1000) -> dict[str, Any]:
             ).all()
         )
     lags = [
-        (_utc(done) - _utc(sent)).total_seconds() * 1000 for sent, done in rows if sent and done
+        (as_utc(done) - as_utc(sent)).total_seconds() * 1000 for sent, done in rows if sent and done
     ]
-    last = _utc(rows[0][1]) if rows else None
+    last = as_utc(rows[0][1]) if rows else None
     return {
         "events_applied": int(total),
         "events_last_minute": int(last_minute or 0),
@@ -58,11 +59,6 @@ def processing_figures(database_url: str, recent: int = 1000) -> dict[str, Any]:
         "lag_ms_p50": round(float(np.percentile(lags, 50)), 1) if lags else None,
         "lag_ms_p99": round(float(np.percentile(lags, 99)), 1) if lags else None,
     }
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """Return a datetime as aware UTC (SQLite gives naive ones)."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 async def stream_status(broker: RabbitBroker, database_url: str) -> dict[str, Any]:
