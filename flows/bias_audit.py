@@ -117,7 +117,9 @@ def build_audit_data(
         return AuditData(frame, f"synthetic CRM (seed {seed}, {crm_contacts} contacts)")
     frame = load_dataset(config.dataset, settings.datasets_dir)
     data = prepare_labelled_data(frame, config)
-    _, test = split_labelled_data(data, config.split.test_size, config.split.random_state)
+    _, test = split_labelled_data(
+        data, config.split.test_size, config.split.random_state, config.split.group_by_id
+    )
     logger.info("%s held-out split: %d of %d rows", config.dataset, len(test), len(frame))
     return AuditData(
         frame.loc[test.labels.index],

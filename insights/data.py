@@ -26,6 +26,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from insights.automation import (
+    latest_anomalies,
+    process_bottlenecks,
+    review_queue,
+    workflow_overview,
+)
 from insights.common import (
     DEFAULT_WINDOW_DAYS,
     T,
@@ -52,8 +58,10 @@ def build_dashboard(url: str, reports_dir: Path | str) -> dict[str, Any]:
         ``generated_at``, ``window_days``, ``kpis`` (``contacts_scored``, ``mean_score``,
         ``predictions_30d``, ``ai_calls_30d``, ``ai_cost_30d`` Decimal), ``lead_scores``,
         ``score_distribution``, ``predictions``, ``next_actions``, ``models``, ``monitoring``,
-        ``usage`` (``by_team``, ``by_feature``, ``total_cost_usd``, ``total_calls``) and
-        ``errors`` (section -> message for sections whose query failed, e.g. no schema).
+        ``usage`` (``by_team``, ``by_feature``, ``total_cost_usd``, ``total_calls``),
+        ``automation`` (``workflows``, ``reviews``, ``adoption``), ``anomalies``, ``process``
+        (Maven CRM bottlenecks) and ``errors`` (section -> message for sections whose query
+        failed, e.g. no schema).
     """
     days = DEFAULT_WINDOW_DAYS
     errors: dict[str, str] = {}
@@ -74,6 +82,13 @@ def build_dashboard(url: str, reports_dir: Path | str) -> dict[str, Any]:
     by_team = section("usage_by_team", lambda: usage_by_team(url, days), [])
     by_feature = section("usage_by_feature", lambda: usage_by_feature(url, days), [])
     monitoring = monitoring_status(reports_dir)
+    automation = {
+        "workflows": section("workflows", lambda: workflow_overview(url, days), []),
+        "reviews": section("reviews", lambda: review_queue(url), {"pending": 0, "items": []}),
+        "adoption": section("adoption", lambda: _adoption(url), None),
+    }
+    anomalies = section("anomalies", lambda: latest_anomalies(url), [])
+    process = section("process", lambda: process_bottlenecks(_datasets_dir()), None)
     total_cost = to_usd(sum((row["cost_usd"] for row in by_team), Decimal(0)))
     total_calls = sum(row["calls"] for row in by_team)
     return {
@@ -99,8 +114,26 @@ def build_dashboard(url: str, reports_dir: Path | str) -> dict[str, Any]:
             "total_cost_usd": total_cost,
             "total_calls": total_calls,
         },
+        "automation": automation,
+        "anomalies": anomalies,
+        "process": process,
         "errors": errors,
     }
+
+
+def _adoption(url: str) -> dict[str, Any]:
+    """Return the adoption of AI suggestions vs the configured target."""
+    from workflows.adoption import compute_adoption
+    from workflows.config import workflow_config
+
+    return compute_adoption(url, workflow_config().adoption_target)
+
+
+def _datasets_dir() -> Path:
+    """Return the real datasets folder (the process section reads Maven CRM there)."""
+    from haste.settings import get_settings
+
+    return get_settings().datasets_dir
 
 
 def jsonable(value: Any) -> Any:

@@ -549,7 +549,9 @@ def dp_accuracy_cost(
 
     """
     data = prepare_labelled_data(frame, config)
-    train, test = split_labelled_data(data, config.split.test_size, config.split.random_state)
+    train, test = split_labelled_data(
+        data, config.split.test_size, config.split.random_state, config.split.group_by_id
+    )
     budgets = sorted({float(e) for e in (*epsilons, math.inf)}, reverse=True)
     threshold = config.evaluate.threshold
     rows = []

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from features.extractors import build_lead_table
+from features.trigger_table import build_trigger_table
 from haste.settings import CONFIG_DIR, Settings
 from pipelines.consent import consenting_crm
 from pipelines.datasets import load_dataset, load_maven_crm
@@ -105,6 +106,9 @@ def ingest(settings: Settings, params: dict[str, Any] | None = None) -> dict[str
     # Per-contact lead table (point-in-time features); contacts without AI consent excluded.
     build_lead_table(consenting_crm(crm)).to_parquet(paths.raw("crm_leads"), index=False)
     written["crm_leads"] = paths.raw("crm_leads")
+    # Per (contact, snapshot) trigger table: reply / meeting / stage move in the next 14 days.
+    build_trigger_table(consenting_crm(crm)).to_parquet(paths.raw("crm_triggers"), index=False)
+    written["crm_triggers"] = paths.raw("crm_triggers")
     logger.info("generated synthetic CRM (%d contacts) -> %s", len(crm.contacts), paths.crm_dir)
     return written
 

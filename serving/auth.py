@@ -25,8 +25,8 @@ from haste.db.session import session_scope
 #: conversation AI; ``search``: semantic search; ``usage``: team cost reports; ``admin``:
 #: A/B weights, promotions and key management.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"predict", "llm", "search", "usage", "admin"}),
-    "manager": frozenset({"predict", "llm", "search", "usage"}),
+    "admin": frozenset({"predict", "llm", "search", "usage", "admin", "automate", "review"}),
+    "manager": frozenset({"predict", "llm", "search", "usage", "automate", "review"}),
     "rep": frozenset({"predict", "llm", "search"}),
     "service": frozenset({"predict", "search"}),
 }

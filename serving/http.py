@@ -13,7 +13,17 @@ from serving.errors import install_error_handlers
 from serving.idempotency import ReplayedAnswer, answer_replay
 from serving.lead_batch import LeadScoreBatch
 from serving.middleware import AccessLog, BodySizeLimit
-from serving.routes import admin, events, predictions, scoring, text, webhooks
+from serving.routes import (
+    admin,
+    events,
+    insights,
+    predictions,
+    reviews,
+    scoring,
+    text,
+    webhooks,
+    workflows,
+)
 
 TITLE = "hasteCRM AI API"
 VERSION = "0.2.0"
@@ -40,7 +50,19 @@ def create_api(core: GatewayCore | None = None) -> FastAPI:
     limits = core.config.limits if core is not None else RequestLimits()
     api.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     api.add_middleware(AccessLog)  # outermost: logs 413s too
-    for module in (scoring, predictions, text, admin, events, webhooks, dashboard, live):
+    for module in (
+        scoring,
+        predictions,
+        text,
+        admin,
+        events,
+        webhooks,
+        workflows,
+        reviews,
+        insights,
+        dashboard,
+        live,
+    ):
         api.include_router(module.router)
     if core is not None:
         api.state.core = core

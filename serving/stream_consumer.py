@@ -4,11 +4,15 @@ Thin: each replica runs a :class:`streaming.service.StreamService` (framework-fr
 event loop. Its replica rank picks the partitions it consumes first; ``num_replicas`` in
 ``configs/serve.yaml`` (``consumers.replicas`` of ``configs/streaming.yaml`` by default)
 scales the consumers. Ray Serve restarts a replica whose consumer died (``check_health``), and
-on a graceful shutdown the current batch finishes before the replica goes.
+on a graceful shutdown the current batch finishes before the replica goes. Replica 0 also
+runs the workflow poller (:mod:`workflows.poller`): the workflows fire on the events and band
+crossings the consumers committed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +44,14 @@ class EventConsumer:
         rank = context.rank.rank if context.rank is not None else 0
         streaming = load_streaming_config(namespace=settings.stream_namespace)
         self.service: StreamService | None = None
+        self.workflows: asyncio.Task | None = None
+        self.workflows_stop = asyncio.Event()
+        if rank == 0:
+            from workflows.poller import run_poller
+
+            self.workflows = asyncio.create_task(
+                run_poller(settings.database_url, self.workflows_stop), name="workflow-poller"
+            )
         try:
             self.service = StreamService(settings, streaming, rank, max(context.world_size, 1))
         except NoChampionError as error:  # nothing to rescore with: serve the rest anyway
@@ -60,5 +72,9 @@ class EventConsumer:
 
     async def __del__(self) -> None:
         """Finish the current batch and close the broker connection."""
+        if self.workflows is not None:
+            self.workflows_stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.workflows, timeout=10)
         if self.service is not None:
             await self.service.close()

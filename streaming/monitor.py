@@ -132,7 +132,9 @@ def training_rows(
             data_dir = get_settings().data_dir
         table = pd.read_parquet(PipelinePaths(Path(data_dir)).features(model_name))
     data = prepare_labelled_data(table, config)
-    train, _ = split_labelled_data(data, config.split.test_size, config.split.random_state)
+    train, _ = split_labelled_data(
+        data, config.split.test_size, config.split.random_state, config.split.group_by_id
+    )
     return train.features
 
 

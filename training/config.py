@@ -28,6 +28,9 @@ class SplitConfig(_Strict):
 
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     random_state: int = 42
+    #: Keep every row of one entity (``id_column``) on the same side of the split: for tables
+    #: with several snapshots per entity (trigger prediction), so no contact is in both.
+    group_by_id: bool = False
 
 
 class TrainConfig(_Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from features.tabular import select_feature_columns
 from training.config import TrainingConfig
@@ -66,7 +66,7 @@ def prepare_labelled_data(frame: pd.DataFrame, config: TrainingConfig) -> Labell
 
 
 def split_labelled_data(
-    data: LabelledData, test_size: float, random_state: int
+    data: LabelledData, test_size: float, random_state: int, group_by_id: bool = False
 ) -> tuple[LabelledData, LabelledData]:
     """Make a stratified train/held-out split.
 
@@ -74,11 +74,20 @@ def split_labelled_data(
         data: All labelled rows.
         test_size: Held-out share.
         random_state: Seed of the split.
+        group_by_id: Keep all rows of one id on one side (``StratifiedGroupKFold``: the
+            held-out part is one fold of ``round(1 / test_size)``).
 
     Returns:
         The training and held-out parts.
 
     """
+    if group_by_id:
+        folds = StratifiedGroupKFold(
+            n_splits=max(2, round(1 / test_size)), shuffle=True, random_state=random_state
+        )
+        train_pos, test_pos = next(folds.split(data.features, data.labels, groups=data.ids))
+        index = data.labels.index
+        return data.subset(index[train_pos]), data.subset(index[test_pos])
     train_index, test_index = train_test_split(
         data.labels.index, test_size=test_size, random_state=random_state, stratify=data.labels
     )

@@ -86,7 +86,9 @@ def fit_models(frame: pd.DataFrame, config: TrainingConfig) -> FittedModels:
     """
     started = time.perf_counter()
     data = prepare_labelled_data(frame, config)
-    train, test = split_labelled_data(data, config.split.test_size, config.split.random_state)
+    train, test = split_labelled_data(
+        data, config.split.test_size, config.split.random_state, config.split.group_by_id
+    )
     model = build_xgboost_pipeline(train.features.columns, config.train.xgboost)
     model.fit(train.features, train.labels)
     baseline = build_baseline_pipeline(train.features, config.train.baseline)

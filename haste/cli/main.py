@@ -24,6 +24,7 @@ import haste.cli.models as models
 import haste.cli.pipeline as pipeline
 import haste.cli.serving as serving
 import haste.cli.training as training
+import haste.cli.workflows as workflows
 from haste.runtime import NOISY_LOGGERS, configure_runtime_env
 from haste.settings import get_settings
 
@@ -37,6 +38,7 @@ app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(events.app, name="events")
+app.add_typer(workflows.app, name="workflows")
 for group in (training, governance, llm, serving, demo):
     app.add_typer(group.app)
 

@@ -58,6 +58,14 @@ from haste.db.stream_tables import (
     Webhook,
     WebhookDelivery,
 )
+from haste.db.workflow_tables import (
+    ReviewItem,
+    Workflow,
+    WorkflowAction,
+    WorkflowCursor,
+    WorkflowRun,
+    WorkflowVersion,
+)
 
 #: Every table of the schema: the models' and the gateway's bookkeeping tables.
 TABLE_NAMES: tuple[str, ...] = (
@@ -70,6 +78,12 @@ TABLE_NAMES: tuple[str, ...] = (
     Webhook.__tablename__,
     WebhookDelivery.__tablename__,
     StreamAlert.__tablename__,
+    Workflow.__tablename__,
+    WorkflowVersion.__tablename__,
+    WorkflowRun.__tablename__,
+    WorkflowAction.__tablename__,
+    ReviewItem.__tablename__,
+    WorkflowCursor.__tablename__,
 )
 
 __all__ = [
@@ -98,6 +112,7 @@ __all__ = [
     "LeadScore",
     "Prediction",
     "PromptTestResult",
+    "ReviewItem",
     "ScoreChange",
     "StreamAlert",
     "StreamEvent",
@@ -105,6 +120,11 @@ __all__ = [
     "User",
     "Webhook",
     "WebhookDelivery",
+    "Workflow",
+    "WorkflowAction",
+    "WorkflowCursor",
+    "WorkflowRun",
+    "WorkflowVersion",
     "alembic_config",
     "create_db_engine",
     "current_revision",

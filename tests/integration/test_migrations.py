@@ -48,7 +48,7 @@ def _public_tables(url: str) -> set[str]:
 def test_upgrade_insert_and_downgrade_on_postgresql(pg_url: str) -> None:
     assert current_revision(pg_url) is None
     upgrade_database(pg_url)
-    assert current_revision(pg_url) == head_revision() == "0004"
+    assert current_revision(pg_url) == head_revision() == "0005"
     assert _public_tables(pg_url) == set(TABLE_NAMES) | {"alembic_version"}
 
     # Column types: every JSON column is jsonb, ids are uuid, cost is numeric(10, 6).

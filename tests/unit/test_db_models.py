@@ -108,6 +108,57 @@ PLATFORM_COLUMNS: dict[str, set[str]] = {
         "details",
         "created_at",
     },
+    "workflows": {
+        "id",
+        "name",
+        "version",
+        "enabled",
+        "definition",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "last_scheduled_at",
+    },
+    "workflow_versions": {"workflow_id", "version", "definition", "created_by", "created_at"},
+    "workflow_runs": {
+        "id",
+        "workflow_id",
+        "version",
+        "occurrence_key",
+        "contact_id",
+        "trigger",
+        "status",
+        "created_at",
+    },
+    "workflow_actions": {
+        "id",
+        "run_id",
+        "action_id",
+        "action_type",
+        "params",
+        "risk",
+        "status",
+        "result",
+        "error",
+        "created_at",
+        "executed_at",
+    },
+    "review_items": {
+        "id",
+        "feature",
+        "action_record_id",
+        "contact_id",
+        "team_id",
+        "summary",
+        "payload",
+        "risk",
+        "status",
+        "requested_at",
+        "decided_at",
+        "decided_by",
+        "reason",
+    },
+    "workflow_cursors": {"source", "position", "last_key", "updated_at"},
     "api_keys": {
         "id",
         "user_id",
@@ -316,7 +367,7 @@ def _seed(url: str) -> dict[str, uuid.UUID]:
 
 def test_models_cover_the_spec_tables_and_columns() -> None:
     assert set(TABLE_NAMES) == set(SPEC_COLUMNS) | set(PLATFORM_COLUMNS)
-    assert len(TABLE_NAMES) == 25
+    assert len(TABLE_NAMES) == 31
     for name, columns in PLATFORM_COLUMNS.items():
         assert set(Base.metadata.tables[name].columns.keys()) == columns, name
     for name, columns in SPEC_COLUMNS.items():
@@ -493,7 +544,7 @@ def test_alembic_config_is_built_in_code() -> None:
     assert config.config_file_name is None
     assert Path(config.get_main_option("script_location"), "env.py").is_file()
     assert config.get_main_option("sqlalchemy.url") == "sqlite:///x%20y.db"
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 def test_migration_matches_models(db_url: str) -> None:
@@ -517,7 +568,7 @@ def test_downgrade_to_base_drops_everything(db_url: str) -> None:
     with create_db_engine(db_url).connect() as connection:
         assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
     upgrade_database(db_url)
-    assert current_revision(db_url) == "0004"
+    assert current_revision(db_url) == "0005"
     with create_db_engine(db_url).connect() as connection:
         assert set(TABLE_NAMES) <= set(inspect(connection).get_table_names())
         # Migrations leave SQLite foreign-key enforcement switched on for pooled connections.

@@ -1,0 +1,128 @@
+"""The dashboard's automation sections (named queries; each returns plain data).
+
+Workflows and their runs, the review queue, anomalies of the CRM's daily series and the
+Maven CRM process bottlenecks (adoption comes from :mod:`workflows.adoption`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from haste.db.models import Activity, as_utc
+from haste.db.session import session_scope
+from haste.db.workflow_tables import ReviewItem, Workflow, WorkflowAction, WorkflowRun
+from insights.common import utcnow
+
+#: Anomalies and bottlenecks shown on the dashboard.
+SHOWN = 8
+
+
+def workflow_overview(url: str, days: int = 30) -> list[dict[str, Any]]:
+    """Return each workflow with its runs and action outcomes over the last ``days`` days."""
+    since = utcnow() - dt.timedelta(days=days)
+    with session_scope(url) as session:
+        runs = dict(
+            session.execute(
+                select(WorkflowRun.workflow_id, func.count())
+                .where(WorkflowRun.created_at >= since)
+                .group_by(WorkflowRun.workflow_id)
+            ).all()
+        )
+        actions = {
+            row[0]: row[1:]
+            for row in session.execute(
+                select(
+                    WorkflowRun.workflow_id,
+                    func.sum(case((WorkflowAction.status == "done", 1), else_=0)),
+                    func.sum(case((WorkflowAction.status == "pending_review", 1), else_=0)),
+                    func.sum(case((WorkflowAction.status == "failed", 1), else_=0)),
+                    func.sum(case((WorkflowAction.status == "rejected", 1), else_=0)),
+                )
+                .join(WorkflowRun, WorkflowRun.id == WorkflowAction.run_id)
+                .where(WorkflowRun.created_at >= since)
+                .group_by(WorkflowRun.workflow_id)
+            ).all()
+        }
+        rows = session.scalars(select(Workflow).order_by(Workflow.name)).all()
+        out = []
+        for row in rows:
+            done, pending, failed, rejected = (int(v or 0) for v in actions.get(row.id, (0,) * 4))
+            out.append(
+                {
+                    "id": str(row.id),
+                    "name": row.name,
+                    "version": row.version,
+                    "enabled": row.enabled,
+                    "trigger": row.definition.get("trigger", {}).get("type"),
+                    "runs": int(runs.get(row.id, 0)),
+                    "done": done,
+                    "pending_review": pending,
+                    "failed": failed,
+                    "rejected": rejected,
+                }
+            )
+        return out
+
+
+def review_queue(url: str, limit: int = 6) -> dict[str, Any]:
+    """Return the pending review count and the latest pending items."""
+    with session_scope(url) as session:
+        pending = session.scalar(
+            select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "pending")
+        )
+        items = session.scalars(
+            select(ReviewItem)
+            .where(ReviewItem.status == "pending")
+            .order_by(ReviewItem.requested_at.desc())
+            .limit(limit)
+        ).all()
+        return {
+            "pending": int(pending or 0),
+            "items": [
+                {
+                    "id": str(i.id),
+                    "feature": i.feature,
+                    "risk": i.risk,
+                    "summary": i.summary,
+                    "requested_at": as_utc(i.requested_at).isoformat(),
+                }
+                for i in items
+            ],
+        }
+
+
+def anomaly_window_end(url: str) -> dt.datetime:
+    """Return the end of the anomaly window: today, or the day after the last activity.
+
+    When the CRM's history stops before today (a seeded or imported CRM), the window ends
+    where its data is.
+    """
+    with session_scope(url) as session:
+        latest = session.scalar(select(func.max(Activity.occurred_at)))
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    if latest is None:
+        return today
+    after = as_utc(latest).replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    return min(today, after)
+
+
+def latest_anomalies(url: str, days: int = 90, limit: int = SHOWN) -> list[dict[str, Any]]:
+    """Return the newest, most severe anomalies of the CRM's daily series."""
+    from monitoring.anomalies import find_crm_anomalies
+
+    found = find_crm_anomalies(url, days=days, end=anomaly_window_end(url))
+    return [anomaly.to_dict() for anomaly in found[:limit]]
+
+
+@lru_cache(maxsize=2)
+def process_bottlenecks(datasets_dir: Path, top: int = SHOWN) -> dict[str, Any]:
+    """Return the Maven CRM funnel and its top bottlenecks (the dataset is fixed: cached)."""
+    from insights.process import analyse_maven_process
+
+    report = analyse_maven_process(datasets_dir, top=top).to_dict()
+    return {"funnel": report.get("funnel"), "bottlenecks": report.get("bottlenecks", [])[:top]}

@@ -1,0 +1,471 @@
+"""Historical action table of the action-uplift model: decision points, treatments, confounders.
+
+Each row is a contact at a *decision point* ``t`` (``created_at`` + each of
+:attr:`ActionUpliftConfig.decision_offsets_days`) that had not converted before ``t`` and whose
+outcome window ends inside the CRM's window:
+
+* ``treatment``: the candidate action a rep took in ``[t, t + 7 d)`` (before any conversion);
+  with several, the most intensive one (:data:`ACTION_PRECEDENCE`: meeting > call > email >
+  task); ``none`` without any. Only outbound emails count; notes and inbound emails are not
+  actions.
+* ``outcome``: 1 when the contact converted in ``[t, t + outcome_horizon_days)``.
+* confounders, all strictly before ``t``: email and web engagement (the
+  :mod:`features.extractors`), firmographics, seniority and lead source, the contact's age, the
+  rep's past touches and whether a deal was open (:func:`action_features`).
+
+Reps did not pick actions at random: in the synthetic CRM they touch high-intent contacts more
+and call and meet while a deal is open, and the actions themselves never cause a conversion.
+Every lift estimated from this table is therefore an association, adjusted only for the
+confounders above (:data:`CAVEAT`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from features.extractors import (
+    extract_company_data,
+    extract_email_engagement,
+    extract_web_activity,
+)
+
+if TYPE_CHECKING:
+    from pipelines.synthetic_store import SyntheticCRM
+
+#: Candidate actions, each also the NextAction channel.
+ACTIONS: tuple[str, ...] = ("call", "meeting", "email", "task")
+#: The arm of rows without any candidate action.
+CONTROL = "none"
+#: Which action a window with several counts as (most intensive first).
+ACTION_PRECEDENCE: tuple[str, ...] = ("meeting", "call", "email", "task")
+ID_COLUMN = "contact_id"
+DECISION_COLUMN = "decision_at"
+TREATMENT_COLUMN = "treatment"
+OUTCOME_COLUMN = "outcome"
+ENGAGEMENT_COLUMNS: tuple[str, ...] = (
+    "email_sent",
+    "email_opens",
+    "email_clicks",
+    "email_replies",
+    "email_open_rate",
+    "web_page_views",
+    "web_high_intent_views",
+    "web_form_fills",
+    "web_sales_form_fills",
+    "web_views_7d",
+    "web_days_since_last_visit",
+)
+PROFILE_COLUMNS: tuple[str, ...] = (
+    "company_industry",
+    "company_log_employees",
+    "job_seniority",
+    "lead_source",
+)
+CRM_COLUMNS: tuple[str, ...] = (
+    "contact_age_days",
+    "rep_calls_30d",
+    "rep_meetings_30d",
+    "rep_emails_30d",
+    "rep_tasks_30d",
+    "rep_touches",
+    "rep_days_since_last_touch",
+    "deal_open",
+    "deal_age_days",
+    "deals_lost",
+)
+FEATURE_COLUMNS: tuple[str, ...] = (*ENGAGEMENT_COLUMNS, *PROFILE_COLUMNS, *CRM_COLUMNS)
+CATEGORICAL_COLUMNS: tuple[str, ...] = ("company_industry", "lead_source")
+CAVEAT = (
+    "Associational, not causal: reps chose whom to call, meet or email (more often high-intent "
+    "contacts and contacts with an open deal), so a lift is what was observed in history after "
+    "adjusting for pre-decision engagement, firmographics and pipeline state; confounders that "
+    "were not recorded remain. Only randomised holdouts (the A/B exposure log) measure causal "
+    "lift."
+)
+
+_DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ActionUpliftConfig:
+    """Settings of the action-uplift table, learner and bootstrap.
+
+    Attributes:
+        actions: Candidate actions (a subset of :data:`ACTIONS`).
+        decision_offsets_days: Decision points, days after each contact's creation.
+        treatment_window_days: Days after a decision point in which an action counts.
+        outcome_horizon_days: Days after a decision point in which a conversion counts.
+        estimator: Per-arm outcome model: calibrated-by-construction ``logistic`` regression
+            or sigmoid-calibrated ``hist_gradient_boosting``.
+        regularization: Inverse L2 strength ``C`` of the logistic regression.
+        n_bootstrap: Contact-level bootstrap refits behind the intervals.
+        ci_level: Mass of the percentile intervals.
+        min_arm_rows: Actions with fewer rows are not fitted (reported as skipped).
+        test_fraction: Share of contacts held out by :func:`split_action_table`.
+        seed: Seed of the bootstrap and the split.
+
+    """
+
+    actions: tuple[str, ...] = ACTIONS
+    decision_offsets_days: tuple[float, ...] = (14.0, 28.0, 42.0, 56.0)
+    treatment_window_days: float = 7.0
+    outcome_horizon_days: float = 60.0
+    estimator: Literal["logistic", "hist_gradient_boosting"] = "logistic"
+    regularization: float = 0.5
+    n_bootstrap: int = 30
+    ci_level: float = 0.90
+    min_arm_rows: int = 30
+    test_fraction: float = 0.3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_actions(self.actions)
+        if not self.actions:
+            raise ValueError("actions must name at least one action")
+        if not self.decision_offsets_days or min(self.decision_offsets_days) < 0:
+            raise ValueError("decision_offsets_days must be non-negative and not empty")
+        if not 0 < self.treatment_window_days < self.outcome_horizon_days:
+            raise ValueError("need 0 < treatment_window_days < outcome_horizon_days")
+        if self.estimator not in ("logistic", "hist_gradient_boosting"):
+            raise ValueError(f"unknown estimator {self.estimator!r}")
+        if self.n_bootstrap < 2 or not 0.0 < self.ci_level < 1.0:
+            raise ValueError("need n_bootstrap >= 2 and 0 < ci_level < 1")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError("test_fraction must lie in (0, 1)")
+
+
+def check_actions(actions: Any) -> tuple[str, ...]:
+    """Return ``actions`` as a tuple, refusing names that are not candidate actions.
+
+    Raises:
+        ValueError: For an unknown action (or ``none``, which is the control arm).
+
+    """
+    names = (actions,) if isinstance(actions, str) else tuple(actions)
+    unknown = [name for name in names if name not in ACTIONS]
+    if unknown:
+        raise ValueError(f"unknown actions {unknown}; the candidate actions are {list(ACTIONS)}")
+    return names
+
+
+def _naive(values: Any) -> pd.Series:
+    """Return timestamps as UTC-naive ``datetime64[ns]`` (aware ones converted to UTC)."""
+    out = pd.to_datetime(pd.Series(values), utc=True)
+    return out.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _days(delta: pd.Series) -> np.ndarray:
+    """Return a timedelta series in (float) days."""
+    return (delta / _DAY).to_numpy(dtype=float)
+
+
+def _direction(details: Any) -> str | None:
+    """Return an activity's email direction (``None`` when not recorded)."""
+    return details.get("direction") if isinstance(details, Mapping) else None
+
+
+def rep_actions(activities: pd.DataFrame) -> pd.DataFrame:
+    """Return the rep activities that are candidate actions: ``contact_id``, ``action``, ``at``.
+
+    Calls, meetings and tasks count as they are; emails only when outbound (an email without a
+    recorded direction counts as outbound).
+    """
+    kind = activities["type"].astype(str).str.lower()
+    direction = activities.get("details", pd.Series(None, index=activities.index)).map(_direction)
+    keep = kind.isin(ACTIONS) & ~((kind == "email") & (direction == "inbound"))
+    return pd.DataFrame(
+        {
+            ID_COLUMN: activities.loc[keep, "contact_id"].astype(str).to_numpy(),
+            "action": kind[keep].to_numpy(),
+            "at": _naive(activities.loc[keep, "occurred_at"]).to_numpy(),
+        }
+    )
+
+
+def _crm_features(
+    ids: pd.Index, as_of: np.ndarray, actions: pd.DataFrame, deals: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Rep touches and pipeline state strictly before each cut-off (positions align with ids)."""
+    n = len(ids)
+    code = ids.get_indexer(actions[ID_COLUMN])
+    known = code >= 0
+    age = np.full(len(actions), np.nan)
+    age[known] = _days(pd.Series(as_of[code[known]] - actions["at"].to_numpy()[known]))
+    before = known & (age > 0)
+    columns: dict[str, np.ndarray] = {}
+    for action in ACTIONS:
+        mask = before & (actions["action"].to_numpy() == action) & (age <= 30)
+        columns[f"rep_{action}s_30d"] = np.bincount(code[mask], minlength=n).astype(float)
+    columns["rep_touches"] = np.bincount(code[before], minlength=n).astype(float)
+    last = np.full(n, np.inf)
+    np.minimum.at(last, code[before], age[before])
+    columns["rep_days_since_last_touch"] = np.where(np.isinf(last), np.nan, last)
+
+    d_code = ids.get_indexer(deals["contact_id"].astype(str))
+    d_known = d_code >= 0
+    created = _naive(deals["created_at"]).to_numpy()
+    closed = _naive(deals["closed_at"]).to_numpy()
+    cut = as_of[np.where(d_known, d_code, 0)]
+    opened = d_known & (created < cut)
+    is_closed = ~pd.isna(closed) & (closed < cut)
+    open_now = opened & ~is_closed
+    lost = opened & is_closed & (deals["is_won"].astype(object).to_numpy() == False)  # noqa: E712
+    deal_age = np.full(n, -np.inf)
+    np.maximum.at(deal_age, d_code[open_now], _days(pd.Series(cut - created))[open_now])
+    columns["deal_open"] = np.bincount(d_code[open_now], minlength=n).clip(0, 1).astype(float)
+    columns["deal_age_days"] = np.where(np.isinf(deal_age), np.nan, deal_age)
+    columns["deals_lost"] = np.bincount(d_code[lost], minlength=n).astype(float)
+    return columns
+
+
+def action_features(
+    contacts: pd.DataFrame,
+    companies: pd.DataFrame,
+    activities: pd.DataFrame,
+    deals: pd.DataFrame,
+    as_of: pd.Series,
+    email_events: pd.DataFrame | None = None,
+    web_events: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Build the confounders of each contact strictly before its decision time.
+
+    Args:
+        contacts: ``id``, ``company_id``, ``job_title``, ``lead_source``, ``created_at``.
+        companies: ``id``, ``industry``, ``employee_count``, ``annual_revenue``, ``country``.
+        activities: ``contact_id``, ``type``, ``occurred_at`` and ``details`` (email direction).
+        deals: ``contact_id``, ``created_at``, ``closed_at``, ``is_won``.
+        as_of: Decision time per contact, indexed by contact id (unique, every id in
+            ``contacts``).
+        email_events: Marketing email events; ``None`` leaves the email columns missing (NaN).
+        web_events: Web events; ``None`` leaves the web columns missing (NaN).
+
+    Returns:
+        :data:`FEATURE_COLUMNS` indexed like ``as_of`` (index named ``contact_id``, as strings).
+
+    """
+    ids = pd.Index(as_of.index.astype(str), name=ID_COLUMN)
+    cut = pd.Series(_naive(as_of).to_numpy(), index=ids)
+    frame = pd.DataFrame(index=ids)
+    if email_events is not None:
+        email = extract_email_engagement(
+            email_events.assign(contact_id=lambda f: f["contact_id"].astype(str)), cut
+        )
+        frame = frame.join(email)
+    if web_events is not None:
+        web = extract_web_activity(
+            web_events.assign(contact_id=lambda f: f["contact_id"].astype(str)), cut
+        )
+        frame = frame.join(web)
+    people = contacts.assign(id=contacts["id"].astype(str)).set_index("id", drop=False)
+    people = people.reindex(ids)
+    if people["id"].isna().any():
+        raise ValueError("as_of names contacts that are not in contacts")
+    firm = extract_company_data(
+        people.assign(company_id=people["company_id"].astype(object)),
+        companies.assign(id=companies["id"].astype(object)),
+    )
+    frame = frame.join(firm.set_index(ids))
+    created = _naive(people["created_at"]).to_numpy()
+    frame["contact_age_days"] = _days(pd.Series(cut.to_numpy() - created))
+    crm = _crm_features(ids, cut.to_numpy(), rep_actions(activities), deals)
+    for name, values in crm.items():
+        frame[name] = values
+    return frame.reindex(columns=list(FEATURE_COLUMNS))
+
+
+def _treatments(
+    rows: pd.DataFrame, actions: pd.DataFrame, window: pd.Timedelta, stop: pd.Series
+) -> np.ndarray:
+    """Return each row's arm: the most intensive action in ``[t, min(t + window, stop))``."""
+    merged = (
+        rows[[ID_COLUMN, DECISION_COLUMN]].reset_index(names="row").merge(actions, on=ID_COLUMN)
+    )
+    end = np.minimum(merged[DECISION_COLUMN] + window, stop.reindex(merged["row"]).to_numpy())
+    hit = merged[(merged["at"] >= merged[DECISION_COLUMN]) & (merged["at"] < end)]
+    rank = {action: i for i, action in enumerate(ACTION_PRECEDENCE)}
+    best = hit.assign(rank=hit["action"].map(rank)).groupby("row")["rank"].min()
+    out = np.full(len(rows), CONTROL, dtype=object)
+    out[best.index.to_numpy()] = np.asarray(ACTION_PRECEDENCE, dtype=object)[best.to_numpy()]
+    return out
+
+
+def build_action_table(crm: SyntheticCRM, config: ActionUpliftConfig | None = None) -> pd.DataFrame:
+    """Build the historical treatment table of a CRM (see the module docstring).
+
+    Args:
+        crm: The synthetic CRM (``labels`` give the conversion times and the window end).
+        config: Decision offsets, treatment window and outcome horizon.
+
+    Returns:
+        ``contact_id``, ``decision_at``, ``treatment`` (an action or ``none``), ``outcome``
+        (0/1) and :data:`FEATURE_COLUMNS`, one row per contact and decision point.
+
+    Raises:
+        ValueError: When no contact is at risk at any decision point.
+
+    """
+    config = config or ActionUpliftConfig()
+    labels = crm.labels.assign(contact_id=crm.labels["contact_id"].astype(str))
+    labels = labels.set_index(ID_COLUMN)
+    converted_at = _naive(labels["converted_at"]).set_axis(labels.index)
+    window_end = _naive(labels["label_time"]).max()
+    ids = crm.contacts["id"].astype(str)
+    created = pd.Series(_naive(crm.contacts["created_at"]).to_numpy(), index=ids)
+    horizon = pd.Timedelta(days=config.outcome_horizon_days)
+    actions = rep_actions(crm.activities)
+    parts = []
+    for offset in config.decision_offsets_days:
+        t = created + pd.Timedelta(days=offset)
+        conv = converted_at.reindex(t.index)
+        at_risk = (t + horizon <= window_end) & ~(conv < t)
+        if not at_risk.any():
+            continue
+        cut = t[at_risk]
+        features = action_features(
+            crm.contacts,
+            crm.companies,
+            crm.activities,
+            crm.deals,
+            cut,
+            crm.email_events,
+            crm.web_events,
+        )
+        conv = conv[at_risk]
+        outcome = ((conv >= cut) & (conv < cut + horizon)).astype(np.int64)
+        head = pd.DataFrame(
+            {
+                ID_COLUMN: cut.index,
+                DECISION_COLUMN: cut.to_numpy(),
+                OUTCOME_COLUMN: outcome.to_numpy(),
+            }
+        )
+        parts.append(pd.concat([head, features.reset_index(drop=True)], axis=1))
+    if not parts:
+        raise ValueError("no contact is at risk at any decision point inside the window")
+    table = pd.concat(parts, ignore_index=True)
+    stop = converted_at.reindex(table[ID_COLUMN]).fillna(pd.Timestamp.max).set_axis(table.index)
+    window = pd.Timedelta(days=config.treatment_window_days)
+    table.insert(2, TREATMENT_COLUMN, _treatments(table, actions, window, stop))
+    return table.sort_values([DECISION_COLUMN, ID_COLUMN], ignore_index=True)
+
+
+def split_action_table(
+    table: pd.DataFrame, test_fraction: float = 0.3, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a treatment table by contact (all rows of a contact fall on one side).
+
+    Returns:
+        ``(train, test)`` with fresh indexes.
+
+    """
+    contacts = table[ID_COLUMN].unique()
+    rng = np.random.default_rng(seed)
+    test_ids = rng.choice(
+        contacts, size=max(1, round(len(contacts) * test_fraction)), replace=False
+    )
+    is_test = table[ID_COLUMN].isin(test_ids)
+    return table[~is_test].reset_index(drop=True), table[is_test].reset_index(drop=True)
+
+
+def _moment(now: dt.datetime | pd.Timestamp | str) -> pd.Timestamp:
+    """Return ``now`` as a UTC-naive timestamp."""
+    return _naive([now]).iloc[0]
+
+
+def build_contact_action_features(
+    crm: SyntheticCRM, contact_id: str, now: dt.datetime | pd.Timestamp | str
+) -> pd.DataFrame | None:
+    """Build one contact's features at ``now`` from a CRM's frames (events included).
+
+    Returns:
+        A one-row :data:`FEATURE_COLUMNS` frame indexed by the contact id, or ``None`` when the
+        contact is not in the CRM.
+
+    """
+    if str(contact_id) not in set(crm.contacts["id"].astype(str)):
+        return None
+    as_of = pd.Series([_moment(now)], index=[str(contact_id)])
+    return action_features(
+        crm.contacts,
+        crm.companies,
+        crm.activities,
+        crm.deals,
+        as_of,
+        crm.email_events,
+        crm.web_events,
+    )
+
+
+def _rows(records: list[Any], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Return ORM objects as a frame of the given attributes."""
+    return pd.DataFrame(
+        [{c: getattr(r, c) for c in columns} for r in records], columns=list(columns)
+    )
+
+
+def contact_features_from_db(
+    database_url: str,
+    contact_id: str,
+    now: dt.datetime | pd.Timestamp | str,
+    engagement: Mapping[str, Any] | None = None,
+) -> pd.DataFrame | None:
+    """Read one contact's CRM rows from the database and build its features at ``now``.
+
+    The database holds contacts, companies, activities and deals, not the marketing email and
+    web events: their columns (:data:`ENGAGEMENT_COLUMNS`) are taken from ``engagement`` (for
+    example the contact's Feast online row, which uses the same extractor names) and are missing
+    (NaN, imputed by the model) otherwise.
+
+    Args:
+        database_url: SQLAlchemy URL of the CRM database.
+        contact_id: The contact's UUID.
+        now: The decision time (aware times are converted to UTC).
+        engagement: Optional engagement values by column name.
+
+    Returns:
+        A one-row :data:`FEATURE_COLUMNS` frame, or ``None`` for an unknown (or malformed) id.
+
+    """
+    from sqlalchemy import select
+
+    from haste.db.models import Activity, Company, Contact, Deal
+    from haste.db.session import session_scope
+
+    try:
+        key = uuid.UUID(str(contact_id))
+    except ValueError:
+        return None
+    cut = _moment(now)
+    with session_scope(database_url) as session:
+        contact = session.get(Contact, key)
+        if contact is None:
+            return None
+        company = session.get(Company, contact.company_id) if contact.company_id else None
+        activities = session.scalars(select(Activity).where(Activity.contact_id == key)).all()
+        deals = session.scalars(select(Deal).where(Deal.contact_id == key)).all()
+        contacts = _rows([contact], ("id", "company_id", "job_title", "lead_source", "created_at"))
+        companies = _rows(
+            [company] if company else [],
+            ("id", "industry", "employee_count", "annual_revenue", "country"),
+        )
+        acts = _rows(list(activities), ("contact_id", "type", "occurred_at", "details"))
+        deal_rows = _rows(list(deals), ("contact_id", "created_at", "closed_at", "is_won"))
+    for frame in (contacts, companies, acts, deal_rows):
+        for column in ("id", "contact_id", "company_id"):
+            if column in frame:
+                frame[column] = frame[column].map(lambda v: None if v is None else str(v))
+    acts = acts[_naive(acts["occurred_at"]).to_numpy() < cut.to_datetime64()] if len(acts) else acts
+    features = action_features(
+        contacts, companies, acts, deal_rows, pd.Series([cut], index=[str(key)])
+    )
+    for column in ENGAGEMENT_COLUMNS:
+        value = (engagement or {}).get(column)
+        features[column] = np.nan if value is None else float(value)
+    return features
