@@ -1,8 +1,10 @@
 """The end-to-end demo behind ``haste demo`` (the README's first command).
 
-Ten steps, each one line with its duration (:class:`flows.demo_report.DemoReport`): the
+Thirteen steps, each one line with its duration (:class:`flows.demo_report.DemoReport`): the
 Prefect flows train and register every model in MLflow, Ray Serve deploys them, and real
-requests go to every endpoint; a burst of CRM events is then rescored in real time. A
+requests go to every endpoint; workflows are defined, dry-run and drafted; a burst of CRM
+events is then rescored in real time, fires the workflows, and a manager approves or rejects
+the held actions. A
 summary ends it: the models and their held-out metrics, the calls and their answers, and where
 to look (MLflow UI, Prefect UI, dashboard).
 
@@ -27,6 +29,7 @@ from sqlalchemy import func, select
 from flows.deal_velocity import deal_velocity_training
 from flows.demo_report import DemoReport, ModelRow, format_metric
 from flows.demo_stream import stream_burst
+from flows.demo_workflows import define_workflows, review_held_actions, train_workflow_models
 from flows.features import feature_pipeline
 from flows.search_index import search_index
 from flows.text_models import text_model_training
@@ -51,7 +54,7 @@ DEMO_CALL = """[00:00:05] Rep: Hi Dana, thanks for joining. How is the rollout g
 
 #: Texts per corpus the demo trains the text models on (``None``: the whole corpora).
 DEMO_TEXT_SAMPLE = 3000
-STEPS = 10
+STEPS = 13
 
 
 def train_lead_model(report: DemoReport) -> dict[str, Any]:
@@ -296,6 +299,7 @@ def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = No
             api_key, _ = create_api_key(settings.database_url, user_id, "demo", "admin")
             text_lane = pool.submit(train_text_models, report, sample)
             train_tabular_models(report)
+            train_workflow_models(report)
             with report.step("Ray Serve: gateway, champion/challenger, TextAI") as step:
                 url = start_serving(settings, log_level=logging.WARNING)
                 step.detail = url
@@ -310,7 +314,9 @@ def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = No
                     call_text_endpoints(report, client)
                     failed = sum(1 for call in report.calls if call.status >= 500)
                     step.detail = f"{len(report.calls)} calls, {failed} server errors"
+                workflow_ids = define_workflows(report, client)
                 stream_burst(report, client, settings)
+                review_held_actions(report, client, workflow_ids)
         finally:
             stop_serving()
     with session_scope(settings.database_url) as session:

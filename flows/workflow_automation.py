@@ -68,9 +68,12 @@ def workflow_automation() -> dict[str, Any]:
 @task(name="find-crm-anomalies", cache_policy=NO_CACHE)
 def find_anomalies(days: int) -> list[dict[str, Any]]:
     """Return the anomalies of the CRM's daily series."""
+    from insights.automation import anomaly_window_end
     from monitoring.anomalies import find_crm_anomalies
 
-    return [a.to_dict() for a in find_crm_anomalies(get_settings().database_url, days=days)]
+    url = get_settings().database_url
+    found = find_crm_anomalies(url, days=days, end=anomaly_window_end(url))
+    return [a.to_dict() for a in found]
 
 
 @flow(name="crm-anomaly-scan", log_prints=True)
@@ -91,3 +94,37 @@ def crm_anomaly_scan(days: int = 90) -> dict[str, Any]:
         description=f"Anomalies of the last {days} days (GET /api/ai/anomalies).",
     )
     return {"days": days, "count": len(found), "anomalies": found}
+
+
+@task(name="fit-evaluate-save-uplift", cache_policy=NO_CACHE)
+def fit_uplift() -> dict[str, Any]:
+    """Fit the T-learner, evaluate it on held-out contacts, save and log it."""
+    from training.action_uplift_train import train_action_uplift
+
+    return train_action_uplift(get_settings())
+
+
+@flow(name="action-uplift-training", log_prints=True)
+def action_uplift_training() -> dict[str, Any]:
+    """Train the action-recommendation model (associational T-learner) the gateway serves.
+
+    Returns:
+        Rows, the saved model's path and the held-out evaluation (average lifts, Qini, AUUC).
+    """
+    result = fit_uplift()
+    evaluation = result["evaluation"]
+    create_table_artifact(
+        key="action-uplift",
+        table=[
+            {
+                "action": action,
+                "average_lift": round(f["average_lift"], 3),
+                "naive_difference": round(f["naive_difference"], 3),
+                "qini": round(f["qini_coefficient"], 3),
+                "qini_random_p95": round(f["qini_coefficient_random_p95"], 3),
+            }
+            for action, f in evaluation["actions"].items()
+        ],
+        description="Held-out action lifts (associational: see the caveat) vs random targeting.",
+    )
+    return result

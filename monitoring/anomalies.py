@@ -4,28 +4,38 @@
 :class:`~pandas.DatetimeIndex` (daily, weekly or monthly; gaps allowed) and returns
 :class:`Anomaly` records:
 
-1. **Decomposition.** With a seasonal period and at least two periods of data, statsmodels'
-   robust STL (:class:`statsmodels.tsa.seasonal.STL`, ``robust=True``) splits the series into
-   trend + seasonal + residual; otherwise (no period, a short series, a series with gaps) the
-   expected value is statsmodels' robust LOWESS trend and there is no seasonal term.
-2. **Noise scale.** The residual's median absolute deviation scaled to a normal standard
-   deviation (:func:`scipy.stats.median_abs_deviation`, ``scale="normal"``); when more than
-   half the residuals are zero (MAD 0) the mean absolute deviation (x 1.2533) is used, and a
-   series without any variation gives no anomaly.
-3. **Level shifts.** Spikes are replaced by the trend, the seasonal term is removed and
-   ``ruptures`` (:class:`ruptures.KernelCPD` with a linear kernel: exact PELT segmentation
-   under the L2 cost) places change points with a penalty ``shift_penalty * sigma**2 * ln(n)``.
-   A change point is kept when the medians of up to ``shift_window`` points on each side
-   (bounded by the neighbouring change points) differ by at least ``shift_threshold * sigma``,
-   which discards the breaks PELT puts in a smooth trend.
-4. **Spikes and dips.** The kept shifts are taken out of the series, STL/LOWESS is fitted again
-   on the adjusted series (so the step itself leaves no residual), and a point whose residual
-   is at least ``threshold`` noise scales away from the expected value (and at least
-   ``min_relative_change`` of it) is a ``spike`` (above) or a ``dip`` (below).
+1. **Seasonal term.** With a seasonal period and at least two periods of data, statsmodels'
+   robust STL (:class:`statsmodels.tsa.seasonal.STL`, ``robust=True``) gives the seasonal
+   term; otherwise (no period, a short series, a series with gaps) there is none and the
+   trend below is statsmodels' robust LOWESS.
+2. **Noise scale.** For each point, the normal-consistent median absolute deviation
+   (:func:`scipy.stats.median_abs_deviation`) of the series' differences at the seasonal lag
+   (lag 1 without a season) around it, divided by sqrt(2): seasonal differences need no
+   seasonal estimate, and a trend or a level shift barely moves their median absolute
+   deviation. It is never below the whole series' scale, so noisier stretches (a busier
+   season) get a wider scale and quiet ones keep the series'. A series without any variation
+   gives no anomaly.
+3. **Despiking.** Points more than ``threshold`` scales from the rolling median (and, near the
+   ends, from the robust trend too) are replaced by the rolling median, which follows a step
+   at once.
+4. **Level shifts.** ``ruptures`` (:class:`ruptures.KernelCPD`, linear kernel: exact PELT under
+   the L2 cost) places change points in the despiked series with the penalty
+   ``shift_penalty * sigma**2 * ln(n)``; then the weakest change point is dropped until every
+   one left moves the level by at least ``shift_threshold`` scales, on up to ``shift_window``
+   points on each side bounded by the neighbouring change points, both as a difference of
+   medians and as the step of a least-squares fit with a common local slope. The first drops
+   the breaks PELT puts in a wiggling trend, the second those of a steady rise or fall (a
+   growing pipeline).
+5. **Spikes and dips.** Robust STL (or LOWESS) is fitted again on the despiked series with its
+   level shifts taken out, so neither a spike nor a step bends the expected values; a point at
+   least ``threshold`` scales (and ``min_relative_change`` of the expected value) above or
+   below its expected value is a ``spike`` or a ``dip``.
 
 Thresholds are the ``anomalies`` section of ``configs/monitoring.yaml``
-(:func:`load_anomaly_config`). :func:`find_crm_anomalies` runs the detector over every CRM
-metric of the platform database (:func:`monitoring.anomaly_series.crm_metric_series`).
+(:func:`load_anomaly_config`), chosen on ``benchmarks/anomaly_bench.py`` (real series with
+injected anomalies; results in ``benchmarks/results/anomalies.json``).
+:func:`find_crm_anomalies` runs the detector over every CRM metric of the platform database
+(:func:`monitoring.anomaly_series.crm_metric_series`).
 """
 
 from __future__ import annotations
@@ -41,8 +51,8 @@ import numpy as np
 import pandas as pd
 import ruptures as rpt
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from numpy.lib.stride_tricks import sliding_window_view
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from scipy.stats import median_abs_deviation
 from statsmodels.nonparametric.smoothers_lowess import lowess
 from statsmodels.tsa.seasonal import STL
@@ -78,12 +88,18 @@ class AnomalyConfig(BaseModel):
             many noise scales.
         shift_penalty: ruptures penalty, in units of ``sigma**2 * ln(n)`` (BIC-like).
         shift_min_size: Fewest points on each side of a change point.
-        shift_window: Most points on each side whose medians measure a shift.
+        shift_window: Most points on each side fitted to measure a shift.
         min_points: Series with fewer points give no anomaly.
         min_relative_change: A spike or dip also moves at least this share of the expected
             value (0 disables the rule).
         high_severity: Anomalies scoring at least this many noise scales are ``high``.
-        seasonal_smoother: Length of STL's seasonal smoother (odd, >= 3).
+        seasonal_smoother: Length of STL's seasonal smoother in periods (odd, >= 3).
+        trend_periods: Length of STL's trend smoother in periods (0: statsmodels' default,
+            about 1.5 periods, which follows the noise of a short period such as a week).
+        local_scale_points: Differences around each point that measure its noise scale (0: the
+            whole series).
+        local_scale_floor: A local noise scale is at least this share of the whole series'
+            (1.0: local scales only ever widen the series' scale, in its noisier stretches).
         trend_points: Points in each local fit of the LOWESS trend (series without a season).
         periods: Seasonal period per frequency (``None``: no seasonal term).
         min_closed_deals: Weeks with fewer closed deals have no win rate (CRM series).
@@ -92,18 +108,18 @@ class AnomalyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    threshold: float = Field(default=3.5, gt=0)
-    shift_threshold: float = Field(default=3.0, gt=0)
+    threshold: float = Field(default=3.0, gt=0)
+    shift_threshold: float = Field(default=2.5, gt=0)
     shift_penalty: float = Field(default=2.0, gt=0)
     shift_min_size: int = Field(default=5, ge=2)
     shift_window: int = Field(default=14, ge=2)
     min_points: int = Field(default=8, ge=3)
     min_relative_change: float = Field(default=0.05, ge=0)
     high_severity: float = Field(default=6.0, gt=0)
-    seasonal_smoother: int = Field(default=7, ge=3)
-    trend_periods: float = Field(default=0.0, ge=0)
+    seasonal_smoother: int = Field(default=13, ge=3)
+    trend_periods: float = Field(default=3.0, ge=0)
     local_scale_points: int = Field(default=28, ge=0)
-    local_scale_floor: float = Field(default=0.5, gt=0, le=1)
+    local_scale_floor: float = Field(default=1.0, gt=0, le=1)
     trend_points: int = Field(default=15, ge=3)
     periods: dict[str, int | None] = Field(
         default_factory=lambda: {"hourly": 24, "daily": 7, "weekly": None, "monthly": 12}
@@ -162,8 +178,8 @@ class Anomaly:
         metric: Metric key (e.g. ``activity_volume[Enterprise Sales]``).
         kind: ``spike``, ``dip`` or ``level_shift``.
         timestamp: The anomalous point; for a level shift, the first point at the new level.
-        value: Observed value; for a level shift, the median level after the shift.
-        expected: Expected value (trend + season); for a level shift, the median level before.
+        value: Observed value; for a level shift, the level after the shift.
+        expected: Expected value (trend + season); for a level shift, the level before it.
         score: Distance from the expected value in noise scales (robust z-score).
         severity: ``high`` when ``score >= high_severity``, else ``medium``.
         message: One readable sentence with the numbers.
@@ -280,7 +296,7 @@ def _is_regular(index: pd.DatetimeIndex, frequency: Frequency) -> bool:
 
 
 def resolve_period(
-    index: pd.DatetimeIndex, period: int | None | Literal["auto"], config: AnomalyConfig
+    index: pd.DatetimeIndex, period: int | Literal["auto"] | None, config: AnomalyConfig
 ) -> int | None:
     """Return the seasonal period used for a series, or ``None`` for no seasonal term.
 
@@ -310,10 +326,14 @@ def _decompose(values: np.ndarray, period: int | None, config: AnomalyConfig) ->
     if period is not None:
         trend = None
         if config.trend_periods > 0:
-            trend = max(int(math.ceil(config.trend_periods * period)), period + 1)
+            trend = max(math.ceil(config.trend_periods * period), period + 1)
             trend += 1 - trend % 2
         result = STL(
-            values, period=period, seasonal=config.seasonal_smoother, trend=trend, robust=True
+            values,
+            period=period,
+            seasonal=config.seasonal_smoother,
+            trend=trend,
+            robust=True,
         ).fit()
         return _Fit(np.asarray(result.trend, float), np.asarray(result.seasonal, float))
     n = len(values)
@@ -347,27 +367,33 @@ def robust_scale(values: np.ndarray) -> float | None:
     return scale if scale > floor else None
 
 
-def noise_scales(signal: np.ndarray, config: AnomalyConfig) -> np.ndarray | None:
-    """Return the local noise scale of each point of a deseasonalised series.
+def noise_scales(
+    values: np.ndarray, period: int | None, config: AnomalyConfig
+) -> np.ndarray | None:
+    """Return the local noise scale of each point of a series.
 
-    The robust standard deviation of the point-to-point differences divided by sqrt(2) (a
-    difference holds two noises; a trend or a level shift barely moves it), over the
-    ``local_scale_points`` differences around each point (the whole series when 0 or when the
-    series is shorter), floored at ``local_scale_floor`` x the whole series' scale.
+    The robust standard deviation of the differences at the seasonal lag (lag 1 without a
+    season) divided by sqrt(2): a difference holds two noises, a seasonal difference has no
+    seasonal term to estimate, and a trend or a level shift barely moves its median absolute
+    deviation. It is measured over the ``local_scale_points`` differences around each point
+    (the whole series when 0 or when the series is shorter) and floored at
+    ``local_scale_floor`` x the whole series' scale.
 
     Args:
-        signal: The series without its seasonal term.
+        values: The series.
+        period: Seasonal period, or ``None``.
         config: The detector's config.
 
     Returns:
         One positive scale per point, or ``None`` when the series does not vary.
     """
-    differences = np.diff(signal)
+    n = len(values)
+    lag = period if period is not None and n > 2 * period else 1
+    differences = values[lag:] - values[:-lag]
     overall = robust_scale(differences)
     if overall is None:
         return None
     overall /= math.sqrt(2)
-    n = len(signal)
     window = config.local_scale_points
     if window <= 0 or len(differences) <= window:
         return np.full(n, overall)
@@ -376,8 +402,9 @@ def noise_scales(signal: np.ndarray, config: AnomalyConfig) -> np.ndarray | None
     local = median_abs_deviation(
         sliding_window_view(padded, 2 * half + 1), axis=1, scale="normal"
     ) / math.sqrt(2)
-    per_point = np.append(local, local[-1])  # point i: the differences centred on i -> i+1
-    return np.maximum(per_point, config.local_scale_floor * overall)
+    # Point i gets the differences centred on it (difference j spans points j .. j + lag).
+    centre = np.clip(np.arange(n) - lag // 2, 0, len(local) - 1)
+    return np.maximum(local[centre], config.local_scale_floor * overall)
 
 
 # --- formatting -------------------------------------------------------------------------------
@@ -472,26 +499,79 @@ class _Shift:
     score: float
 
 
-def _step(signal: np.ndarray, bounds: list[int], i: int, window: int) -> tuple[float, float]:
-    """Medians of up to ``window`` points before and after change point ``bounds[i]``."""
+@dataclass(frozen=True)
+class _StepFit:
+    """A change point's levels before and after, its step allowing for a trend, and the noise."""
+
+    before: float
+    after: float
+    trend_step: float
+    noise: float | None
+
+    def score(self, floor: float) -> float:
+        """Size of the step in noise scales (the smaller of the two step estimates).
+
+        The noise is that of the fit's residuals on both sides (so neither the step nor a
+        busier stretch elsewhere inflates it), never below ``floor`` (the series' scale).
+        """
+        noise = max(self.noise or 0.0, floor)
+        return min(abs(self.after - self.before), abs(self.trend_step)) / noise
+
+
+def _step(signal: np.ndarray, bounds: list[int], i: int, window: int) -> _StepFit:
+    """Measure change point ``bounds[i]`` on up to ``window`` points on each side.
+
+    The windows are bounded by the neighbouring change points. They give the median level
+    before and after, and a least-squares fit of ``level + slope * (t - b) + step * (t >= b)``
+    whose common slope keeps a steady rise or fall from being taken for a step; the robust
+    scale of that fit's residuals is the local noise.
+    """
     position = bounds[i]
-    left = signal[max(bounds[i - 1], position - window) : position]
-    right = signal[position : min(bounds[i + 1], position + window)]
-    return float(np.median(left)), float(np.median(right))
+    start = max(bounds[i - 1], position - window)
+    stop = min(bounds[i + 1], position + window)
+    left, right = signal[start:position], signal[position:stop]
+    t = np.arange(start, stop, dtype=float) - position
+    design = np.column_stack([np.ones_like(t), t, (t >= 0).astype(float)])
+    coefficients, *_ = np.linalg.lstsq(design, signal[start:stop], rcond=None)
+    noise = robust_scale(signal[start:stop] - design @ coefficients)
+    return _StepFit(float(np.median(left)), float(np.median(right)), float(coefficients[2]), noise)
 
 
-def _level_shifts(
-    values: np.ndarray, base: _Fit, scales: np.ndarray, config: AnomalyConfig
-) -> list[_Shift]:
-    """Return the level shifts of a series (see the module docstring, step 3)."""
-    n = len(values)
+def _despike(
+    base: _Fit, values: np.ndarray, scales: np.ndarray, config: AnomalyConfig
+) -> np.ndarray:
+    """Return the deseasonalised series with its spikes replaced by the rolling median.
+
+    A spike is more than ``threshold`` scales away from the rolling median of
+    ``2 * shift_min_size + 1`` points, which follows a step at once (the points next to a level
+    shift are not spikes); within ``shift_min_size`` points of either end, where the centred
+    median lags behind a steady rise, it must also be that far from the first fit's trend.
+    """
+    deseasonalised = values - base.seasonal
+    median = (
+        pd.Series(deseasonalised)
+        .rolling(2 * config.shift_min_size + 1, center=True, min_periods=1)
+        .median()
+        .to_numpy()
+    )
+    limit = config.threshold * scales
+    spikes = np.abs(deseasonalised - median) > limit
+    # Within half a window of either end the centred median is one-sided: a point there is a
+    # spike only when it is also far from the trend.
+    edge = np.zeros(len(values), dtype=bool)
+    edge[: config.shift_min_size] = edge[-config.shift_min_size :] = True
+    spikes &= ~edge | (np.abs(deseasonalised - base.trend) > limit)
+    return np.where(spikes, median, deseasonalised)
+
+
+def _level_shifts(signal: np.ndarray, scales: np.ndarray, config: AnomalyConfig) -> list[_Shift]:
+    """Return the level shifts of a despiked, deseasonalised series (module docstring, step 3)."""
+    n = len(signal)
     min_size = config.shift_min_size
     if n < 2 * min_size:
         return []
-    residual = values - base.expected
-    spikes = np.abs(residual) > config.threshold * scales
-    signal = np.where(spikes, base.trend, values - base.seasonal)
     sigma = float(np.median(scales))
+    floor = float(np.min(scales))  # the whole series' scale (local scales only widen it)
     penalty = config.shift_penalty * sigma**2 * math.log(n)
     algo = rpt.KernelCPD(kernel="linear", min_size=min_size, jump=1).fit(signal)
     bounds = [0, *(int(b) for b in algo.predict(pen=penalty))]
@@ -500,17 +580,15 @@ def _level_shifts(
     while len(bounds) > 2:
         scores = []
         for i in range(1, len(bounds) - 1):
-            before, after = _step(signal, bounds, i, config.shift_window)
-            scores.append(abs(after - before) / float(scales[bounds[i]]))
+            scores.append(_step(signal, bounds, i, config.shift_window).score(floor))
         weakest = int(np.argmin(scores))
         if scores[weakest] >= config.shift_threshold:
             break
         del bounds[weakest + 1]
     shifts: list[_Shift] = []
     for i in range(1, len(bounds) - 1):
-        before, after = _step(signal, bounds, i, config.shift_window)
-        score = abs(after - before) / float(scales[bounds[i]])
-        shifts.append(_Shift(bounds[i], before, after, score))
+        step = _step(signal, bounds, i, config.shift_window)
+        shifts.append(_Shift(bounds[i], step.before, step.after, step.score(floor)))
     return shifts
 
 
@@ -530,7 +608,7 @@ def _severity(score: float, config: AnomalyConfig) -> str:
 def detect_anomalies(
     series: pd.Series,
     *,
-    period: int | None | Literal["auto"] = "auto",
+    period: int | Literal["auto"] | None = "auto",
     config: AnomalyConfig | None = None,
     metric: str | None = None,
     label: str | None = None,
@@ -569,12 +647,15 @@ def detect_anomalies(
     frequency = series_frequency(index)
 
     base = _decompose(values, seasonal_period, config)
-    scales = noise_scales(values - base.seasonal, config)
+    scales = noise_scales(values, seasonal_period, config)
     if scales is None:
         return []
-    shifts = _level_shifts(values, base, scales, config)
+    despiked = _despike(base, values, scales, config)
+    shifts = _level_shifts(despiked, scales, config)
     offset = _offsets(n, shifts)
-    fit = _decompose(values - offset, seasonal_period, config) if shifts else base
+    # The expected values: STL/LOWESS again, on the despiked series without its level shifts
+    # (a spike or a step then moves the fit only where it is).
+    fit = _decompose(despiked + base.seasonal - offset, seasonal_period, config)
     expected = fit.expected + offset
     residual = values - expected
 

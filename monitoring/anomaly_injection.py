@@ -181,7 +181,9 @@ def inject_anomalies(
                 if free[max(0, p - gap) : min(n, p + length + gap)].all()
             ]
             if not candidates:
-                raise InfeasibleInjection(f"no room for a level shift of {length} points in {n} points")
+                raise InfeasibleInjection(
+                    f"no room for a level shift of {length} points in {n} points"
+                )
             start = int(generator.choice(candidates))
             stop = min(n, start + length)
             sign = 1.0 if generator.random() < 0.5 else -1.0

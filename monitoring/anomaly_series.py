@@ -116,7 +116,7 @@ def metric_info(key: str) -> MetricInfo:
     base, group = (match["base"], match["group"]) if match else (key, None)
     label, unit, frequency = METRICS.get(base, (key if match is None else base, None, "daily"))
     if group is not None:
-        label = f"{label} ({group})"
+        label = f"{label} {group}" if group.startswith("(") else f"{label} ({group})"
     return MetricInfo(key, base, group, label, unit, frequency)
 
 
@@ -331,8 +331,8 @@ def _open_pipeline_value(
     days = pd.date_range(max(first_day, created.min()), last_day, freq="D", name="date")
     if len(days) == 0:
         return None
+    # Deals created before the window count from its first day (``created`` is clipped).
     opened = amount.groupby(created).sum().reindex(days, fill_value=0.0)
-    opened.iloc[0] += float(amount[created < days[0]].sum())
     is_closed = closed.notna()
     done = amount[is_closed].groupby(closed[is_closed]).sum()
     done = done[done.index <= last_day].reindex(days, fill_value=0.0)

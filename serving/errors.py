@@ -46,7 +46,8 @@ _DESCRIPTIONS = {
     401: "Missing or unknown API key.",
     403: "The key's role lacks the permission, or the contact refused AI processing.",
     404: "The contact, deal, account or record does not exist.",
-    409: "A request with this `X-Request-ID` is still running (see `Retry-After`).",
+    409: "A request with this `X-Request-ID` is still running (see `Retry-After`), or the "
+    "change conflicts with stored state (a workflow name taken, a review already decided).",
     413: "The body is larger than the gateway's limit (`limits.max_body_bytes`).",
     422: "Invalid input (`errors` names each bad field), or an `X-Request-ID` reused for "
     "another request.",

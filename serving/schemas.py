@@ -106,7 +106,7 @@ class NextActionOut(BaseModel):
     action: str
     reason: str
     priority: float
-    source: Literal["rule", "model"]
+    source: Literal["rule", "model", "uplift"]
     channel: str
 
 

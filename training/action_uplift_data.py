@@ -4,19 +4,17 @@ Each row is a contact at a *decision point* ``t`` (``created_at`` + each of
 :attr:`ActionUpliftConfig.decision_offsets_days`) that had not converted before ``t`` and whose
 outcome window ends inside the CRM's window:
 
-* ``treatment``: the candidate action a rep took in ``[t, t + 7 d)`` (before any conversion);
-  with several, the most intensive one (:data:`ACTION_PRECEDENCE`: meeting > call > email >
-  task); ``none`` without any. Only outbound emails count; notes and inbound emails are not
-  actions.
+* ``treatment``: the candidate action a rep took in ``[t, t + 7 d)`` before any conversion;
+  with several, the most intensive (:data:`ACTION_PRECEDENCE`); ``none`` without any. Only
+  outbound emails count; notes and inbound emails are not actions.
 * ``outcome``: 1 when the contact converted in ``[t, t + outcome_horizon_days)``.
-* confounders, all strictly before ``t``: email and web engagement (the
-  :mod:`features.extractors`), firmographics, seniority and lead source, the contact's age, the
-  rep's past touches and whether a deal was open (:func:`action_features`).
+* confounders, all strictly before ``t`` (:func:`action_features`): email and web engagement
+  (the :mod:`features.extractors`), firmographics, seniority, lead source, the contact's age,
+  the rep's past touches and the pipeline state (open deal, its age, lost deals).
 
 Reps did not pick actions at random: in the synthetic CRM they touch high-intent contacts more
-and call and meet while a deal is open, and the actions themselves never cause a conversion.
-Every lift estimated from this table is therefore an association, adjusted only for the
-confounders above (:data:`CAVEAT`).
+and call and meet while a deal is open, and the actions never cause a conversion. Every lift
+estimated from this table is an association adjusted for these confounders (:data:`CAVEAT`).
 """
 
 from __future__ import annotations
@@ -25,30 +23,25 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from features.extractors import (
-    extract_company_data,
-    extract_email_engagement,
-    extract_web_activity,
-)
+from features.extractors import extract_company_data, extract_email_engagement, extract_web_activity
 
 if TYPE_CHECKING:
     from pipelines.synthetic_store import SyntheticCRM
 
-#: Candidate actions, each also the NextAction channel.
+#: Candidate actions; each is also its NextAction channel.
 ACTIONS: tuple[str, ...] = ("call", "meeting", "email", "task")
 #: The arm of rows without any candidate action.
 CONTROL = "none"
 #: Which action a window with several counts as (most intensive first).
 ACTION_PRECEDENCE: tuple[str, ...] = ("meeting", "call", "email", "task")
-ID_COLUMN = "contact_id"
-DECISION_COLUMN = "decision_at"
-TREATMENT_COLUMN = "treatment"
-OUTCOME_COLUMN = "outcome"
+ID_COLUMN, DECISION_COLUMN = "contact_id", "decision_at"
+TREATMENT_COLUMN, OUTCOME_COLUMN = "treatment", "outcome"
+#: Extractor columns computed from the email and web event streams (not in the database).
 ENGAGEMENT_COLUMNS: tuple[str, ...] = (
     "email_sent",
     "email_opens",
@@ -62,12 +55,7 @@ ENGAGEMENT_COLUMNS: tuple[str, ...] = (
     "web_views_7d",
     "web_days_since_last_visit",
 )
-PROFILE_COLUMNS: tuple[str, ...] = (
-    "company_industry",
-    "company_log_employees",
-    "job_seniority",
-    "lead_source",
-)
+PROFILE_COLUMNS = ("company_industry", "company_log_employees", "job_seniority", "lead_source")
 CRM_COLUMNS: tuple[str, ...] = (
     "contact_age_days",
     "rep_calls_30d",
@@ -102,8 +90,6 @@ class ActionUpliftConfig:
         decision_offsets_days: Decision points, days after each contact's creation.
         treatment_window_days: Days after a decision point in which an action counts.
         outcome_horizon_days: Days after a decision point in which a conversion counts.
-        estimator: Per-arm outcome model: calibrated-by-construction ``logistic`` regression
-            or sigmoid-calibrated ``hist_gradient_boosting``.
         regularization: Inverse L2 strength ``C`` of the logistic regression.
         n_bootstrap: Contact-level bootstrap refits behind the intervals.
         ci_level: Mass of the percentile intervals.
@@ -117,7 +103,6 @@ class ActionUpliftConfig:
     decision_offsets_days: tuple[float, ...] = (14.0, 28.0, 42.0, 56.0)
     treatment_window_days: float = 7.0
     outcome_horizon_days: float = 60.0
-    estimator: Literal["logistic", "hist_gradient_boosting"] = "logistic"
     regularization: float = 0.5
     n_bootstrap: int = 30
     ci_level: float = 0.90
@@ -126,28 +111,20 @@ class ActionUpliftConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_actions(self.actions)
-        if not self.actions:
+        if not check_actions(self.actions):
             raise ValueError("actions must name at least one action")
         if not self.decision_offsets_days or min(self.decision_offsets_days) < 0:
             raise ValueError("decision_offsets_days must be non-negative and not empty")
         if not 0 < self.treatment_window_days < self.outcome_horizon_days:
             raise ValueError("need 0 < treatment_window_days < outcome_horizon_days")
-        if self.estimator not in ("logistic", "hist_gradient_boosting"):
-            raise ValueError(f"unknown estimator {self.estimator!r}")
         if self.n_bootstrap < 2 or not 0.0 < self.ci_level < 1.0:
             raise ValueError("need n_bootstrap >= 2 and 0 < ci_level < 1")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError("test_fraction must lie in (0, 1)")
 
 
-def check_actions(actions: Any) -> tuple[str, ...]:
-    """Return ``actions`` as a tuple, refusing names that are not candidate actions.
-
-    Raises:
-        ValueError: For an unknown action (or ``none``, which is the control arm).
-
-    """
+def check_actions(actions: str | Any) -> tuple[str, ...]:
+    """Return ``actions`` as a tuple; raise ValueError for a name not in :data:`ACTIONS`."""
     names = (actions,) if isinstance(actions, str) else tuple(actions)
     unknown = [name for name in names if name not in ACTIONS]
     if unknown:
@@ -161,28 +138,28 @@ def _naive(values: Any) -> pd.Series:
     return out.dt.tz_localize(None).astype("datetime64[ns]")
 
 
-def _days(delta: pd.Series) -> np.ndarray:
-    """Return a timedelta series in (float) days."""
-    return (delta / _DAY).to_numpy(dtype=float)
+def _days(delta: np.ndarray) -> np.ndarray:
+    """Return timedeltas in (float) days."""
+    return (pd.Series(delta) / _DAY).to_numpy(dtype=float)
 
 
-def _direction(details: Any) -> str | None:
-    """Return an activity's email direction (``None`` when not recorded)."""
-    return details.get("direction") if isinstance(details, Mapping) else None
+def _str_ids(values: pd.Series) -> pd.Series:
+    """Return ids as strings (UUID objects included), missing ids as None."""
+    return values.map(lambda v: None if v is None or v is pd.NA else str(v)).astype(object)
 
 
 def rep_actions(activities: pd.DataFrame) -> pd.DataFrame:
-    """Return the rep activities that are candidate actions: ``contact_id``, ``action``, ``at``.
+    """Return the activities that are candidate actions: ``contact_id``, ``action``, ``at``.
 
-    Calls, meetings and tasks count as they are; emails only when outbound (an email without a
-    recorded direction counts as outbound).
+    Calls, meetings and tasks count as they are; emails unless recorded as inbound.
     """
     kind = activities["type"].astype(str).str.lower()
-    direction = activities.get("details", pd.Series(None, index=activities.index)).map(_direction)
-    keep = kind.isin(ACTIONS) & ~((kind == "email") & (direction == "inbound"))
+    details = activities["details"] if "details" in activities else pd.Series(None, kind.index)
+    inbound = details.map(lambda d: isinstance(d, Mapping) and d.get("direction") == "inbound")
+    keep = kind.isin(ACTIONS) & ~((kind == "email") & inbound.astype(bool))
     return pd.DataFrame(
         {
-            ID_COLUMN: activities.loc[keep, "contact_id"].astype(str).to_numpy(),
+            ID_COLUMN: _str_ids(activities.loc[keep, "contact_id"]).to_numpy(),
             "action": kind[keep].to_numpy(),
             "at": _naive(activities.loc[keep, "occurred_at"]).to_numpy(),
         }
@@ -190,15 +167,13 @@ def rep_actions(activities: pd.DataFrame) -> pd.DataFrame:
 
 
 def _crm_features(
-    ids: pd.Index, as_of: np.ndarray, actions: pd.DataFrame, deals: pd.DataFrame
+    ids: pd.Index, cut: np.ndarray, actions: pd.DataFrame, deals: pd.DataFrame
 ) -> dict[str, np.ndarray]:
     """Rep touches and pipeline state strictly before each cut-off (positions align with ids)."""
     n = len(ids)
     code = ids.get_indexer(actions[ID_COLUMN])
-    known = code >= 0
-    age = np.full(len(actions), np.nan)
-    age[known] = _days(pd.Series(as_of[code[known]] - actions["at"].to_numpy()[known]))
-    before = known & (age > 0)
+    age = np.where(code >= 0, _days(cut[code] - actions["at"].to_numpy()), np.nan)
+    before = (code >= 0) & (age > 0)
     columns: dict[str, np.ndarray] = {}
     for action in ACTIONS:
         mask = before & (actions["action"].to_numpy() == action) & (age <= 30)
@@ -208,86 +183,74 @@ def _crm_features(
     np.minimum.at(last, code[before], age[before])
     columns["rep_days_since_last_touch"] = np.where(np.isinf(last), np.nan, last)
 
-    d_code = ids.get_indexer(deals["contact_id"].astype(str))
-    d_known = d_code >= 0
-    created = _naive(deals["created_at"]).to_numpy()
-    closed = _naive(deals["closed_at"]).to_numpy()
-    cut = as_of[np.where(d_known, d_code, 0)]
-    opened = d_known & (created < cut)
-    is_closed = ~pd.isna(closed) & (closed < cut)
+    d_code = ids.get_indexer(_str_ids(deals["contact_id"]))
+    at = cut[d_code]
+    created, closed = _naive(deals["created_at"]).to_numpy(), _naive(deals["closed_at"]).to_numpy()
+    opened = (d_code >= 0) & (created < at)
+    is_closed = ~pd.isna(closed) & (closed < at)
     open_now = opened & ~is_closed
-    lost = opened & is_closed & (deals["is_won"].astype(object).to_numpy() == False)  # noqa: E712
+    lost = opened & is_closed & deals["is_won"].astype(object).eq(False).to_numpy()
     deal_age = np.full(n, -np.inf)
-    np.maximum.at(deal_age, d_code[open_now], _days(pd.Series(cut - created))[open_now])
+    np.maximum.at(deal_age, d_code[open_now], _days(at - created)[open_now])
     columns["deal_open"] = np.bincount(d_code[open_now], minlength=n).clip(0, 1).astype(float)
     columns["deal_age_days"] = np.where(np.isinf(deal_age), np.nan, deal_age)
     columns["deals_lost"] = np.bincount(d_code[lost], minlength=n).astype(float)
     return columns
 
 
-def action_features(
-    contacts: pd.DataFrame,
-    companies: pd.DataFrame,
-    activities: pd.DataFrame,
-    deals: pd.DataFrame,
-    as_of: pd.Series,
-    email_events: pd.DataFrame | None = None,
-    web_events: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+def action_features(frames: Mapping[str, pd.DataFrame], as_of: pd.Series) -> pd.DataFrame:
     """Build the confounders of each contact strictly before its decision time.
 
     Args:
-        contacts: ``id``, ``company_id``, ``job_title``, ``lead_source``, ``created_at``.
-        companies: ``id``, ``industry``, ``employee_count``, ``annual_revenue``, ``country``.
-        activities: ``contact_id``, ``type``, ``occurred_at`` and ``details`` (email direction).
-        deals: ``contact_id``, ``created_at``, ``closed_at``, ``is_won``.
-        as_of: Decision time per contact, indexed by contact id (unique, every id in
-            ``contacts``).
-        email_events: Marketing email events; ``None`` leaves the email columns missing (NaN).
-        web_events: Web events; ``None`` leaves the web columns missing (NaN).
+        frames: CRM frames by table name (:meth:`SyntheticCRM.tables` or rows read from the
+            database): ``contacts`` (``id``, ``company_id``, ``job_title``, ``lead_source``,
+            ``created_at``), ``companies`` (``id``, ``industry``, ``employee_count``,
+            ``annual_revenue``, ``country``), ``activities`` (``contact_id``, ``type``,
+            ``occurred_at``, ``details``), ``deals`` (``contact_id``, ``created_at``,
+            ``closed_at``, ``is_won``) and, optionally, ``email_events`` and ``web_events``
+            (without them the engagement columns are missing, NaN).
+        as_of: Decision time per contact, indexed by contact id (unique, all in ``contacts``).
 
     Returns:
-        :data:`FEATURE_COLUMNS` indexed like ``as_of`` (index named ``contact_id``, as strings).
+        :data:`FEATURE_COLUMNS` indexed by ``as_of``'s ids as strings (named ``contact_id``).
+
+    Raises:
+        ValueError: When ``as_of`` names a contact that ``contacts`` lacks.
 
     """
-    ids = pd.Index(as_of.index.astype(str), name=ID_COLUMN)
+    ids = pd.Index(_str_ids(as_of.index.to_series()), name=ID_COLUMN)
     cut = pd.Series(_naive(as_of).to_numpy(), index=ids)
     frame = pd.DataFrame(index=ids)
-    if email_events is not None:
-        email = extract_email_engagement(
-            email_events.assign(contact_id=lambda f: f["contact_id"].astype(str)), cut
-        )
-        frame = frame.join(email)
-    if web_events is not None:
-        web = extract_web_activity(
-            web_events.assign(contact_id=lambda f: f["contact_id"].astype(str)), cut
-        )
-        frame = frame.join(web)
-    people = contacts.assign(id=contacts["id"].astype(str)).set_index("id", drop=False)
-    people = people.reindex(ids)
+    for name, extract in (
+        ("email_events", extract_email_engagement),
+        ("web_events", extract_web_activity),
+    ):
+        events = frames.get(name)
+        if events is not None:
+            frame = frame.join(
+                extract(events.assign(contact_id=_str_ids(events["contact_id"])), cut)
+            )
+    contacts, companies = frames["contacts"], frames["companies"]
+    people = contacts.assign(
+        id=_str_ids(contacts["id"]), company_id=_str_ids(contacts["company_id"])
+    )
+    people = people.set_index("id", drop=False).reindex(ids)
     if people["id"].isna().any():
         raise ValueError("as_of names contacts that are not in contacts")
-    firm = extract_company_data(
-        people.assign(company_id=people["company_id"].astype(object)),
-        companies.assign(id=companies["id"].astype(object)),
-    )
+    firm = extract_company_data(people, companies.assign(id=_str_ids(companies["id"])))
     frame = frame.join(firm.set_index(ids))
-    created = _naive(people["created_at"]).to_numpy()
-    frame["contact_age_days"] = _days(pd.Series(cut.to_numpy() - created))
-    crm = _crm_features(ids, cut.to_numpy(), rep_actions(activities), deals)
-    for name, values in crm.items():
+    age = _days(cut.to_numpy() - _naive(people["created_at"]).to_numpy())
+    frame["contact_age_days"] = np.clip(age, 0.0, None)
+    actions = rep_actions(frames["activities"])
+    for name, values in _crm_features(ids, cut.to_numpy(), actions, frames["deals"]).items():
         frame[name] = values
     return frame.reindex(columns=list(FEATURE_COLUMNS))
 
 
-def _treatments(
-    rows: pd.DataFrame, actions: pd.DataFrame, window: pd.Timedelta, stop: pd.Series
-) -> np.ndarray:
-    """Return each row's arm: the most intensive action in ``[t, min(t + window, stop))``."""
-    merged = (
-        rows[[ID_COLUMN, DECISION_COLUMN]].reset_index(names="row").merge(actions, on=ID_COLUMN)
-    )
-    end = np.minimum(merged[DECISION_COLUMN] + window, stop.reindex(merged["row"]).to_numpy())
+def _treatments(rows: pd.DataFrame, actions: pd.DataFrame, window: pd.Timedelta) -> np.ndarray:
+    """Return each row's arm: its most intensive action in ``[t, min(t + window, stop))``."""
+    merged = rows.reset_index(names="row").merge(actions, on=ID_COLUMN)
+    end = np.minimum(merged[DECISION_COLUMN] + window, merged["stop"])
     hit = merged[(merged["at"] >= merged[DECISION_COLUMN]) & (merged["at"] < end)]
     rank = {action: i for i, action in enumerate(ACTION_PRECEDENCE)}
     best = hit.assign(rank=hit["action"].map(rank)).groupby("row")["rank"].min()
@@ -312,71 +275,46 @@ def build_action_table(crm: SyntheticCRM, config: ActionUpliftConfig | None = No
 
     """
     config = config or ActionUpliftConfig()
-    labels = crm.labels.assign(contact_id=crm.labels["contact_id"].astype(str))
-    labels = labels.set_index(ID_COLUMN)
+    labels = crm.labels.set_index(_str_ids(crm.labels["contact_id"]))
     converted_at = _naive(labels["converted_at"]).set_axis(labels.index)
     window_end = _naive(labels["label_time"]).max()
-    ids = crm.contacts["id"].astype(str)
-    created = pd.Series(_naive(crm.contacts["created_at"]).to_numpy(), index=ids)
+    created = _naive(crm.contacts["created_at"]).set_axis(_str_ids(crm.contacts["id"]))
     horizon = pd.Timedelta(days=config.outcome_horizon_days)
-    actions = rep_actions(crm.activities)
     parts = []
     for offset in config.decision_offsets_days:
         t = created + pd.Timedelta(days=offset)
         conv = converted_at.reindex(t.index)
         at_risk = (t + horizon <= window_end) & ~(conv < t)
-        if not at_risk.any():
-            continue
-        cut = t[at_risk]
-        features = action_features(
-            crm.contacts,
-            crm.companies,
-            crm.activities,
-            crm.deals,
-            cut,
-            crm.email_events,
-            crm.web_events,
-        )
-        conv = conv[at_risk]
-        outcome = ((conv >= cut) & (conv < cut + horizon)).astype(np.int64)
-        head = pd.DataFrame(
-            {
-                ID_COLUMN: cut.index,
-                DECISION_COLUMN: cut.to_numpy(),
-                OUTCOME_COLUMN: outcome.to_numpy(),
-            }
-        )
-        parts.append(pd.concat([head, features.reset_index(drop=True)], axis=1))
+        if at_risk.any():
+            cut, conv = t[at_risk], conv[at_risk]
+            head = pd.DataFrame(
+                {
+                    ID_COLUMN: cut.index,
+                    DECISION_COLUMN: cut.to_numpy(),
+                    "stop": conv.fillna(pd.Timestamp.max).to_numpy(),
+                    OUTCOME_COLUMN: ((conv >= cut) & (conv < cut + horizon)).to_numpy(np.int64),
+                }
+            )
+            features = action_features(crm.tables(), cut)
+            parts.append(pd.concat([head, features.reset_index(drop=True)], axis=1))
     if not parts:
         raise ValueError("no contact is at risk at any decision point inside the window")
     table = pd.concat(parts, ignore_index=True)
-    stop = converted_at.reindex(table[ID_COLUMN]).fillna(pd.Timestamp.max).set_axis(table.index)
     window = pd.Timedelta(days=config.treatment_window_days)
-    table.insert(2, TREATMENT_COLUMN, _treatments(table, actions, window, stop))
+    table.insert(2, TREATMENT_COLUMN, _treatments(table, rep_actions(crm.activities), window))
+    table = table.drop(columns="stop")
     return table.sort_values([DECISION_COLUMN, ID_COLUMN], ignore_index=True)
 
 
 def split_action_table(
     table: pd.DataFrame, test_fraction: float = 0.3, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a treatment table by contact (all rows of a contact fall on one side).
-
-    Returns:
-        ``(train, test)`` with fresh indexes.
-
-    """
+    """Split a treatment table by contact (all rows of a contact on one side): ``(train, test)``."""
     contacts = table[ID_COLUMN].unique()
-    rng = np.random.default_rng(seed)
-    test_ids = rng.choice(
-        contacts, size=max(1, round(len(contacts) * test_fraction)), replace=False
-    )
+    n_test = max(1, round(len(contacts) * test_fraction))
+    test_ids = np.random.default_rng(seed).choice(contacts, size=n_test, replace=False)
     is_test = table[ID_COLUMN].isin(test_ids)
     return table[~is_test].reset_index(drop=True), table[is_test].reset_index(drop=True)
-
-
-def _moment(now: dt.datetime | pd.Timestamp | str) -> pd.Timestamp:
-    """Return ``now`` as a UTC-naive timestamp."""
-    return _naive([now]).iloc[0]
 
 
 def build_contact_action_features(
@@ -385,29 +323,18 @@ def build_contact_action_features(
     """Build one contact's features at ``now`` from a CRM's frames (events included).
 
     Returns:
-        A one-row :data:`FEATURE_COLUMNS` frame indexed by the contact id, or ``None`` when the
-        contact is not in the CRM.
+        A one-row :data:`FEATURE_COLUMNS` frame, or ``None`` when the CRM lacks the contact.
 
     """
-    if str(contact_id) not in set(crm.contacts["id"].astype(str)):
+    if str(contact_id) not in set(_str_ids(crm.contacts["id"])):
         return None
-    as_of = pd.Series([_moment(now)], index=[str(contact_id)])
-    return action_features(
-        crm.contacts,
-        crm.companies,
-        crm.activities,
-        crm.deals,
-        as_of,
-        crm.email_events,
-        crm.web_events,
-    )
+    return action_features(crm.tables(), pd.Series([now], index=[str(contact_id)]))
 
 
-def _rows(records: list[Any], columns: tuple[str, ...]) -> pd.DataFrame:
-    """Return ORM objects as a frame of the given attributes."""
-    return pd.DataFrame(
-        [{c: getattr(r, c) for c in columns} for r in records], columns=list(columns)
-    )
+def _rows(records: list[Any], columns: str) -> pd.DataFrame:
+    """Return ORM objects as a frame of the given (space-separated) attributes."""
+    names = columns.split()
+    return pd.DataFrame([{c: getattr(r, c) for c in names} for r in records], columns=names)
 
 
 def contact_features_from_db(
@@ -418,10 +345,10 @@ def contact_features_from_db(
 ) -> pd.DataFrame | None:
     """Read one contact's CRM rows from the database and build its features at ``now``.
 
-    The database holds contacts, companies, activities and deals, not the marketing email and
-    web events: their columns (:data:`ENGAGEMENT_COLUMNS`) are taken from ``engagement`` (for
-    example the contact's Feast online row, which uses the same extractor names) and are missing
-    (NaN, imputed by the model) otherwise.
+    The database holds contacts, companies, activities and deals but not the marketing email
+    and web events: :data:`ENGAGEMENT_COLUMNS` are taken from ``engagement`` (for example the
+    contact's Feast online row, which uses the same extractor names) and are NaN (imputed by
+    the model) otherwise.
 
     Args:
         database_url: SQLAlchemy URL of the CRM database.
@@ -430,7 +357,7 @@ def contact_features_from_db(
         engagement: Optional engagement values by column name.
 
     Returns:
-        A one-row :data:`FEATURE_COLUMNS` frame, or ``None`` for an unknown (or malformed) id.
+        A one-row :data:`FEATURE_COLUMNS` frame, or ``None`` for an unknown or malformed id.
 
     """
     from sqlalchemy import select
@@ -442,29 +369,26 @@ def contact_features_from_db(
         key = uuid.UUID(str(contact_id))
     except ValueError:
         return None
-    cut = _moment(now)
     with session_scope(database_url) as session:
         contact = session.get(Contact, key)
         if contact is None:
             return None
         company = session.get(Company, contact.company_id) if contact.company_id else None
-        activities = session.scalars(select(Activity).where(Activity.contact_id == key)).all()
-        deals = session.scalars(select(Deal).where(Deal.contact_id == key)).all()
-        contacts = _rows([contact], ("id", "company_id", "job_title", "lead_source", "created_at"))
-        companies = _rows(
-            [company] if company else [],
-            ("id", "industry", "employee_count", "annual_revenue", "country"),
-        )
-        acts = _rows(list(activities), ("contact_id", "type", "occurred_at", "details"))
-        deal_rows = _rows(list(deals), ("contact_id", "created_at", "closed_at", "is_won"))
-    for frame in (contacts, companies, acts, deal_rows):
-        for column in ("id", "contact_id", "company_id"):
-            if column in frame:
-                frame[column] = frame[column].map(lambda v: None if v is None else str(v))
-    acts = acts[_naive(acts["occurred_at"]).to_numpy() < cut.to_datetime64()] if len(acts) else acts
-    features = action_features(
-        contacts, companies, acts, deal_rows, pd.Series([cut], index=[str(key)])
-    )
+        frames = {
+            "contacts": _rows([contact], "id company_id job_title lead_source created_at"),
+            "companies": _rows(
+                [company] if company else [], "id industry employee_count annual_revenue country"
+            ),
+            "activities": _rows(
+                session.scalars(select(Activity).where(Activity.contact_id == key)).all(),
+                "contact_id type occurred_at details",
+            ),
+            "deals": _rows(
+                session.scalars(select(Deal).where(Deal.contact_id == key)).all(),
+                "contact_id created_at closed_at is_won",
+            ),
+        }
+    features = action_features(frames, pd.Series([now], index=[str(key)]))
     for column in ENGAGEMENT_COLUMNS:
         value = (engagement or {}).get(column)
         features[column] = np.nan if value is None else float(value)

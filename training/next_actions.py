@@ -176,6 +176,7 @@ def plan_next_actions(
     deal_stage: str | None,
     scored: dict[str, Any] | None,
     limit: int = 5,
+    extra: Sequence[NextAction] = (),
 ) -> ActionPlan:
     """Merge the activity/stage rules with the lead model's advice and rank them.
 
@@ -186,11 +187,13 @@ def plan_next_actions(
         scored: The lead model's answer for the contact (``score``, ``contributions``,
             ``model_name``, ``model_version``), or None when no model scored it (rules only).
         limit: Most actions returned.
+        extra: More suggestions to rank with them (the action-uplift model's, ``source``
+            ``uplift``).
 
     Returns:
         The plan: JSON-ready actions, highest priority first.
     """
-    suggestions = suggest_from_activity(activities, now, deal_stage)
+    suggestions = suggest_from_activity(activities, now, deal_stage) + list(extra)
     lead_score, model_version, model_ref = None, None, "rules"
     if scored is not None:
         lead_score = scored["score"]

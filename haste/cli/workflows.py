@@ -131,6 +131,27 @@ def simulate_command(
     console.print_json(json.dumps(result, default=str))
 
 
+@app.command("train-uplift")
+def train_uplift_command() -> None:
+    """Train the action-recommendation model (Prefect flow ``action-uplift-training``)."""
+    from flows.workflow_automation import action_uplift_training
+
+    result = action_uplift_training()
+    evaluation = result["evaluation"]
+    table = Table("action", "avg lift (held out)", "naive difference", "Qini", "random p95")
+    for action, f in evaluation["actions"].items():
+        table.add_row(
+            action,
+            f"{f['average_lift']:+.3f}",
+            f"{f['naive_difference']:+.3f}",
+            f"{f['qini_coefficient']:+.3f}",
+            f"{f['qini_coefficient_random_p95']:+.3f}",
+        )
+    console.print(table)
+    console.print(f"saved {result['model_path']} ({result['rows']:,} decision points)")
+    console.print(evaluation["caveat"])
+
+
 @app.command("run-scheduled")
 def run_scheduled_command() -> None:
     """Fire the schedule and prediction-threshold workflows that are due (what Prefect runs)."""

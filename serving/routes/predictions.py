@@ -20,6 +20,7 @@ from serving.schemas import (
 )
 from training.deal_data import DAYS_MODEL_NAME
 from training.next_actions import Activity, plan_next_actions
+from workflows.recommend import uplift_next_actions
 
 router = APIRouter(route_class=IdempotentRoute, tags=["predictions"], responses=ERROR_RESPONSES)
 
@@ -66,7 +67,18 @@ def next_actions(core: Core, context: Predict, request: NextActionsRequest) -> N
         )[0]
         inputs["features"] = scored["features"]
         inputs["variant"] = variant
-    plan = plan_next_actions(activities, now, sales.deal_stage, scored, request.limit)
+    extra = (
+        uplift_next_actions(  # the action-uplift model's best action (none without one)
+            core.database_url,
+            core.settings.data_dir,
+            sales.contact_id,
+            now,
+            found.row if found is not None else None,
+        )
+        if in_crm
+        else []
+    )
+    plan = plan_next_actions(activities, now, sales.deal_stage, scored, request.limit, extra)
     output = {"actions": plan.actions, "lead_score": plan.lead_score}
     record_prediction(
         core.database_url,

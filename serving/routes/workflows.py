@@ -219,6 +219,7 @@ async def recommendations(
     contact = request.contact_id
     if not core.require_consent(context, "workflow_recommendations", contact):
         raise ApiError(404, f"contact {contact} not found in the CRM")
+    found = await run_in_threadpool(core.lookup.find, str(contact))
     try:
         result = await run_in_threadpool(
             recommend_actions,
@@ -227,6 +228,7 @@ async def recommendations(
             contact,
             request.top,
             dt.datetime.now(dt.UTC),
+            found.row if found is not None else None,
         )
     except LookupError as error:
         raise ApiError(404, str(error)) from error

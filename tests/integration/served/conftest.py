@@ -53,12 +53,15 @@ def platform(
         from flows.search_index import search_index
         from flows.text_models import text_model_training
         from flows.training import model_training
+        from flows.workflow_automation import action_uplift_training
 
         with prefect_test_harness(server_startup_timeout=180):
             results = [model_training(), model_training()]
             feature_pipeline()
             results.append(model_training("lead_scoring_crm"))
             results.append(model_training("churn"))
+            results.append(model_training("trigger_prediction"))
+            action_uplift_training()
             deal_velocity_training()
             text_model_training()
             search_index()
