@@ -263,6 +263,19 @@ class TextAI:
 
         return self._guard(run)
 
+    def draft_workflow(self, body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+        """Turn a description into a workflow definition (hosted LLM if any, else the rules)."""
+
+        def run() -> dict[str, Any]:
+            from workflows.suggestions import draft_from_text
+
+            service = self._llm()
+            generate = self._complete(usage, "workflow_suggest", [])
+            result = draft_from_text(body["description"], generate, service.config)
+            return {**result, "llm": _llm_summary(generate)}
+
+        return self._guard(run)
+
     def optimize_subject(self, body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
         """Score a subject line and rank rewrites (rules, plus LLM variants when available)."""
 

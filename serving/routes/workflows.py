@@ -189,21 +189,25 @@ async def suggest(core: Core, context: Automate, request: SuggestRequest) -> dic
     """Draft workflows from a description (LLM layer) or from mined activity sequences."""
     from starlette.concurrency import run_in_threadpool
 
+    from serving.core import usage_identity
     from workflows.suggestions import suggest_workflows
 
-    try:
-        result = await run_in_threadpool(
-            suggest_workflows, core.database_url, request.description, request.outcome, request.top
+    inputs = request.model_dump()
+    if request.description:  # through the LLM layer (TextAI): budgets, redaction, usage
+        result = await core.call_text(
+            context, "workflow_suggest", inputs, "draft_workflow", inputs, usage_identity(context)
         )
-    except ValueError as error:
-        raise ApiError(422, str(error)) from error
-    await core.record(
-        [
-            context.interaction(
-                "workflow_suggest", request.model_dump(), result, result.get("source")
+    else:
+        try:
+            result = await run_in_threadpool(
+                suggest_workflows, core.database_url, None, request.outcome, request.top
             )
-        ]
-    )
+        except ValueError as error:
+            raise ApiError(422, str(error)) from error
+    if not result.get("llm"):  # no LLM call was made: record the suggestion here
+        await core.record(
+            [context.interaction("workflow_suggest", inputs, result, result.get("source"))]
+        )
     return result
 
 

@@ -58,7 +58,7 @@ def test_upgrade_insert_and_downgrade_on_postgresql(pg_url: str) -> None:
         for column in table.columns
         if isinstance(column.type, JSON)
     }
-    assert len(json_columns) == 24  # 17 spec + 2 of 0002 + ai_jobs.result + 4 of 0004
+    assert len(json_columns) == 30  # 17 spec + 2 of 0002 + ai_jobs.result + 4 of 0004 + 6 of 0005
     with create_db_engine(pg_url).connect() as connection:
         rows = connection.execute(
             text(

@@ -274,7 +274,7 @@ def test_cycles_across_workflows_are_refused(db_url: str) -> None:
         ],
     }
     create_workflow(db_url, parse_definition(a))
-    with pytest.raises(WorkflowInvalidError, match="A -> B -> A|B -> A -> B"):
+    with pytest.raises(WorkflowInvalidError, match=r"A -> B -> A|B -> A -> B"):
         create_workflow(db_url, parse_definition(b))
     stored = create_workflow(db_url, parse_definition(b), enabled=False)  # disabled: allowed
     with pytest.raises(WorkflowInvalidError):

@@ -60,7 +60,6 @@ def platform(
             feature_pipeline()
             results.append(model_training("lead_scoring_crm"))
             results.append(model_training("churn"))
-            results.append(model_training("trigger_prediction"))
             action_uplift_training()
             deal_velocity_training()
             text_model_training()
