@@ -47,6 +47,25 @@ def _save_cursor(url: str, source: str, position: dt.datetime, key: str) -> None
             row.position, row.last_key = position, key
 
 
+def _read_past(
+    session: Any, source: str, stamp: Any, key_column: Any, columns: list[Any], limit: int
+) -> list[Any]:
+    """Return the rows of ``source`` past its cursor, in (time, key) order.
+
+    The time and the key are the last two columns of each row. A new cursor starts now and
+    reads nothing (history never fires workflows).
+    """
+    cursor = _cursor(session, source)
+    if cursor is None:
+        return []
+    at, key = cursor
+    if source == "score_changes":
+        key = uuid.UUID(key) if key else uuid.UUID(int=0)
+    past = or_(stamp > at, and_(stamp == at, key_column > key))
+    query = select(*columns, stamp, key_column).where(past).order_by(stamp, key_column)
+    return list(session.execute(query.limit(limit)).all())
+
+
 def read_new_occurrences(
     url: str, limit: int
 ) -> tuple[list[Occurrence], dict[str, tuple[dt.datetime, str]]]:
@@ -54,30 +73,15 @@ def read_new_occurrences(
     occurrences: list[Occurrence] = []
     moves: dict[str, tuple[dt.datetime, str]] = {}
     with session_scope(url) as session:
-        cursor = _cursor(session, "stream_events")
-        at, key = cursor or (_EPOCH, "")
-        events = (
-            []
-            if cursor is None
-            else session.execute(
-                select(
-                    StreamEvent.event_id,
-                    StreamEvent.contact_id,
-                    StreamEvent.event_type,
-                    StreamEvent.occurred_at,
-                    StreamEvent.processed_at,
-                )
-                .where(
-                    or_(
-                        StreamEvent.processed_at > at,
-                        and_(StreamEvent.processed_at == at, StreamEvent.event_id > key),
-                    )
-                )
-                .order_by(StreamEvent.processed_at, StreamEvent.event_id)
-                .limit(limit)
-            ).all()
+        events = _read_past(
+            session,
+            "stream_events",
+            StreamEvent.processed_at,
+            StreamEvent.event_id,
+            [StreamEvent.contact_id, StreamEvent.event_type, StreamEvent.occurred_at],
+            limit,
         )
-        for event_id, contact_id, event_type, occurred_at, _processed_at in events:
+        for contact_id, event_type, occurred_at, _at, event_id in events:
             occurrences.append(
                 Occurrence(
                     f"event:{event_id}",
@@ -87,35 +91,21 @@ def read_new_occurrences(
                     event_type=event_type,
                 )
             )
-        if events:
-            moves["stream_events"] = (as_utc(events[-1][4]), events[-1][0])
-        cursor = _cursor(session, "score_changes")
-        at, key = cursor or (_EPOCH, "")
-        change_key = uuid.UUID(key) if key else uuid.UUID(int=0)
-        changes = (
-            []
-            if cursor is None
-            else session.execute(
-                select(
-                    ScoreChange.id,
-                    ScoreChange.contact_id,
-                    ScoreChange.previous_band,
-                    ScoreChange.band,
-                    ScoreChange.band_crossed,
-                    ScoreChange.occurred_at,
-                    ScoreChange.created_at,
-                )
-                .where(
-                    or_(
-                        ScoreChange.created_at > at,
-                        and_(ScoreChange.created_at == at, ScoreChange.id > change_key),
-                    )
-                )
-                .order_by(ScoreChange.created_at, ScoreChange.id)
-                .limit(limit)
-            ).all()
+        changes = _read_past(
+            session,
+            "score_changes",
+            ScoreChange.created_at,
+            ScoreChange.id,
+            [
+                ScoreChange.contact_id,
+                ScoreChange.previous_band,
+                ScoreChange.band,
+                ScoreChange.band_crossed,
+                ScoreChange.occurred_at,
+            ],
+            limit,
         )
-        for change_id, contact_id, previous, band, crossed, occurred_at, _created in changes:
+        for contact_id, previous, band, crossed, occurred_at, _at, change_id in changes:
             if crossed:
                 occurrences.append(
                     Occurrence(
@@ -127,8 +117,9 @@ def read_new_occurrences(
                         to_band=band,
                     )
                 )
-        if changes:
-            moves["score_changes"] = (as_utc(changes[-1][6]), str(changes[-1][0]))
+        for source, rows in (("stream_events", events), ("score_changes", changes)):
+            if rows:
+                moves[source] = (as_utc(rows[-1][-2]), str(rows[-1][-1]))
     return occurrences, moves
 
 

@@ -33,6 +33,18 @@ def parse_workflow_id(workflow_id: str) -> uuid.UUID:
         raise WorkflowNotFoundError(f"no workflow {workflow_id!r}") from error
 
 
+def _require(session: Session, workflow_id: str, lock: bool = False) -> Workflow:
+    """Return the workflow row (locked for update when asked).
+
+    Raises:
+        WorkflowNotFoundError: When there is no such workflow.
+    """
+    row = session.get(Workflow, parse_workflow_id(workflow_id), with_for_update=lock)
+    if row is None:
+        raise WorkflowNotFoundError(f"no workflow {workflow_id!r}")
+    return row
+
+
 def _check_cycles(
     session: Session, definition: WorkflowDefinition, exclude: uuid.UUID | None
 ) -> None:
@@ -118,11 +130,9 @@ def get_workflow(url: str, workflow_id: str) -> dict[str, Any]:
     Raises:
         WorkflowNotFoundError: When there is no such workflow.
     """
-    key = parse_workflow_id(workflow_id)
     with session_scope(url) as session:
-        row = session.get(Workflow, key)
-        if row is None:
-            raise WorkflowNotFoundError(f"no workflow {workflow_id!r}")
+        row = _require(session, workflow_id)
+        key = row.id
         runs = session.scalars(
             select(WorkflowRun)
             .where(WorkflowRun.workflow_id == key)
@@ -181,12 +191,10 @@ def update_workflow(
         WorkflowConflictError: When the new name belongs to another workflow.
         WorkflowInvalidError: When the new definition would close a cycle.
     """
-    key = parse_workflow_id(workflow_id)
     document = definition.model_dump(mode="json")
     with session_scope(url) as session:
-        row = session.get(Workflow, key, with_for_update=True)
-        if row is None:
-            raise WorkflowNotFoundError(f"no workflow {workflow_id!r}")
+        row = _require(session, workflow_id, lock=True)
+        key = row.id
         other = session.scalar(select(Workflow.id).where(Workflow.name == definition.name))
         if other is not None and other != key:
             raise WorkflowConflictError(f"a workflow named {definition.name!r} exists")
@@ -212,13 +220,10 @@ def set_workflow_enabled(url: str, workflow_id: str, enabled: bool) -> dict[str,
         WorkflowNotFoundError: When there is no such workflow.
         WorkflowInvalidError: When enabling it would close a cycle.
     """
-    key = parse_workflow_id(workflow_id)
     with session_scope(url) as session:
-        row = session.get(Workflow, key, with_for_update=True)
-        if row is None:
-            raise WorkflowNotFoundError(f"no workflow {workflow_id!r}")
+        row = _require(session, workflow_id, lock=True)
         if enabled and not row.enabled:
-            _check_cycles(session, parse_definition(row.definition), key)
+            _check_cycles(session, parse_definition(row.definition), row.id)
         row.enabled = enabled
         row.updated_at = utcnow()
         session.flush()
@@ -231,12 +236,8 @@ def delete_workflow(url: str, workflow_id: str) -> None:
     Raises:
         WorkflowNotFoundError: When there is no such workflow.
     """
-    key = parse_workflow_id(workflow_id)
     with session_scope(url) as session:
-        row = session.get(Workflow, key)
-        if row is None:
-            raise WorkflowNotFoundError(f"no workflow {workflow_id!r}")
-        session.delete(row)
+        session.delete(_require(session, workflow_id))
 
 
 def enabled_workflows(session: Session) -> list[tuple[Workflow, WorkflowDefinition]]:
