@@ -100,6 +100,12 @@ def define_workflows(report: DemoReport, client: httpx.Client) -> dict[str, str]
             )
             if answer.status_code == 201:
                 ids[definition["name"]] = answer.json()["id"]
+        report.call(
+            client,
+            "GET",
+            "/api/ai/workflows",
+            lambda b: ", ".join(f"{w['name']} v{w['version']}" for w in b["workflows"])[:70],
+        )
         bad = {
             **HOT_LEADS,
             "name": "Broken",

@@ -72,7 +72,7 @@ def find_anomalies(days: int) -> list[dict[str, Any]]:
     from monitoring.anomalies import find_crm_anomalies
 
     url = get_settings().database_url
-    found = find_crm_anomalies(url, days=days, end=anomaly_window_end(url))
+    found = find_crm_anomalies(url, days=days, end=anomaly_window_end(url, days))
     return [a.to_dict() for a in found]
 
 

@@ -96,26 +96,39 @@ def review_queue(url: str, limit: int = 6) -> dict[str, Any]:
         }
 
 
-def anomaly_window_end(url: str) -> dt.datetime:
-    """Return the end of the anomaly window: today, or the day after the last activity.
+def anomaly_window_end(url: str, days: int = 90) -> dt.datetime:
+    """Return the end of the anomaly window: the start of today, unless the history stopped.
 
-    When the CRM's history stops before today (a seeded or imported CRM), the window ends
-    where its data is.
+    When the last ``days`` days hold under 10 % of the CRM's activities (a seeded or imported
+    history that ends before today, with only a few new activities since), the window ends the
+    day after the 99th percentile of the activity times, where the data is.
     """
-    with session_scope(url) as session:
-        latest = session.scalar(select(func.max(Activity.occurred_at)))
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    if latest is None:
-        return today
-    after = as_utc(latest).replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
-    return min(today, after)
+    with session_scope(url) as session:
+        total = session.scalar(select(func.count()).select_from(Activity)) or 0
+        recent = (
+            session.scalar(
+                select(func.count())
+                .select_from(Activity)
+                .where(Activity.occurred_at >= today - dt.timedelta(days=days))
+            )
+            or 0
+        )
+        if total == 0 or recent >= 0.1 * total:
+            return today
+        offset = min(total - 1, int(0.99 * total))
+        bulk_end = session.scalar(
+            select(Activity.occurred_at).order_by(Activity.occurred_at).offset(offset).limit(1)
+        )
+    after = as_utc(bulk_end).replace(hour=0, minute=0, second=0, microsecond=0)
+    return min(today, after + dt.timedelta(days=1))
 
 
 def latest_anomalies(url: str, days: int = 90, limit: int = SHOWN) -> list[dict[str, Any]]:
     """Return the newest, most severe anomalies of the CRM's daily series."""
     from monitoring.anomalies import find_crm_anomalies
 
-    found = find_crm_anomalies(url, days=days, end=anomaly_window_end(url))
+    found = find_crm_anomalies(url, days=days, end=anomaly_window_end(url, days))
     return [anomaly.to_dict() for anomaly in found[:limit]]
 
 

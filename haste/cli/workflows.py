@@ -83,14 +83,18 @@ def draft_command(
         str, typer.Argument(help="e.g. 'when a lead becomes hot, create a call task'")
     ],
 ) -> None:
-    """Turn a sentence into a workflow definition (LLM provider if configured, else offline)."""
-    from workflows.suggestions import suggest_workflows
+    """Turn a sentence into a workflow definition (a hosted LLM if configured, else the rules)."""
+    from textai.llm.service import LLMService
+    from workflows.nl_llm import definition_from_text
 
+    service = LLMService.from_config(get_settings().database_url)
     try:
-        result = suggest_workflows(get_settings().database_url, description, "won", 1)
+        parsed = definition_from_text(description, client=service.client)
     except ValueError as error:
         fail(str(error))
-    console.print_json(json.dumps(result, default=str))
+    console.print_json(json.dumps(parsed.to_dict(), default=str))
+    if parsed.fallback_reason:
+        console.print(f"[dim]offline rules used: {parsed.fallback_reason}[/dim]")
 
 
 @app.command("suggest")

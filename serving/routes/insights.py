@@ -33,7 +33,7 @@ def anomalies(
     from insights.automation import anomaly_window_end
     from monitoring.anomalies import find_crm_anomalies
 
-    end = anomaly_window_end(core.database_url)
+    end = anomaly_window_end(core.database_url, days)
     found = find_crm_anomalies(core.database_url, days=days, end=end)
     return {
         "days": days,
