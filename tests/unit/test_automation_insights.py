@@ -12,6 +12,7 @@ from insights.automation import anomaly_window_end, review_queue, workflow_overv
 from serving.dashboard.render import render_dashboard
 from workflows.definition import parse_definition
 from workflows.engine import run_occurrences
+from workflows.reviews import decide_review
 from workflows.store import create_workflow
 from workflows.triggers import Occurrence
 
@@ -62,3 +63,8 @@ def test_dashboard_shows_workflows_reviews_and_adoption(db_url: str, tmp_path: P
         assert f'id="{section}"' in html
     assert "1 pending" in html and "Email on reply" in html
     assert 'id="no-adoption"' in html  # nothing decided or rated yet
+    item = review_queue(db_url)["items"][0]["id"]
+    decide_review(db_url, item, "reject", decided_by="manager", reason="not now")
+    html = render_dashboard(db_url, tmp_path / "reports")
+    assert 'id="adoption-team-table"' in html and "workflow · unassigned" in html
+    assert 'id="adoption-rate"' in html and "below target" in html
