@@ -8,8 +8,8 @@ in the OpenAPI schema, so generated clients know every status a route can answer
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -130,19 +130,32 @@ def install_error_handlers(api: FastAPI) -> None:
         api.add_exception_handler(kind, _answer_unavailable(dependency, message))
 
 
+def _routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Yield every route, those of included routers too (FastAPI keeps them nested)."""
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from _routes(nested.routes)
+        else:
+            yield route
+
+
 async def answer_method_not_allowed(request: Request, error: Exception) -> JSONResponse:
     """Answer 405 with every method the path supports in ``Allow``.
 
     Starlette's router names only the methods of the first route matching the path, and a
-    path served by several routes (``GET`` and ``POST /api/ai/webhooks``) has more: they are
-    read from the OpenAPI document (built once by FastAPI).
+    path served by several routes (``GET`` and ``POST /api/ai/webhooks``) has more: every
+    documented route whose pattern (path convertors included, e.g. ``{workflow_id:uuid}``)
+    matches the path adds its methods.
     """
     path = request.url.path
     methods: set[str] = set()
-    for template, operations in request.app.openapi().get("paths", {}).items():
-        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-        if re.fullmatch(pattern, path):
-            methods |= {method.upper() for method in operations if method != "parameters"}
+    for route in _routes(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is None or not getattr(route, "include_in_schema", False):
+            continue
+        if regex.fullmatch(path):
+            methods |= {method.upper() for method in getattr(route, "methods", None) or ()}
     return JSONResponse(
         status_code=405,
         content={"detail": getattr(error, "detail", "Method Not Allowed")},

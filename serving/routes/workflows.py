@@ -23,7 +23,7 @@ from workflows.definition import WorkflowDefinition
 from workflows.errors import WorkflowConflictError, WorkflowInvalidError, WorkflowNotFoundError
 
 router = APIRouter(route_class=IdempotentRoute, tags=["workflows"], responses=ERROR_RESPONSES)
-WorkflowId = Annotated[str, Path(max_length=64, description="The workflow's id.")]
+WorkflowId = Annotated[uuid.UUID, Path(description="The workflow's id.")]
 
 
 class WorkflowRequest(WorkflowDefinition):
@@ -110,18 +110,18 @@ def list_all(core: Core, context: Automate) -> dict[str, Any]:
     return {"workflows": list_workflows(core.database_url)}
 
 
-@router.get("/api/ai/workflows/{workflow_id}")
+@router.get("/api/ai/workflows/{workflow_id:uuid}")
 def read(core: Core, context: Automate, workflow_id: WorkflowId) -> dict[str, Any]:
     """One workflow with its versions and latest runs (each action's status)."""
     from workflows.store import get_workflow
 
     try:
-        return get_workflow(core.database_url, workflow_id)
+        return get_workflow(core.database_url, str(workflow_id))
     except WorkflowNotFoundError as error:
         raise _fail(error) from error
 
 
-@router.put("/api/ai/workflows/{workflow_id}")
+@router.put("/api/ai/workflows/{workflow_id:uuid}")
 def replace(
     core: Core, context: Automate, workflow_id: WorkflowId, request: WorkflowRequest
 ) -> dict[str, Any]:
@@ -130,20 +130,20 @@ def replace(
 
     try:
         update_workflow(
-            core.database_url, workflow_id, _definition(request), context.principal.limit_key
+            core.database_url, str(workflow_id), _definition(request), context.principal.limit_key
         )
-        return set_workflow_enabled(core.database_url, workflow_id, request.enabled)
+        return set_workflow_enabled(core.database_url, str(workflow_id), request.enabled)
     except (WorkflowNotFoundError, WorkflowConflictError, WorkflowInvalidError) as error:
         raise _fail(error) from error
 
 
-@router.delete("/api/ai/workflows/{workflow_id}", status_code=204, response_class=Response)
+@router.delete("/api/ai/workflows/{workflow_id:uuid}", status_code=204, response_class=Response)
 def remove(core: Core, context: Automate, workflow_id: WorkflowId) -> Response:
     """Delete a workflow with its versions and runs (the audit trail keeps every run)."""
     from workflows.store import delete_workflow
 
     try:
-        delete_workflow(core.database_url, workflow_id)
+        delete_workflow(core.database_url, str(workflow_id))
     except WorkflowNotFoundError as error:
         raise _fail(error) from error
     return Response(status_code=204)
@@ -162,7 +162,7 @@ def _simulate(
         raise ApiError(422, str(error)) from error
 
 
-@router.post("/api/ai/workflows/{workflow_id}/simulate")
+@router.post("/api/ai/workflows/{workflow_id:uuid}/simulate")
 def simulate_stored(
     core: Core, context: Automate, workflow_id: WorkflowId, request: SimulateRequest
 ) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def simulate_stored(
     from workflows.store import get_workflow
 
     try:
-        stored = get_workflow(core.database_url, workflow_id)
+        stored = get_workflow(core.database_url, str(workflow_id))
     except WorkflowNotFoundError as error:
         raise _fail(error) from error
     result = _simulate(core, parse_definition(stored["definition"]), request)

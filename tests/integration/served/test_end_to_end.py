@@ -195,7 +195,9 @@ def test_next_actions_merge_rules_and_model_for_a_lead(api, platform) -> None:
     result = response.json()
     assert result["lead_score"] is not None and result["model_version"] == "1"
     sources = {action["source"] for action in result["actions"]}
-    assert sources == {"rule", "model"}
+    assert sources == {"rule", "model", "uplift"}  # rules, SHAP advice, the uplift model
+    uplift = [action for action in result["actions"] if action["source"] == "uplift"]
+    assert len(uplift) == 1 and uplift[0]["reason"].startswith("Associational")
     priorities = [action["priority"] for action in result["actions"]]
     assert priorities == sorted(priorities, reverse=True)
     assert any("30 days" in action["reason"] for action in result["actions"])
@@ -212,7 +214,7 @@ def test_next_actions_for_a_crm_contact_without_lead_features(api, platform) -> 
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["lead_score"] is None
-    assert {action["source"] for action in result["actions"]} == {"rule"}
+    assert {action["source"] for action in result["actions"]} == {"rule", "uplift"}  # no model
     assert "introduction" in result["actions"][0]["action"]
     with session_scope(settings.database_url) as session:
         stored = session.scalars(
