@@ -54,6 +54,11 @@ ACTION_TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+#: Highest priority of an uplift suggestion among next best actions (below the rules' advice:
+#: the lifts are associational).
+MAX_UPLIFT_PRIORITY = 0.55
+
+
 @dataclass(frozen=True)
 class ActionLift:
     """One action's estimated lift for one contact (probabilities and lifts in [-1, 1])."""
@@ -198,8 +203,8 @@ class ActionUpliftModel:
         """Return one contact's recommendations as next best actions (``source="uplift"``).
 
         Only actions whose lift exceeds ``min_lift`` are kept. The priority grows with the lift,
-        ``0.5 + 2 * lift`` clipped to [0.05, 0.85], so an associational suggestion alone never
-        outranks the strongest rules.
+        ``0.5 + 2 * lift`` clipped to [0.05, :data:`MAX_UPLIFT_PRIORITY`], so an associational
+        suggestion ranks below the rules' advice (0.6 to 0.75) and the model's strong factors.
 
         Raises:
             ValueError: When ``features`` does not have exactly one row (or lacks columns).
@@ -208,7 +213,8 @@ class ActionUpliftModel:
         if len(features) != 1:
             raise ValueError(f"to_next_actions scores one contact, got {len(features)} rows")
         kept = [lift for lift in self.recommend(features, top)[0] if lift.lift > min_lift]
-        priority = [float(np.clip(0.5 + 2.0 * lift.lift, 0.05, 0.85)) for lift in kept]
+        top_priority = MAX_UPLIFT_PRIORITY
+        priority = [float(np.clip(0.5 + 2.0 * lift.lift, 0.05, top_priority)) for lift in kept]
         return [
             NextAction(ACTION_TEXT[lift.action][0], lift.reason, p, "uplift", lift.channel)
             for lift, p in zip(kept, priority, strict=True)
