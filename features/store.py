@@ -50,6 +50,7 @@ from features.extractors import (
     extract_social_signals,
     extract_web_activity,
 )
+from pipelines.time_columns import utc_naive
 
 if TYPE_CHECKING:
     from haste.settings import Settings
@@ -206,14 +207,6 @@ def purge_redis_project(redis_url: str, project: str) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _naive_utc(values: pd.Series | pd.Index) -> pd.Series:
-    """Return timestamps as UTC-naive ``datetime64[ns]``."""
-    out = pd.to_datetime(pd.Series(values))
-    if isinstance(out.dtype, pd.DatetimeTZDtype):
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    return out.astype("datetime64[ns]")
-
-
 def weekly_snapshot_times(crm: SyntheticCRM, days: int = SNAPSHOT_DAYS) -> pd.DatetimeIndex:
     """Return snapshot times every ``days`` days covering the CRM's contacts and events.
 
@@ -224,13 +217,13 @@ def weekly_snapshot_times(crm: SyntheticCRM, days: int = SNAPSHOT_DAYS) -> pd.Da
         UTC-naive snapshot times.
 
     """
-    start = _naive_utc(crm.contacts["created_at"]).min().floor("D")
+    start = utc_naive(crm.contacts["created_at"]).min().floor("D")
     ends = [
-        _naive_utc(frame["occurred_at"]).max()
+        utc_naive(frame["occurred_at"]).max()
         for frame in (crm.email_events, crm.web_events, crm.social_events, crm.activities)
         if len(frame)
     ]
-    end = max([*ends, _naive_utc(crm.contacts["created_at"]).max()])
+    end = max([*ends, utc_naive(crm.contacts["created_at"]).max()])
     step = pd.Timedelta(days=days)
     count = int(np.ceil((end - start) / step))
     return pd.DatetimeIndex([start + step * k for k in range(1, max(count, 1) + 1)])
@@ -279,7 +272,7 @@ def _contact_views(
 ) -> dict[str, list[tuple[pd.Timestamp, pd.DataFrame]]]:
     """Per snapshot: the contact extractors over the contacts created at or before it."""
     contacts = crm.contacts
-    created = _naive_utc(contacts["created_at"]).to_numpy()
+    created = utc_naive(contacts["created_at"]).to_numpy()
     ids = contacts["id"].to_numpy(dtype=object)
     company = extract_company_data(contacts, crm.companies)
     out: dict[str, list[tuple[pd.Timestamp, pd.DataFrame]]] = {
@@ -310,7 +303,7 @@ def _firmographics(crm: SyntheticCRM, times: pd.DatetimeIndex) -> list[tuple]:
         }
     )
     firmographics = extract_company_data(as_contacts, companies)
-    created = _naive_utc(companies["created_at"]).to_numpy()
+    created = utc_naive(companies["created_at"]).to_numpy()
     return [(stamp, firmographics[created <= stamp.to_datetime64()]) for stamp in times]
 
 
@@ -342,19 +335,19 @@ def _account_health(crm: SyntheticCRM, times: pd.DatetimeIndex) -> list[tuple]:
 
     web = crm.web_events
     web_code = account_codes(web["contact_id"])
-    web_ns = _naive_utc(web["occurred_at"]).to_numpy().view(np.int64)
+    web_ns = utc_naive(web["occurred_at"]).to_numpy().view(np.int64)
     web_view = (web["event_type"] == "page_view").to_numpy()
     web_product = web["page"].astype("string").str.match(_PRODUCT_PAGES).fillna(False).to_numpy()
     email = crm.email_events
     email_code = account_codes(email["contact_id"])
-    email_ns = _naive_utc(email["occurred_at"]).to_numpy().view(np.int64)
+    email_ns = utc_naive(email["occurred_at"]).to_numpy().view(np.int64)
     email_open = (email["event_type"] == "open").to_numpy()
     acts = crm.activities
     act_code = account_codes(acts["contact_id"])
-    act_ns = _naive_utc(acts["occurred_at"]).to_numpy().view(np.int64)
+    act_ns = utc_naive(acts["occurred_at"]).to_numpy().view(np.int64)
     contact_code = account_codes(crm.contacts["id"])
-    contact_created = _naive_utc(crm.contacts["created_at"]).to_numpy()
-    created = _naive_utc(accounts["created_at"]).to_numpy()
+    contact_created = utc_naive(crm.contacts["created_at"]).to_numpy()
+    created = utc_naive(accounts["created_at"]).to_numpy()
 
     def window(codes: np.ndarray, ages: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         keep = (codes >= 0) & (ages > 0) & (ages <= _ACCOUNT_WINDOW_DAYS)
@@ -391,15 +384,15 @@ def _deal_activity(crm: SyntheticCRM, times: pd.DatetimeIndex) -> list[tuple]:
     """Per snapshot: age, amount and rep activity of the deals open at it."""
     deals = crm.deals
     n = len(deals)
-    created = _naive_utc(deals["created_at"]).to_numpy()
-    closed = _naive_utc(deals["closed_at"]).to_numpy()
-    expected = _naive_utc(pd.to_datetime(deals["expected_close_date"])).to_numpy()
+    created = utc_naive(deals["created_at"]).to_numpy()
+    closed = utc_naive(deals["closed_at"]).to_numpy()
+    expected = utc_naive(pd.to_datetime(deals["expected_close_date"])).to_numpy()
     acts = crm.activities
     deal_ids = pd.Index(deals["id"].astype(str))
     with_deal = acts["deal_id"].notna().to_numpy()
     codes = np.full(len(acts), -1)
     codes[with_deal] = deal_ids.get_indexer(acts["deal_id"][with_deal].astype(str))
-    act_ns = _naive_utc(acts["occurred_at"]).to_numpy().view(np.int64)
+    act_ns = utc_naive(acts["occurred_at"]).to_numpy().view(np.int64)
     meeting = (acts["type"] == "meeting").to_numpy()
     amount = np.log1p(np.clip(deals["amount"].to_numpy(dtype=float), 0.0, None))
     parts = []
@@ -445,7 +438,7 @@ def compute_offline_features(
     if snapshot_times is None:
         times = weekly_snapshot_times(crm)
     else:
-        times = pd.DatetimeIndex(_naive_utc(pd.Index(snapshot_times)).drop_duplicates())
+        times = pd.DatetimeIndex(utc_naive(pd.Index(snapshot_times)).drop_duplicates())
         times = times.sort_values()
     parts = _contact_views(crm, times)
     parts["company_firmographics"] = _firmographics(crm, times)

@@ -44,6 +44,7 @@ from sqlalchemy import ColumnElement, case, func, or_, select
 from haste.db.models import Activity, AIInteraction, Deal, LeadScore, Team, User
 from haste.db.session import create_db_engine, session_scope
 from pipelines.datasets import MavenCRM, load_bank_marketing, load_maven_crm
+from pipelines.time_columns import utc_naive
 
 #: Group name of rows without a team.
 NO_TEAM = "(no team)"
@@ -243,12 +244,6 @@ def _days(values: Any) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(pd.to_datetime(pd.Series(list(values), dtype=object).astype(str)))
 
 
-def _utc_naive(values: pd.Series) -> pd.Series:
-    """Timestamps (naive UTC from SQLite, aware from PostgreSQL) as naive UTC."""
-    stamps = pd.to_datetime(values, utc=True)
-    return stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-
-
 def _last_day(end: dt.datetime) -> pd.Timestamp:
     """Last complete day before ``end`` (exclusive)."""
     return (
@@ -325,8 +320,8 @@ def _open_pipeline_value(
         return None
     frame = pd.DataFrame(rows, columns=["created_at", "closed_at", "amount"])
     first_day = pd.Timestamp(start).tz_convert("UTC").tz_localize(None).normalize()
-    created = _utc_naive(frame["created_at"]).dt.normalize().clip(lower=first_day)
-    closed = _utc_naive(frame["closed_at"]).dt.normalize()
+    created = utc_naive(frame["created_at"]).dt.normalize().clip(lower=first_day)
+    closed = utc_naive(frame["closed_at"]).dt.normalize()
     amount = frame["amount"].astype(float)
     days = pd.date_range(max(first_day, created.min()), last_day, freq="D", name="date")
     if len(days) == 0:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features.extractors import extract_company_data, extract_email_engagement, extract_web_activity
+from pipelines.time_columns import utc_naive
 
 if TYPE_CHECKING:
     from pipelines.synthetic_store import SyntheticCRM
@@ -132,12 +133,6 @@ def check_actions(actions: str | Any) -> tuple[str, ...]:
     return names
 
 
-def _naive(values: Any) -> pd.Series:
-    """Return timestamps as UTC-naive ``datetime64[ns]`` (aware ones converted to UTC)."""
-    out = pd.to_datetime(pd.Series(values), utc=True)
-    return out.dt.tz_localize(None).astype("datetime64[ns]")
-
-
 def _days(delta: np.ndarray) -> np.ndarray:
     """Return timedeltas in (float) days."""
     return (pd.Series(delta) / _DAY).to_numpy(dtype=float)
@@ -161,7 +156,7 @@ def rep_actions(activities: pd.DataFrame) -> pd.DataFrame:
         {
             ID_COLUMN: _str_ids(activities.loc[keep, "contact_id"]).to_numpy(),
             "action": kind[keep].to_numpy(),
-            "at": _naive(activities.loc[keep, "occurred_at"]).to_numpy(),
+            "at": utc_naive(activities.loc[keep, "occurred_at"]).to_numpy(),
         }
     )
 
@@ -185,7 +180,10 @@ def _crm_features(
 
     d_code = ids.get_indexer(_str_ids(deals["contact_id"]))
     at = cut[d_code]
-    created, closed = _naive(deals["created_at"]).to_numpy(), _naive(deals["closed_at"]).to_numpy()
+    created, closed = (
+        utc_naive(deals["created_at"]).to_numpy(),
+        utc_naive(deals["closed_at"]).to_numpy(),
+    )
     opened = (d_code >= 0) & (created < at)
     is_closed = ~pd.isna(closed) & (closed < at)
     open_now = opened & ~is_closed
@@ -219,7 +217,7 @@ def action_features(frames: Mapping[str, pd.DataFrame], as_of: pd.Series) -> pd.
 
     """
     ids = pd.Index(_str_ids(as_of.index.to_series()), name=ID_COLUMN)
-    cut = pd.Series(_naive(as_of).to_numpy(), index=ids)
+    cut = pd.Series(utc_naive(as_of).to_numpy(), index=ids)
     frame = pd.DataFrame(index=ids)
     for name, extract in (
         ("email_events", extract_email_engagement),
@@ -239,7 +237,7 @@ def action_features(frames: Mapping[str, pd.DataFrame], as_of: pd.Series) -> pd.
         raise ValueError("as_of names contacts that are not in contacts")
     firm = extract_company_data(people, companies.assign(id=_str_ids(companies["id"])))
     frame = frame.join(firm.set_index(ids))
-    age = _days(cut.to_numpy() - _naive(people["created_at"]).to_numpy())
+    age = _days(cut.to_numpy() - utc_naive(people["created_at"]).to_numpy())
     frame["contact_age_days"] = np.clip(age, 0.0, None)
     actions = rep_actions(frames["activities"])
     for name, values in _crm_features(ids, cut.to_numpy(), actions, frames["deals"]).items():
@@ -276,9 +274,9 @@ def build_action_table(crm: SyntheticCRM, config: ActionUpliftConfig | None = No
     """
     config = config or ActionUpliftConfig()
     labels = crm.labels.set_index(_str_ids(crm.labels["contact_id"]))
-    converted_at = _naive(labels["converted_at"]).set_axis(labels.index)
-    window_end = _naive(labels["label_time"]).max()
-    created = _naive(crm.contacts["created_at"]).set_axis(_str_ids(crm.contacts["id"]))
+    converted_at = utc_naive(labels["converted_at"]).set_axis(labels.index)
+    window_end = utc_naive(labels["label_time"]).max()
+    created = utc_naive(crm.contacts["created_at"]).set_axis(_str_ids(crm.contacts["id"]))
     horizon = pd.Timedelta(days=config.outcome_horizon_days)
     parts = []
     for offset in config.decision_offsets_days:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from haste.db.models import Activity, Company, Contact, Deal, LeadScore, Prediction, User
 from haste.db.session import session_scope
+from pipelines.time_columns import utc_naive
 from training.scoring import band_of
 
 #: Prediction type of the trigger model's stored predictions.
@@ -42,18 +43,11 @@ class CRMFrames:
     predictions: pd.DataFrame
 
 
-def _naive(values: Iterable[Any]) -> pd.Series:
-    """Return aware or naive datetimes as a UTC-naive ``datetime64`` series."""
-    return pd.to_datetime(pd.Series(list(values), dtype=object), utc=True).dt.tz_localize(None)
-
-
 def _frame(rows: Sequence[Any], columns: Sequence[str], times: Sequence[str] = ()) -> pd.DataFrame:
     """Return query rows as a frame with its time columns made UTC-naive."""
     frame = pd.DataFrame([tuple(row) for row in rows], columns=list(columns))
     for column in times:
-        frame[column] = (
-            _naive(frame[column]) if len(frame) else pd.Series([], dtype="datetime64[ns]")
-        )
+        frame[column] = utc_naive(frame[column])
     return frame
 
 

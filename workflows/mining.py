@@ -35,6 +35,7 @@ import pandas as pd
 from prefixspan import PrefixSpan
 
 from features.extractors import HIGH_INTENT_PAGES, SALES_FORMS
+from pipelines.time_columns import utc_naive
 
 if TYPE_CHECKING:
     from pipelines.synthetic_store import SyntheticCRM
@@ -214,17 +215,11 @@ def drop_unclosed(patterns: Sequence[SequencePattern]) -> list[SequencePattern]:
     return [p for p in patterns if not contained(p)]
 
 
-def _naive(values: Any) -> pd.Series:
-    """Return aware or naive datetimes as a UTC-naive ``datetime64[ns]`` series."""
-    times = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
-    return times.dt.tz_localize(None).astype("datetime64[ns]")
-
-
 def _events(contact_ids: Any, times: Any, items: Any) -> pd.DataFrame:
     """Return an event frame (rows without an item dropped)."""
     ids = pd.Series(contact_ids, dtype=object).map(str).to_numpy()
     item = pd.Series(items, dtype=object).to_numpy()
-    frame = pd.DataFrame({"contact_id": ids, "at": _naive(times).to_numpy(), "item": item})
+    frame = pd.DataFrame({"contact_id": ids, "at": utc_naive(times).to_numpy(), "item": item})
     return frame.dropna(subset=["item", "at"])
 
 
@@ -303,7 +298,7 @@ def build_sequences(
     if window_days < 1:
         raise ValueError(f"window_days must be at least 1, got {window_days}")
     ids = contacts["contact_id"].map(str).to_numpy()
-    created = _naive(contacts["created_at"]).to_numpy()
+    created = utc_naive(contacts["created_at"]).to_numpy()
     anchor = pd.Series(anchors, dtype="datetime64[ns]").reindex(ids).to_numpy()
     positive = ~np.isnat(anchor)
     end_at = np.datetime64(pd.Timestamp(end), "ns")
