@@ -9,8 +9,6 @@ the field it set, which fires ``field_updated`` workflows.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -23,8 +21,6 @@ from sqlalchemy.orm import Session
 
 from haste.db.models import Activity, Contact, Deal
 
-#: Header carrying the HMAC-SHA256 of a workflow webhook's body.
-SIGNATURE_HEADER = "X-Haste-Signature"
 WEBHOOK_TIMEOUT_S = 5.0
 
 
@@ -149,11 +145,6 @@ def _update_field(session: Session, params: Mapping[str, Any], ctx: ActionContex
     return ActionResult({"field": name, "old": old, "new": params["value"]}, updated_field=name)
 
 
-def sign_body(secret: str, body: bytes) -> str:
-    """Return the ``sha256=<hex>`` signature of a webhook body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def _notify_webhook(
     session: Session, params: Mapping[str, Any], ctx: ActionContext
 ) -> ActionResult:
@@ -168,9 +159,6 @@ def _notify_webhook(
         sort_keys=True,
     ).encode()
     headers = {"Content-Type": "application/json"}
-    secret = ctx.inputs.get("webhook_secret")
-    if isinstance(secret, str) and secret:
-        headers[SIGNATURE_HEADER] = sign_body(secret, body)
     try:
         response = httpx.post(
             str(params["url"]), content=body, headers=headers, timeout=WEBHOOK_TIMEOUT_S

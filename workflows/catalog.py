@@ -118,7 +118,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ("purpose",), ("tone",), "Compose an email with the LLM layer and send it."
     ),
     "update_field": ActionSpec(("field", "value"), (), "Set a writable CRM field."),
-    "notify_webhook": ActionSpec(("url",), (), "POST the run to a URL (signed)."),
+    "notify_webhook": ActionSpec(("url",), (), "POST the run to a URL (unsigned)."),
     "request_review": ActionSpec(("reason",), (), "Ask a manager to review the contact."),
 }
 TASK_CHANNELS: tuple[str, ...] = ("call", "email", "meeting", "task")
