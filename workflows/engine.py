@@ -26,17 +26,28 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from haste.db.models import utcnow
+from haste.db.models import Contact, as_utc, utcnow
 from haste.db.session import session_scope
-from haste.db.workflow_tables import ReviewItem, Workflow, WorkflowAction, WorkflowRun
+from haste.db.workflow_tables import (
+    ReviewItem,
+    Workflow,
+    WorkflowAction,
+    WorkflowRun,
+    WorkflowVersion,
+)
 from haste.records import InteractionRecord
 from workflows.actions import ActionContext, ActionFailedError, execute_action
 from workflows.conditions import conditions_hold
 from workflows.config import WorkflowConfig, workflow_config
 from workflows.context import ContextBuilder, load_frames
-from workflows.definition import PredictionTrigger, WorkflowDefinition, parse_definition
+from workflows.definition import (
+    PredictionTrigger,
+    ScheduleTrigger,
+    WorkflowDefinition,
+    parse_definition,
+)
 from workflows.store import enabled_workflows
-from workflows.triggers import Occurrence, prediction_passes, trigger_matches
+from workflows.triggers import Occurrence, prediction_passes, schedule_slot, trigger_matches
 
 logger = logging.getLogger(__name__)
 
@@ -228,11 +239,12 @@ def _fire(
         )
     session.flush()
     report.runs += 1
+    owner = builder.owner(occurrence.contact_id)
     produced = advance_run(
         session,
         run,
         firing.definition,
-        builder_owner(builder, occurrence.contact_id),
+        owner,
         firing.workflow.name,
         config,
         now,
@@ -256,18 +268,11 @@ def _fire(
             model_used=f"workflow:{firing.workflow.name}@v{firing.workflow.version}",
             feature="workflow",
             provider="workflow_engine",
-            team_id=builder_owner(builder, occurrence.contact_id)[1],
+            team_id=owner[1],
             request_id=f"run-{run.id}",
         ).to_row()
     )
     return produced
-
-
-def builder_owner(
-    builder: ContextBuilder, contact_id: uuid.UUID
-) -> tuple[uuid.UUID | None, uuid.UUID | None, str]:
-    """Return the contact's owner, the owner's team and the contact's name."""
-    return builder.owner(contact_id)
 
 
 def _actions(session: Session, run_id: uuid.UUID) -> list[WorkflowAction]:
@@ -420,8 +425,6 @@ def _summary(workflow: str, action_type: str, params: Mapping[str, Any], contact
 
 def load_run_definition(session: Session, run: WorkflowRun) -> WorkflowDefinition:
     """Return the definition version a run was fired with."""
-    from haste.db.workflow_tables import WorkflowVersion
-
     version = session.get(WorkflowVersion, (run.workflow_id, run.version))
     if version is None:  # pragma: no cover - versions are never deleted without their runs
         raise LookupError(f"workflow {run.workflow_id} has no version {run.version}")
@@ -437,24 +440,16 @@ def run_scheduled(
     prediction-threshold workflow fires once per contact and version while the model output
     is past its threshold.
     """
-    from workflows.definition import ScheduleTrigger
-    from workflows.triggers import schedule_slot
-
     now = now or utcnow()
     occurrences: list[Occurrence] = []
     with session_scope(url) as session:
         workflows = enabled_workflows(session)
-        from haste.db.models import Contact
-
         contact_ids = list(session.scalars(select(Contact.id).where(Contact.ai_consent.is_(True))))
         for row, definition in workflows:
             trigger = definition.trigger
             if isinstance(trigger, ScheduleTrigger):
                 slot = schedule_slot(trigger, now)
-                if (
-                    row.last_scheduled_at is not None
-                    and row.last_scheduled_at.replace(tzinfo=dt.UTC) >= slot
-                ):
+                if row.last_scheduled_at is not None and as_utc(row.last_scheduled_at) >= slot:
                     continue
                 key = f"schedule:{slot.isoformat()}"
                 occurrences += [
