@@ -66,13 +66,11 @@ def workflow_automation() -> dict[str, Any]:
 
 
 @task(name="find-crm-anomalies", cache_policy=NO_CACHE)
-def find_anomalies(days: int) -> list[dict[str, Any]]:
+def scan_anomalies(days: int) -> list[dict[str, Any]]:
     """Return the anomalies of the CRM's daily series."""
-    from insights.automation import anomaly_window_end
-    from monitoring.anomalies import find_crm_anomalies
+    from insights.automation import find_anomalies
 
-    url = get_settings().database_url
-    found = find_crm_anomalies(url, days=days, end=anomaly_window_end(url, days))
+    _, found = find_anomalies(get_settings().database_url, days)
     return [a.to_dict() for a in found]
 
 
@@ -86,7 +84,7 @@ def crm_anomaly_scan(days: int = 90) -> dict[str, Any]:
     Returns:
         The anomalies found.
     """
-    found = find_anomalies(days)
+    found = scan_anomalies(days)
     lines = [f"- **{a.get('metric')}**: {a.get('message')}" for a in found[:30]]
     create_markdown_artifact(
         key="crm-anomalies",

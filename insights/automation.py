@@ -9,14 +9,17 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, select
 
 from haste.db.models import Activity, as_utc
 from haste.db.session import session_scope
-from haste.db.workflow_tables import ReviewItem, Workflow, WorkflowAction, WorkflowRun
+from haste.db.workflow_tables import Workflow, WorkflowAction, WorkflowRun
 from insights.common import utcnow
+
+if TYPE_CHECKING:
+    from monitoring.anomalies import Anomaly
 
 #: Anomalies and bottlenecks shown on the dashboard.
 SHOWN = 8
@@ -71,29 +74,9 @@ def workflow_overview(url: str, days: int = 30) -> list[dict[str, Any]]:
 
 def review_queue(url: str, limit: int = 6) -> dict[str, Any]:
     """Return the pending review count and the latest pending items."""
-    with session_scope(url) as session:
-        pending = session.scalar(
-            select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "pending")
-        )
-        items = session.scalars(
-            select(ReviewItem)
-            .where(ReviewItem.status == "pending")
-            .order_by(ReviewItem.requested_at.desc())
-            .limit(limit)
-        ).all()
-        return {
-            "pending": int(pending or 0),
-            "items": [
-                {
-                    "id": str(i.id),
-                    "feature": i.feature,
-                    "risk": i.risk,
-                    "summary": i.summary,
-                    "requested_at": as_utc(i.requested_at).isoformat(),
-                }
-                for i in items
-            ],
-        }
+    from workflows.reviews import list_reviews
+
+    return list_reviews(url, status="pending", limit=limit)
 
 
 def anomaly_window_end(url: str, days: int = 90) -> dt.datetime:
@@ -124,18 +107,29 @@ def anomaly_window_end(url: str, days: int = 90) -> dt.datetime:
     return min(today, after + dt.timedelta(days=1))
 
 
-def latest_anomalies(url: str, days: int = 90, limit: int = SHOWN) -> list[dict[str, Any]]:
-    """Return the newest, most severe anomalies of the CRM's daily series."""
+def find_anomalies(url: str, days: int = 90) -> tuple[dt.datetime, list[Anomaly]]:
+    """Return the window's end and the anomalies of the CRM's daily series in it."""
     from monitoring.anomalies import find_crm_anomalies
 
-    found = find_crm_anomalies(url, days=days, end=anomaly_window_end(url, days))
+    end = anomaly_window_end(url, days)
+    return end, find_crm_anomalies(url, days=days, end=end)
+
+
+def latest_anomalies(url: str, days: int = 90, limit: int = SHOWN) -> list[dict[str, Any]]:
+    """Return the newest, most severe anomalies of the CRM's daily series."""
+    _, found = find_anomalies(url, days)
     return [anomaly.to_dict() for anomaly in found[:limit]]
 
 
-@lru_cache(maxsize=2)
-def process_bottlenecks(datasets_dir: Path, top: int = SHOWN) -> dict[str, Any]:
-    """Return the Maven CRM funnel and its top bottlenecks (the dataset is fixed: cached)."""
+@lru_cache(maxsize=4)
+def process_report(datasets_dir: Path, top: int = 10) -> dict[str, Any]:
+    """Return the Maven CRM process report (the dataset is fixed: computed once per ``top``)."""
     from insights.process import analyse_maven_process
 
-    report = analyse_maven_process(datasets_dir, top=top).to_dict()
+    return analyse_maven_process(datasets_dir, top=top).to_dict()
+
+
+def process_bottlenecks(datasets_dir: Path, top: int = SHOWN) -> dict[str, Any]:
+    """Return the Maven CRM funnel and its top bottlenecks (for the dashboard)."""
+    report = process_report(datasets_dir, top)
     return {"funnel": report.get("funnel"), "bottlenecks": report.get("bottlenecks", [])[:top]}

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -30,25 +28,15 @@ def anomalies(
 
     Series: activity per team, open pipeline value, win rate, lead scores, AI cost per team.
     """
-    from insights.automation import anomaly_window_end
-    from monitoring.anomalies import find_crm_anomalies
+    from insights.automation import find_anomalies
 
-    end = anomaly_window_end(core.database_url, days)
-    found = find_crm_anomalies(core.database_url, days=days, end=end)
+    end, found = find_anomalies(core.database_url, days)
     return {
         "days": days,
         "until": end.isoformat(),
         "count": len(found),
         "anomalies": [a.to_dict() for a in found[:limit]],
     }
-
-
-@lru_cache(maxsize=4)
-def _process_report(datasets_dir: Path, top: int) -> dict[str, Any]:
-    """Return the Maven CRM process report (the dataset does not change: computed once)."""
-    from insights.process import analyse_maven_process
-
-    return analyse_maven_process(datasets_dir, top=top).to_dict()
 
 
 @router.get("/api/ai/insights/process")
@@ -61,8 +49,10 @@ def process(
 
     Stage conversion and time in stage per product, agent and region, with suggestions.
     """
+    from insights.automation import process_report
+
     try:
-        return _process_report(core.settings.datasets_dir, top)
+        return process_report(core.settings.datasets_dir, top)
     except FileNotFoundError as error:
         raise ApiError(503, f"the Maven CRM dataset is not available: {error}") from error
 
