@@ -236,11 +236,11 @@ class ActionUpliftModel:
         return loaded
 
 
-def default_model_path() -> Path:
-    """Return ``<data_dir>/models/action_uplift/model.joblib`` of the configured settings."""
+def default_model_path(data_dir: Path | None = None) -> Path:
+    """Return ``<data_dir>/models/action_uplift/model.joblib`` (default: the settings' folder)."""
     from haste.settings import get_settings
 
-    return get_settings().data_dir / "models" / "action_uplift" / "model.joblib"
+    return Path(data_dir or get_settings().data_dir) / "models" / "action_uplift" / "model.joblib"
 
 
 def _resample_contacts(table: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

@@ -12,7 +12,11 @@ import logging
 from typing import Any
 
 from haste.settings import Settings
-from training.action_uplift import evaluate_action_uplift, fit_uplift_table
+from training.action_uplift import (
+    default_model_path,
+    evaluate_action_uplift,
+    fit_uplift_table,
+)
 from training.action_uplift_data import ActionUpliftConfig, build_action_table, split_action_table
 
 logger = logging.getLogger(__name__)
@@ -35,7 +39,6 @@ def train_action_uplift(
     from pipelines.stages import PipelinePaths
     from pipelines.synthetic_store import read_crm
     from training.registry import configure_mlflow
-    from workflows.recommend import model_path
 
     config = config or ActionUpliftConfig()
     crm = read_crm(PipelinePaths(settings.data_dir).crm_dir)
@@ -43,7 +46,7 @@ def train_action_uplift(
     train, test = split_action_table(table, config.test_fraction, config.seed)
     evaluation = evaluate_action_uplift(fit_uplift_table(train, config), test)
     model = fit_uplift_table(table, config)
-    path = model.save(model_path(settings.data_dir))
+    path = model.save(default_model_path(settings.data_dir))
     configure_mlflow(settings)
     with mlflow.start_run(run_name="action_uplift"):
         mlflow.set_tag("model", "action_uplift")

@@ -14,16 +14,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from training.action_uplift import ActionUpliftModel
+from training.action_uplift import ActionUpliftModel, default_model_path
 from training.action_uplift_data import CAVEAT, contact_features_from_db
 from training.next_actions import NextAction
 
 MODEL_REF = "action_uplift (T-learner)"
-
-
-def model_path(data_dir: Path) -> Path:
-    """Return where the uplift model is saved under the data folder."""
-    return Path(data_dir) / "models" / "action_uplift" / "model.joblib"
 
 
 @lru_cache(maxsize=2)
@@ -37,7 +32,7 @@ def load_uplift_model(data_dir: Path) -> ActionUpliftModel:
     Raises:
         FileNotFoundError: When no model was trained (run ``action-uplift-training``).
     """
-    path = model_path(data_dir)
+    path = default_model_path(data_dir)
     if not path.exists():
         raise FileNotFoundError(
             f"no action-uplift model at {path}: run the action-uplift-training flow "

@@ -14,13 +14,23 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from starlette.concurrency import run_in_threadpool
 
+from serving.core import usage_identity
 from serving.dependencies import Automate, Core, Predict
 from serving.errors import ERROR_RESPONSES, ApiError
 from serving.idempotency import IdempotentRoute
 from textai.text_patterns import NON_BLANK_PATTERN
-from workflows.definition import WorkflowDefinition
+from workflows.definition import WorkflowDefinition, parse_definition
 from workflows.errors import WorkflowConflictError, WorkflowInvalidError, WorkflowNotFoundError
+from workflows.store import (
+    create_workflow,
+    delete_workflow,
+    get_workflow,
+    list_workflows,
+    set_workflow_enabled,
+    update_workflow,
+)
 
 router = APIRouter(route_class=IdempotentRoute, tags=["workflows"], responses=ERROR_RESPONSES)
 WorkflowId = Annotated[uuid.UUID, Path(description="The workflow's id.")]
@@ -92,8 +102,6 @@ def _definition(request: WorkflowRequest) -> WorkflowDefinition:
 @router.post("/api/ai/workflows", status_code=201)
 def create(core: Core, context: Automate, request: WorkflowRequest) -> dict[str, Any]:
     """Store a workflow (version 1); enabled workflows run on events and schedules."""
-    from workflows.store import create_workflow
-
     try:
         return create_workflow(
             core.database_url, _definition(request), context.principal.limit_key, request.enabled
@@ -105,16 +113,12 @@ def create(core: Core, context: Automate, request: WorkflowRequest) -> dict[str,
 @router.get("/api/ai/workflows")
 def list_all(core: Core, context: Automate) -> dict[str, Any]:
     """Every workflow with its version, state and run count."""
-    from workflows.store import list_workflows
-
     return {"workflows": list_workflows(core.database_url)}
 
 
 @router.get("/api/ai/workflows/{workflow_id:uuid}")
 def read(core: Core, context: Automate, workflow_id: WorkflowId) -> dict[str, Any]:
     """One workflow with its versions and latest runs (each action's status)."""
-    from workflows.store import get_workflow
-
     try:
         return get_workflow(core.database_url, str(workflow_id))
     except WorkflowNotFoundError as error:
@@ -126,8 +130,6 @@ def replace(
     core: Core, context: Automate, workflow_id: WorkflowId, request: WorkflowRequest
 ) -> dict[str, Any]:
     """Replace the definition (a new version; runs keep the version they ran) and state."""
-    from workflows.store import set_workflow_enabled, update_workflow
-
     try:
         update_workflow(
             core.database_url, str(workflow_id), _definition(request), context.principal.limit_key
@@ -140,8 +142,6 @@ def replace(
 @router.delete("/api/ai/workflows/{workflow_id:uuid}", status_code=204, response_class=Response)
 def remove(core: Core, context: Automate, workflow_id: WorkflowId) -> Response:
     """Delete a workflow with its versions and runs (the audit trail keeps every run)."""
-    from workflows.store import delete_workflow
-
     try:
         delete_workflow(core.database_url, str(workflow_id))
     except WorkflowNotFoundError as error:
@@ -167,9 +167,6 @@ def simulate_stored(
     core: Core, context: Automate, workflow_id: WorkflowId, request: SimulateRequest
 ) -> dict[str, Any]:
     """Replay the CRM's history through a stored workflow: fires, on whom, their outcomes."""
-    from workflows.definition import parse_definition
-    from workflows.store import get_workflow
-
     try:
         stored = get_workflow(core.database_url, str(workflow_id))
     except WorkflowNotFoundError as error:
@@ -187,9 +184,6 @@ def simulate_draft(core: Core, context: Automate, request: SimulateDraftRequest)
 @router.post("/api/ai/workflows/suggest")
 async def suggest(core: Core, context: Automate, request: SuggestRequest) -> dict[str, Any]:
     """Draft workflows from a description (LLM layer) or from mined activity sequences."""
-    from starlette.concurrency import run_in_threadpool
-
-    from serving.core import usage_identity
     from workflows.suggestions import suggest_workflows
 
     inputs = request.model_dump()
@@ -216,8 +210,6 @@ async def recommendations(
     core: Core, context: Predict, request: RecommendationsRequest
 ) -> dict[str, Any]:
     """Rank candidate actions for a contact by their estimated lift (associational)."""
-    from starlette.concurrency import run_in_threadpool
-
     from workflows.recommend import recommend_actions
 
     contact = request.contact_id
