@@ -39,6 +39,8 @@ from insights.common import (
     _safe,
     utcnow,
 )
+from insights.content_overview import content_overview
+from insights.executive import executive_section
 from insights.lead_scores import empty_distribution, lead_score_overview, score_distribution
 from insights.model_status import model_status
 from insights.monitoring import monitoring_status
@@ -60,8 +62,9 @@ def build_dashboard(url: str, reports_dir: Path | str) -> dict[str, Any]:
         ``score_distribution``, ``predictions``, ``next_actions``, ``models``, ``monitoring``,
         ``usage`` (``by_team``, ``by_feature``, ``total_cost_usd``, ``total_calls``),
         ``automation`` (``workflows``, ``reviews``, ``adoption``), ``anomalies``, ``process``
-        (Maven CRM bottlenecks) and ``errors`` (section -> message for sections whose query
-        failed, e.g. no schema).
+        (Maven CRM bottlenecks), ``content`` (content performance), ``executive`` (the
+        weekly executive summary and the metrics' trends) and ``errors`` (section -> message
+        for sections whose query failed, e.g. no schema).
     """
     days = DEFAULT_WINDOW_DAYS
     errors: dict[str, str] = {}
@@ -89,6 +92,8 @@ def build_dashboard(url: str, reports_dir: Path | str) -> dict[str, Any]:
     }
     anomalies = section("anomalies", lambda: latest_anomalies(url), [])
     process = section("process", lambda: process_bottlenecks(_datasets_dir()), None)
+    content = section("content", lambda: content_overview(url), None)
+    executive = section("executive", lambda: executive_section(url), None)
     total_cost = to_usd(sum((row["cost_usd"] for row in by_team), Decimal(0)))
     total_calls = sum(row["calls"] for row in by_team)
     return {
@@ -117,6 +122,8 @@ def build_dashboard(url: str, reports_dir: Path | str) -> dict[str, Any]:
         "automation": automation,
         "anomalies": anomalies,
         "process": process,
+        "content": content,
+        "executive": executive,
         "errors": errors,
     }
 

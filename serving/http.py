@@ -15,12 +15,15 @@ from serving.lead_batch import LeadScoreBatch
 from serving.middleware import AccessLog, BodySizeLimit
 from serving.routes import (
     admin,
+    content,
     events,
     insights,
     predictions,
     reviews,
     scoring,
+    search_chat,
     text,
+    transcription,
     webhooks,
     workflows,
 )
@@ -54,6 +57,9 @@ def create_api(core: GatewayCore | None = None) -> FastAPI:
         scoring,
         predictions,
         text,
+        search_chat,
+        transcription,
+        content,
         admin,
         events,
         webhooks,

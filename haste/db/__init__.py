@@ -8,6 +8,7 @@ Example:
 
 """
 
+from haste.db.content_tables import CONTENT_KINDS, ContentItem, ContentSend, SearchConversation
 from haste.db.gateway_tables import AIJob, IdempotencyKey
 from haste.db.migrate import (
     alembic_config,
@@ -84,12 +85,16 @@ TABLE_NAMES: tuple[str, ...] = (
     WorkflowAction.__tablename__,
     ReviewItem.__tablename__,
     WorkflowCursor.__tablename__,
+    ContentItem.__tablename__,
+    ContentSend.__tablename__,
+    SearchConversation.__tablename__,
 )
 
 __all__ = [
     "ACTIVITY_TYPES",
     "API_KEY_ROLES",
     "BUDGET_SCOPES",
+    "CONTENT_KINDS",
     "TABLE_NAMES",
     "USER_ROLES",
     "AIBudget",
@@ -105,6 +110,8 @@ __all__ = [
     "Company",
     "Contact",
     "ContactStreamState",
+    "ContentItem",
+    "ContentSend",
     "ConversationInsight",
     "Deal",
     "IdempotencyKey",
@@ -114,6 +121,7 @@ __all__ = [
     "PromptTestResult",
     "ReviewItem",
     "ScoreChange",
+    "SearchConversation",
     "StreamAlert",
     "StreamEvent",
     "Team",

@@ -48,7 +48,7 @@ def _public_tables(url: str) -> set[str]:
 def test_upgrade_insert_and_downgrade_on_postgresql(pg_url: str) -> None:
     assert current_revision(pg_url) is None
     upgrade_database(pg_url)
-    assert current_revision(pg_url) == head_revision() == "0005"
+    assert current_revision(pg_url) == head_revision() == "0006"
     assert _public_tables(pg_url) == set(TABLE_NAMES) | {"alembic_version"}
 
     # Column types: every JSON column is jsonb, ids are uuid, cost is numeric(10, 6).
@@ -58,7 +58,8 @@ def test_upgrade_insert_and_downgrade_on_postgresql(pg_url: str) -> None:
         for column in table.columns
         if isinstance(column.type, JSON)
     }
-    assert len(json_columns) == 30  # 17 spec + 2 of 0002 + ai_jobs.result + 4 of 0004 + 6 of 0005
+    # 17 spec + 2 of 0002 + ai_jobs.result + 4 of 0004 + 6 of 0005 + 2 of 0006
+    assert len(json_columns) == 32
     with create_db_engine(pg_url).connect() as connection:
         rows = connection.execute(
             text(

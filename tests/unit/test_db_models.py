@@ -159,6 +159,33 @@ PLATFORM_COLUMNS: dict[str, set[str]] = {
         "reason",
     },
     "workflow_cursors": {"source", "position", "last_key", "updated_at"},
+    "content_items": {
+        "id",
+        "kind",
+        "name",
+        "subject",
+        "body",
+        "slots",
+        "sequence_name",
+        "step_number",
+        "topic",
+        "is_active",
+        "created_at",
+    },
+    "content_sends": {
+        "id",
+        "content_id",
+        "contact_id",
+        "deal_id",
+        "user_id",
+        "sent_at",
+        "opened_at",
+        "clicked_at",
+        "replied_at",
+        "won",
+        "source",
+    },
+    "search_conversations": {"id", "api_key_id", "user_id", "turns", "created_at", "updated_at"},
     "api_keys": {
         "id",
         "user_id",
@@ -367,7 +394,7 @@ def _seed(url: str) -> dict[str, uuid.UUID]:
 
 def test_models_cover_the_spec_tables_and_columns() -> None:
     assert set(TABLE_NAMES) == set(SPEC_COLUMNS) | set(PLATFORM_COLUMNS)
-    assert len(TABLE_NAMES) == 31
+    assert len(TABLE_NAMES) == 34
     for name, columns in PLATFORM_COLUMNS.items():
         assert set(Base.metadata.tables[name].columns.keys()) == columns, name
     for name, columns in SPEC_COLUMNS.items():
@@ -544,7 +571,7 @@ def test_alembic_config_is_built_in_code() -> None:
     assert config.config_file_name is None
     assert Path(config.get_main_option("script_location"), "env.py").is_file()
     assert config.get_main_option("sqlalchemy.url") == "sqlite:///x%20y.db"
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 def test_migration_matches_models(db_url: str) -> None:
@@ -568,7 +595,7 @@ def test_downgrade_to_base_drops_everything(db_url: str) -> None:
     with create_db_engine(db_url).connect() as connection:
         assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
     upgrade_database(db_url)
-    assert current_revision(db_url) == "0005"
+    assert current_revision(db_url) == "0006"
     with create_db_engine(db_url).connect() as connection:
         assert set(TABLE_NAMES) <= set(inspect(connection).get_table_names())
         # Migrations leave SQLite foreign-key enforcement switched on for pooled connections.
