@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/search_bench.py --quick      # ~300 contacts, fewer queries
     .venv/bin/python benchmarks/search_bench.py              # 400 contacts, ~80 queries
+    .venv/bin/python benchmarks/search_bench.py --parser     # query understanding only
 
 The corpus is the seeded synthetic CRM (``generate_crm(n_contacts, seed)``) with real public
 text attached to its emails (Enron email sentences) and calls/meetings (DialogSum dialogues),
@@ -14,6 +15,11 @@ prints recall@10 and MRR per method and query kind, the hybrid/keyword and hybri
 ratios, and p50/p99 search latency (query parsing + embedding + FAISS + BM25 + fusion, one
 query at a time, on this machine's CPU). Document embeddings are cached in
 ``.haste/cache/search_embeddings`` (``--no-cache`` to recompute); ``--json`` writes the numbers.
+
+``--parser`` measures query understanding alone: the per-class accuracy of the rule-based
+parser on the labelled query sets ``tests/unit/query_classes.yaml`` (development set) and
+``tests/unit/query_classes_held_out.yaml`` (never tuned on), and the median parse time
+(:mod:`textai.search.parse_eval`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,26 @@ from textai.search.evaluate import (
     summary,
 )
 from textai.search.index import HybridIndex
+from textai.search.parse_eval import class_accuracy
+
+LABELLED_SETS = (
+    ("development", Path("tests/unit/query_classes.yaml")),
+    ("held-out", Path("tests/unit/query_classes_held_out.yaml")),
+)
+
+
+def parser_report() -> dict:
+    """Print and return the parser's per-class accuracy on the labelled query sets."""
+    out = {}
+    for name, path in LABELLED_SETS:
+        report = class_accuracy(path)
+        out[name] = report
+        print(f"{name} set ({path}): median parse {report['parse_ms_p50']} ms")
+        for label, c in [*report["classes"].items(), ("all", report["all"])]:
+            print(f"  {label:15s} {c['right']:3d}/{c['total']:<3d} {c['accuracy']:.2f}")
+        for query, problems in report["failures"].items():
+            print(f"  wrong: {query!r}: {'; '.join(problems)}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -43,7 +69,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-cache", action="store_true", help="re-embed every document")
     parser.add_argument("--fusion", choices=("rrf", "convex"), default="convex")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--parser", action="store_true", help="query understanding only")
     args = parser.parse_args(argv)
+    if args.parser:
+        out = parser_report()
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=2))
+        return out
 
     contacts = min(args.contacts, 300) if args.quick else args.contacts
     max_emails, max_transcripts = (120, 80) if args.quick else (200, 150)

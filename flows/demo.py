@@ -1,12 +1,13 @@
 """The end-to-end demo behind ``haste demo`` (the README's first command).
 
-Thirteen steps, each one line with its duration (:class:`flows.demo_report.DemoReport`): the
-Prefect flows train and register every model in MLflow, Ray Serve deploys them, and real
-requests go to every endpoint; workflows are defined, dry-run and drafted; a burst of CRM
-events is then rescored in real time, fires the workflows, and a manager approves or rejects
-the held actions. A
-summary ends it: the models and their held-out metrics, the calls and their answers, and where
-to look (MLflow UI, Prefect UI, dashboard).
+Fifteen steps, each one line with its duration (:class:`flows.demo_report.DemoReport`): the
+Prefect flows train and register every model in MLflow, the content library is seeded, Ray
+Serve deploys the models, and real requests go to every endpoint; workflows are defined,
+dry-run and drafted; a burst of CRM events is then rescored in real time, fires the
+workflows, and a manager approves or rejects the held actions; last come content
+performance, recommendations and personalisation, the executive summary, conversational
+search and a transcript upload. A summary ends it: the models and their held-out metrics,
+the calls and their answers, and where to look (MLflow UI, Prefect UI, dashboard).
 
 Demo mode trains the text models on a sample of their corpora (said in the output);
 ``haste train-text`` trains them on everything.
@@ -27,8 +28,13 @@ from rich.panel import Panel
 from sqlalchemy import func, select
 
 from flows.deal_velocity import deal_velocity_training
+from flows.demo_content import run_content_demo, seed_content
+from flows.demo_executive import run_executive_demo
+from flows.demo_personalise import run_personalise_demo
 from flows.demo_report import DemoReport, ModelRow, format_metric
+from flows.demo_search_chat import run_search_chat_demo
 from flows.demo_stream import stream_burst
+from flows.demo_transcription import run_transcription_demo
 from flows.demo_workflows import define_workflows, review_held_actions, train_workflow_models
 from flows.features import feature_pipeline
 from flows.search_index import search_index
@@ -54,7 +60,7 @@ DEMO_CALL = """[00:00:05] Rep: Hi Dana, thanks for joining. How is the rollout g
 
 #: Texts per corpus the demo trains the text models on (``None``: the whole corpora).
 DEMO_TEXT_SAMPLE = 3000
-STEPS = 13
+STEPS = 15
 
 
 def train_lead_model(report: DemoReport) -> dict[str, Any]:
@@ -300,6 +306,9 @@ def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = No
             text_lane = pool.submit(train_text_models, report, sample)
             train_tabular_models(report)
             train_workflow_models(report)
+            with report.step("content library + synthetic sends") as step:
+                seeded = seed_content(settings)
+                step.detail = ", ".join(f"{count:,} {name}" for name, count in seeded.items())
             with report.step("Ray Serve: gateway, champion/challenger, TextAI") as step:
                 url = start_serving(settings, log_level=logging.WARNING)
                 step.detail = url
@@ -317,6 +326,14 @@ def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = No
                 workflow_ids = define_workflows(report, client)
                 stream_burst(report, client, settings)
                 review_held_actions(report, client, workflow_ids)
+                with report.step("content, executive summary, chat search, transcripts") as step:
+                    before = len(report.calls)
+                    run_content_demo(report, client)
+                    run_personalise_demo(report, client)
+                    run_executive_demo(report, client)
+                    run_search_chat_demo(report, client)
+                    run_transcription_demo(report, client)
+                    step.detail = f"{len(report.calls) - before} calls"
         finally:
             stop_serving()
     with session_scope(settings.database_url) as session:

@@ -1,4 +1,8 @@
-"""The AI decision audit trail: who asked, which model version, which inputs, what came out."""
+"""The AI decision audit trail: who asked, which model version, which inputs, what came out.
+
+Filters use plain columns only (``contact_id``, ``model_used``, ``created_at``): the inputs and
+outputs are encrypted at rest and decrypted for the matching rows only.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +62,9 @@ def query_audit_trail(
     model: str | None = None,
     since: dt.datetime | None = None,
     limit: int = 50,
+    *,
+    feature: str | None = None,
+    user_id: uuid.UUID | None = None,
 ) -> list[AuditEntry]:
     """Return recorded AI decisions, newest first.
 
@@ -67,18 +74,24 @@ def query_audit_trail(
         model: Only decisions of this model (``name`` or ``name@vN``).
         since: Only decisions at or after this time.
         limit: Maximum number of entries.
+        feature: Only decisions of this feature (``lead_score``, ``email_compose``...).
+        user_id: Only decisions requested by this user.
 
     Returns:
         Matching entries.
     """
     query = select(AIInteraction).order_by(AIInteraction.created_at.desc()).limit(limit)
     if contact_id is not None:
-        query = query.where(AIInteraction.input_data["contact_id"].as_string() == str(contact_id))
+        query = query.where(AIInteraction.contact_id == contact_id)
     if model is not None:
         pattern = model if "@" in model else f"{model}@%"
         query = query.where(AIInteraction.model_used.like(pattern))
     if since is not None:
         query = query.where(AIInteraction.created_at >= since)
+    if feature is not None:
+        query = query.where(AIInteraction.feature == feature)
+    if user_id is not None:
+        query = query.where(AIInteraction.user_id == user_id)
     with session_scope(url) as session:
         rows = session.scalars(query).all()
         return [
@@ -88,7 +101,9 @@ def query_audit_trail(
                 interaction_type=row.interaction_type,
                 model_used=row.model_used,
                 user_id=str(row.user_id) if row.user_id else None,
-                contact_id=(row.input_data or {}).get("contact_id"),
+                contact_id=str(row.contact_id)
+                if row.contact_id
+                else (row.input_data or {}).get("contact_id"),
                 inputs=row.input_data or {},
                 outputs=row.output_data or {},
                 response_time_ms=row.response_time_ms,

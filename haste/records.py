@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from haste.db.models import Activity, AIInteraction, AIModel, Contact, LeadScore, Prediction
 from haste.db.session import session_scope
+from haste.minimise import minimise
 
 
 def without_nul(value: Any) -> Any:
@@ -28,6 +29,17 @@ def without_nul(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [without_nul(item) for item in value]
     return value
+
+
+def contact_of(input_data: Any) -> uuid.UUID | None:
+    """Return the ``contact_id`` a call's input names, when it is a UUID (else ``None``)."""
+    value = input_data.get("contact_id") if isinstance(input_data, dict) else None
+    if isinstance(value, uuid.UUID) or value is None:
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -51,12 +63,19 @@ class InteractionRecord:
     cost_usd: Decimal | float | None = None
 
     def to_row(self) -> AIInteraction:
-        """Return the ORM row (NUL characters replaced: PostgreSQL text cannot hold them)."""
+        """Return the ORM row: documents minimised, contact set, NUL characters replaced.
+
+        Only the fields ``configs/privacy.yaml`` allows for the kind of call are stored
+        (:func:`haste.minimise.minimise`); the documents are encrypted at rest by the column
+        types; ``contact_id`` (from ``input_data``) stays plain for the audit trail and erasure.
+        """
+        inputs, outputs = minimise(self.interaction_type, self.input_data, self.output_data)
         return AIInteraction(
             user_id=self.user_id,
             interaction_type=self.interaction_type,
-            input_data=without_nul(self.input_data),
-            output_data=without_nul(self.output_data),
+            input_data=without_nul(inputs),
+            output_data=without_nul(outputs),
+            contact_id=contact_of(self.input_data),
             model_used=self.model_used,
             tokens_used=self.tokens_used,
             response_time_ms=self.response_time_ms,

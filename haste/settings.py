@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         gateway_cache_ttl_s: Lifetime of a cached score.
         broker_url: AMQP URL of the message broker (RabbitMQ) of the real-time scoring engine.
         stream_namespace: Prefix of the broker's exchange and queue names (tests use their own).
+        data_keys: Data-encryption keys as comma-separated Fernet keys, the first one encrypting
+            (``HASTE_DATA_KEYS``, e.g. from a secret manager); empty: the key file is used.
+        data_key_file: Key file of the data-encryption keyring (JSON, mode 0600), created with
+            one fresh key on first use; defaults to ``<home>/data_keys.json``.
+        data_key_reload_s: How often (seconds) a running process checks the key file for a
+            rotation (``haste keys rotate-data-key``); 0 checks on every write.
 
     """
 
@@ -82,6 +88,9 @@ class Settings(BaseSettings):
     gateway_cache_ttl_s: int = Field(default=300, gt=0)
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     stream_namespace: str = Field(default="haste", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
+    data_keys: SecretStr = SecretStr("")
+    data_key_file: Path | None = None
+    data_key_reload_s: float = Field(default=5.0, ge=0, le=3600)
 
     @classmethod
     def settings_customise_sources(
@@ -106,6 +115,9 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.home / 'haste.db'}"
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        if self.data_key_file is None:
+            self.data_key_file = self.home / "data_keys.json"
+        self.data_key_file = self.data_key_file.expanduser().resolve()
         if not self.mlflow_artifact_root:
             self.mlflow_artifact_root = (self.home / "mlartifacts").as_uri()
         return self

@@ -25,9 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import ColumnElement, delete, select
 
+from haste.db.content_tables import ContentSend
 from haste.db.models import Activity, AIInteraction, Contact, LeadScore, Prediction
 from haste.db.session import session_scope
 from haste.db.stream_tables import ContactStreamState, ScoreChange, StreamEvent, WebhookDelivery
+from haste.db.workflow_tables import ReviewItem
 from haste.settings import Settings
 
 if TYPE_CHECKING:
@@ -64,12 +66,14 @@ class ErasureReport:
 
 def _calls_about(contact_id: uuid.UUID) -> ColumnElement[bool]:
     """Return the filter of the AI calls whose input names the contact."""
-    return AIInteraction.input_data["contact_id"].as_string() == str(contact_id)
+    return AIInteraction.contact_id == contact_id  # plain column: input_data is encrypted
 
 
-def _stream_rows() -> dict[str, tuple[type, Any]]:
-    """Return the real-time engine's tables keyed by contact: table -> (model, column)."""
+def _rows_by_contact() -> dict[str, tuple[type, Any]]:
+    """Return the tables with a contact column (real-time engine, review queue, content sends)."""
     return {
+        "review_items": (ReviewItem, ReviewItem.contact_id),
+        "content_sends": (ContentSend, ContentSend.contact_id),
         "stream_events": (StreamEvent, StreamEvent.contact_id),
         "contact_stream_state": (ContactStreamState, ContactStreamState.contact_id),
         "score_changes": (ScoreChange, ScoreChange.contact_id),
@@ -99,7 +103,7 @@ def forget_in_database(url: str, contact_id: uuid.UUID) -> dict[str, int]:
             ).rowcount,
             **{
                 table: session.execute(delete(model).where(column == contact_id)).rowcount
-                for table, (model, column) in _stream_rows().items()
+                for table, (model, column) in _rows_by_contact().items()
             },
             "webhook_deliveries": session.execute(
                 delete(WebhookDelivery).where(_deliveries_about(contact_id))
@@ -119,7 +123,7 @@ def remaining_in_database(url: str, contact_id: uuid.UUID) -> dict[str, int]:
         "ai_interactions": select(AIInteraction.id).where(_calls_about(contact_id)),
         **{
             table: select(column).where(column == contact_id)
-            for table, (_, column) in _stream_rows().items()
+            for table, (_, column) in _rows_by_contact().items()
         },
         "webhook_deliveries": select(WebhookDelivery.id).where(_deliveries_about(contact_id)),
     }

@@ -12,10 +12,11 @@ from serving.dashboard import router as dashboard
 from serving.errors import install_error_handlers
 from serving.idempotency import ReplayedAnswer, answer_replay
 from serving.lead_batch import LeadScoreBatch
-from serving.middleware import AccessLog, BodySizeLimit
+from serving.middleware import AccessLog
 from serving.routes import (
     admin,
     content,
+    content_personalise,
     events,
     insights,
     predictions,
@@ -27,6 +28,7 @@ from serving.routes import (
     webhooks,
     workflows,
 )
+from serving.upload_limits import PathBodySizeLimits
 
 TITLE = "hasteCRM AI API"
 VERSION = "0.2.0"
@@ -51,7 +53,11 @@ def create_api(core: GatewayCore | None = None) -> FastAPI:
     install_error_handlers(api)
     api.add_exception_handler(ReplayedAnswer, answer_replay)
     limits = core.config.limits if core is not None else RequestLimits()
-    api.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    api.add_middleware(  # upload routes (recordings) have their own, larger, limit
+        PathBodySizeLimits,
+        max_bytes=limits.max_body_bytes,
+        uploads=transcription.upload_body_limits(),
+    )
     api.add_middleware(AccessLog)  # outermost: logs 413s too
     for module in (
         scoring,
@@ -60,6 +66,7 @@ def create_api(core: GatewayCore | None = None) -> FastAPI:
         search_chat,
         transcription,
         content,
+        content_personalise,
         admin,
         events,
         webhooks,

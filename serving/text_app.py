@@ -212,6 +212,34 @@ class TextAI:
 
         return self._guard(run)
 
+    def transcribe_conversation(
+        self, body: dict[str, Any], usage: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Transcribe a recording (or parse a transcript file), then analyse and store it."""
+
+        def run() -> dict[str, Any]:
+            from textai.conversation.intake import SniffedUpload, read_upload
+            from textai.conversation.speech_to_text import load_speech_to_text_config
+            from textai.conversation.upload_errors import (
+                TranscriptionUnavailableError,
+                UploadError,
+            )
+
+            sniffed = SniffedUpload(body["kind"], body.get("audio_format"))
+            try:
+                intake = read_upload(body["data"], sniffed, load_speech_to_text_config())
+            except (UploadError, TranscriptionUnavailableError) as error:
+                raise TextAIError(error.status_code, str(error)) from error
+            result = {**intake.to_dict(), "analysis": None}
+            if body.get("analyze", True):
+                keys = ("participants", "meeting_type", "contact_id", "activity_id")
+                request = {key: body.get(key) for key in keys}
+                request["transcript"] = intake.analysis_turns()
+                result["analysis"] = self.analyze_conversation(request, usage)
+            return result
+
+        return self._guard(run)
+
     def search(self, body: dict[str, Any]) -> dict[str, Any]:
         """Run a natural-language hybrid search over the CRM."""
 
@@ -239,6 +267,25 @@ class TextAI:
 
         return self._guard(run)
 
+    def search_chat(self, body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+        """Answer one message of a search conversation (stored per API key) with citations."""
+
+        def run() -> dict[str, Any]:
+            from textai.search.chat_session import converse
+            from textai.search.chat_store import ConversationFullError, ConversationNotFoundError
+
+            generate = self._complete(usage, "search_chat", [])
+            try:
+                result = converse(self.settings.database_url, self._search_index(), body, usage,
+                                  generate=generate, llm_config=self._llm().config)  # fmt: skip
+            except ConversationNotFoundError as error:
+                raise TextAIError(404, str(error)) from error
+            except ConversationFullError as error:
+                raise TextAIError(409, str(error)) from error
+            return {**result, "llm": _llm_summary(generate)}
+
+        return self._guard(run)
+
     def compose_email(self, body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
         """Compose an email from the context, CRM facts and retrieved successful emails."""
 
@@ -260,6 +307,41 @@ class TextAI:
             generate = self._complete(usage, "email_compose", [contact_id] if contact_id else [])
             draft = compose_email(context, generate, crm_facts=facts, retriever=self._email_index())
             return {"draft": draft.model_dump(mode="json"), "llm": _llm_summary(generate)}
+
+        return self._guard(run)
+
+    def personalize_content(self, body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+        """Fill a template's typed slots from the CRM; 422 naming any missing required slot."""
+
+        def run() -> dict[str, Any]:
+            from content.personalise import personalise_content
+
+            try:
+                result = personalise_content(
+                    self.settings.database_url,
+                    body["contact_id"],
+                    content_id=body.get("content_id"),
+                    template=body.get("template"),
+                    deal_id=body.get("deal_id"),
+                )
+            except LookupError as error:
+                raise TextAIError(404, str(error)) from error
+            return result.to_dict()
+
+        return self._guard(run)
+
+    def generate_content(self, body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+        """Draft a template with typed slots from a brief (hosted LLM if any, else the corpus)."""
+
+        def run() -> dict[str, Any]:
+            from content.generate import ContentBrief, generate_template
+
+            brief = ContentBrief.model_validate(body)
+            generate = self._complete(usage, "content_generate", [])
+            result = generate_template(
+                brief, generate, llm_config=self._llm().config, retriever=self._email_index()
+            )
+            return {**result.to_dict(), "llm": _llm_summary(generate)}
 
         return self._guard(run)
 
@@ -314,6 +396,18 @@ class TextAI:
                 "suggestions": [reply.model_dump(mode="json") for reply in replies],
                 "llm": _llm_summary(generate),
             }
+
+        return self._guard(run)
+
+    def executive_summary(self, body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+        """Write the week's executive summary from its figures (hosted LLM, checked; templates)."""
+
+        def run() -> dict[str, Any]:
+            from insights.executive_writer import FEATURE, write_summary
+
+            generate = self._complete(usage, FEATURE, [])
+            result = write_summary(body["report"], generate, self._llm().config)
+            return {**result, "llm": _llm_summary(generate)}
 
         return self._guard(run)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -86,3 +87,115 @@ def keys_revoke(
     if not revoke_api_key(get_settings().database_url, parsed):
         fail(f"no active key {key_id}")
     console.print(f"revoked {key_id}")
+
+
+@app.command("rotate-data-key")
+def keys_rotate_data_key(
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Add no new key: finish re-encrypting under the current first key "
+            "(after an interrupted rotation, or a key added to HASTE_DATA_KEYS).",
+        ),
+    ] = False,
+    drop_old: Annotated[
+        bool,
+        typer.Option(
+            "--drop-old", help="Then remove the old keys from the key file (once no row uses them)."
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows per transaction.")
+    ] = 500,
+) -> None:
+    """Rotate the data-encryption key: new key first, re-encrypt every row, servers keep running.
+
+    Idempotent and resumable: rows already under the first key are skipped.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from haste.crypto import DataKeyError, Keyring, use_keyring
+    from haste.db import upgrade_database
+    from haste.key_rotation import (
+        add_primary_key,
+        drop_retired_keys,
+        reencrypt_database,
+        stored_key_usage,
+    )
+
+    settings = get_settings()
+    path = settings.data_key_file
+    from_env = bool(settings.data_keys.get_secret_value().strip())
+    if from_env and not resume:
+        fail(
+            "the data keys come from HASTE_DATA_KEYS, which this command cannot change: put a "
+            "new key first there (keep the old ones), restart, then run "
+            "`haste keys rotate-data-key --resume`"
+        )
+    if from_env and drop_old:
+        fail("with HASTE_DATA_KEYS, remove old keys there once `data-key-status` shows 0 rows")
+    assert path is not None
+    upgrade_database(settings.database_url)
+    try:
+        if not resume:
+            key = add_primary_key(path)
+            console.print(f"new data key [bold]{key.id}[/] is now first in {path}")
+        keyring = Keyring.from_settings(settings)
+        use_keyring(keyring)  # this process encrypts under the new key at once
+        columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+
+            def track(table: str, total: int) -> Callable[[int], None]:
+                task = progress.add_task(table, total=total)
+                return lambda n: progress.advance(task, n)
+
+            counts = reencrypt_database(settings.database_url, keyring, batch_size, track)
+        dropped: list[str] = []
+        if drop_old:
+            console.print(f"waiting {settings.data_key_reload_s:g} s for servers to reload keys")
+            dropped = drop_retired_keys(
+                settings.database_url, keyring, path, settings.data_key_reload_s + 1, batch_size
+            )
+        usage = stored_key_usage(settings.database_url)
+    except DataKeyError as error:
+        fail(str(error))
+    finally:
+        use_keyring(None)
+    from rich.table import Table
+
+    table = Table("table", "rows", "re-encrypted", "changed meanwhile (kept)")
+    for name, count in counts.items():
+        table.add_row(name, str(count.rows), str(count.rewritten), str(count.skipped_changed))
+    console.print(table)
+    console.print(
+        f"primary key {keyring.primary_id}; values per key: "
+        + (", ".join(f"{k}={v}" for k, v in sorted(usage.items())) or "none")
+    )
+    if dropped:
+        console.print(f"removed retired keys {', '.join(dropped)} from {path}")
+
+
+@app.command("data-key-status")
+def keys_data_key_status() -> None:
+    """Show the data keys (ids, never the keys) and how many stored values each encrypts."""
+    from rich.table import Table
+
+    from haste.crypto import DataKeyError, Keyring
+    from haste.key_rotation import stored_key_usage
+
+    settings = get_settings()
+    try:
+        keyring = Keyring.from_settings(settings)
+    except DataKeyError as error:
+        fail(str(error))
+    usage = stored_key_usage(settings.database_url)
+    source = "HASTE_DATA_KEYS" if settings.data_keys.get_secret_value() else settings.data_key_file
+    table = Table("key id", "role", "created", "values", title=f"data keys ({source})")
+    for index, key in enumerate(keyring.keys):
+        role = "encrypts + decrypts" if index == 0 else "decrypts (retired)"
+        table.add_row(key.id, role, key.created_at or "", str(usage.pop(key.id, 0)))
+    for key_id, count in sorted(usage.items()):
+        label = "not encrypted (legacy)" if key_id == "plaintext" else "MISSING KEY"
+        table.add_row(key_id, label, "", str(count))
+    console.print(table)

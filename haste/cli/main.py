@@ -14,10 +14,12 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+import haste.cli.content as content
 import haste.cli.database as database
 import haste.cli.demo as demo
 import haste.cli.events as events
 import haste.cli.governance as governance
+import haste.cli.insights as insights
 import haste.cli.keys as keys
 import haste.cli.llm as llm
 import haste.cli.models as models
@@ -39,6 +41,8 @@ app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(events.app, name="events")
 app.add_typer(workflows.app, name="workflows")
+app.add_typer(content.app, name="content")
+app.add_typer(insights.app, name="insights")
 for group in (training, governance, llm, serving, demo):
     app.add_typer(group.app)
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from haste.db.encrypted import EncryptedJSON
 from haste.db.models import Base, JSONType, utcnow
 
 #: Kinds of content item.
@@ -112,7 +113,8 @@ class SearchConversation(Base):
         id: Primary key (the ``conversation_id`` clients send back).
         api_key_id: API key that opened it (only that key may continue it).
         user_id: User of that key.
-        turns: The turns, oldest first: question, merged filters, answer, cited record ids.
+        turns: The turns, oldest first: question, merged filters, answer, cited record ids
+            (encrypted at rest).
         created_at: When it was opened.
         updated_at: Last turn.
     """
@@ -122,7 +124,7 @@ class SearchConversation(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), index=True)
     user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
-    turns: Mapped[list[Any]] = mapped_column(JSONType, nullable=False, default=list)
+    turns: Mapped[list[Any]] = mapped_column(EncryptedJSON(), nullable=False, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow
     )

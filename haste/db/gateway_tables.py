@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import DateTime, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from haste.db.models import Base, JSONType, utcnow
+from haste.db.encrypted import EncryptedJSON, EncryptedText
+from haste.db.models import Base, utcnow
 
 
 class IdempotencyKey(Base):
@@ -30,7 +31,7 @@ class IdempotencyKey(Base):
         endpoint: ``METHOD /path`` of the first request (for the error message).
         owner: The process running it (a Ray actor id): a claim whose owner died is taken over.
         status_code: HTTP status of the recorded answer (``None`` while it runs).
-        response_body: The recorded answer's body (JSON text).
+        response_body: The recorded answer's body (JSON text, encrypted at rest).
         created_at: When the first request claimed the key.
         completed_at: When its answer was recorded.
     """
@@ -43,7 +44,7 @@ class IdempotencyKey(Base):
     endpoint: Mapped[str] = mapped_column(String(300), nullable=False)
     owner: Mapped[str | None] = mapped_column(String(100))
     status_code: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(EncryptedText())
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, index=True
     )
@@ -59,7 +60,7 @@ class AIJob(Base):
         kind: What it does (``conversation_analyze``).
         status: ``queued``, ``running``, ``succeeded`` or ``failed``.
         request_id: Request id of the submitting call (audit trail).
-        result: The answer, once succeeded.
+        result: The answer, once succeeded (encrypted at rest).
         error: What went wrong, once failed.
         created_at: Submission time.
         finished_at: When it succeeded or failed.
@@ -72,7 +73,7 @@ class AIJob(Base):
     kind: Mapped[str] = mapped_column(String(50), nullable=False)
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="queued")
     request_id: Mapped[str | None] = mapped_column(String(64))
-    result: Mapped[Any | None] = mapped_column(JSONType)
+    result: Mapped[Any | None] = mapped_column(EncryptedJSON())
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow

@@ -6,6 +6,7 @@ The models are portable between SQLite (local default) and PostgreSQL (productio
   SQLite) generated client-side with :func:`uuid.uuid4`; values bound to these columns must be
   :class:`uuid.UUID` objects (SQLAlchemy does not coerce strings on SQLite);
 * JSON documents use :data:`JSONType`, i.e. ``JSONB`` on PostgreSQL and ``JSON`` elsewhere;
+* sensitive text (email bodies, transcripts, AI payloads) is encrypted (:mod:`haste.db.encrypted`);
 * timestamps are timezone-aware; creation timestamps have both a Python default (ORM inserts)
   and a ``CURRENT_TIMESTAMP`` server default (bulk inserts that omit the column).
 
@@ -52,6 +53,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from haste.db.encrypted import EncryptedJSON, EncryptedText
 
 #: JSON column type: ``JSONB`` on PostgreSQL, generic ``JSON`` on SQLite and other backends.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -338,7 +341,7 @@ class Activity(Base):
         user_id: User who performed it (``SET NULL`` on delete).
         type: One of ``email``, ``call``, ``meeting``, ``note``, ``task``.
         subject: Subject line.
-        body: Free text (email body, notes, transcript reference...).
+        body: Free text (email body, notes, transcript reference...), encrypted at rest.
         occurred_at: When the activity happened.
         details: Extra structured data (duration, direction, outcome...).
 
@@ -359,7 +362,7 @@ class Activity(Base):
     )
     type: Mapped[str] = mapped_column(String(30), nullable=False)
     subject: Mapped[str | None] = mapped_column(String(500))
-    body: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(EncryptedText())
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
@@ -487,8 +490,8 @@ class AIInteraction(Base):
         id: Primary key.
         user_id: Requesting user (``SET NULL`` on delete, the log is kept).
         interaction_type: Kind of interaction.
-        input_data: Request payload.
-        output_data: Response payload.
+        input_data: Request payload (encrypted; fields allowed by ``configs/privacy.yaml``).
+        output_data: Response payload (encrypted, minimised likewise).
         model_used: Model identifier.
         tokens_used: Total tokens.
         response_time_ms: Latency in milliseconds.
@@ -503,6 +506,7 @@ class AIInteraction(Base):
         variant: A/B variant (``champion``/``challenger`` or a prompt version).
         request_id: Request id of the HTTP call (the client's ``X-Request-ID`` or a drawn one),
             unique per API key: a replayed request is not recorded twice.
+        contact_id: Contact the call was about (plain, indexed: audit trail and erasure).
 
     """
 
@@ -516,8 +520,8 @@ class AIInteraction(Base):
         Uuid(), ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     interaction_type: Mapped[str | None] = mapped_column(String(50))
-    input_data: Mapped[Any | None] = mapped_column(JSONType)
-    output_data: Mapped[Any | None] = mapped_column(JSONType)
+    input_data: Mapped[Any | None] = mapped_column(EncryptedJSON())
+    output_data: Mapped[Any | None] = mapped_column(EncryptedJSON())
     model_used: Mapped[str | None] = mapped_column(String(100))
     tokens_used: Mapped[int | None] = mapped_column(Integer)
     response_time_ms: Mapped[int | None] = mapped_column(Integer)
@@ -541,6 +545,7 @@ class AIInteraction(Base):
     provider: Mapped[str | None] = mapped_column(String(50))
     variant: Mapped[str | None] = mapped_column(String(50))
     request_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), index=True)
 
 
 class AIFeatureFlag(Base):
@@ -589,12 +594,12 @@ class ConversationInsight(Base):
     Attributes:
         id: Primary key.
         activity_id: Analysed activity (``CASCADE`` on delete).
-        transcript: Full transcript.
-        summary: Summary.
+        transcript: Full transcript (encrypted at rest).
+        summary: Summary (encrypted at rest: it quotes the transcript).
         topics: Detected topics.
         sentiment_scores: Sentiment per speaker/segment.
-        action_items: Extracted action items.
-        key_moments: Notable moments.
+        action_items: Extracted action items (encrypted at rest).
+        key_moments: Notable moments (encrypted at rest).
         analyzed_at: Analysis time.
 
     """
@@ -605,12 +610,12 @@ class ConversationInsight(Base):
     activity_id: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey("activities.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    transcript: Mapped[str | None] = mapped_column(Text)
-    summary: Mapped[str | None] = mapped_column(Text)
+    transcript: Mapped[str | None] = mapped_column(EncryptedText())
+    summary: Mapped[str | None] = mapped_column(EncryptedText())
     topics: Mapped[Any | None] = mapped_column(JSONType)
     sentiment_scores: Mapped[Any | None] = mapped_column(JSONType)
-    action_items: Mapped[Any | None] = mapped_column(JSONType)
-    key_moments: Mapped[Any | None] = mapped_column(JSONType)
+    action_items: Mapped[Any | None] = mapped_column(EncryptedJSON())
+    key_moments: Mapped[Any | None] = mapped_column(EncryptedJSON())
     analyzed_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, server_default=func.now()
     )

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from haste.db.encrypted import EncryptedJSON
 from haste.db.models import Base, JSONType, utcnow
 
 RUN_STATUSES: tuple[str, ...] = ("done", "pending_review", "partly_rejected", "failed")
@@ -161,7 +162,7 @@ class ReviewItem(Base):
         contact_id: The contact concerned.
         team_id: Team of the contact's owner (managers see their team's items).
         summary: One line for the queue.
-        payload: What would happen (the action, its parameters, the draft).
+        payload: What would happen (the action, its parameters, the draft); encrypted at rest.
         risk: Risk class.
         status: ``pending``, ``approved`` or ``rejected``.
         requested_at: When it was queued.
@@ -180,7 +181,7 @@ class ReviewItem(Base):
     contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), index=True)
     team_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), index=True)
     summary: Mapped[str] = mapped_column(String(500), nullable=False)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON(), nullable=False)
     risk: Mapped[str] = mapped_column(String(30), nullable=False)
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending", index=True)
     requested_at: Mapped[dt.datetime] = mapped_column(

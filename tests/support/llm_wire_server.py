@@ -4,6 +4,10 @@
 127.0.0.1 port and yields a :class:`WireServer`:
 
 - ``POST /v1/chat/completions``: OpenAI Chat Completions (``Authorization: Bearer KEY``);
+- ``POST /v1/audio/transcriptions``: OpenAI speech to text (multipart: ``file``, ``model``,
+  ``response_format`` ``json``/``verbose_json``/``diarized_json``/``text``); the transcript is
+  the server's scripted call (``transcript_lines``) spread over the audio's length (a WAV's
+  real duration, else 4 s a line); a file that is not audio gets OpenAI's 400;
 - ``POST /v1/messages``: Anthropic Messages (the key in ``x-api-key`` or, as the 2.x SDK sends
   it, ``Authorization: Bearer KEY``; ``anthropic-version`` required; from API version
   2026-10-21 the sampling parameters ``temperature``/``top_p``/``top_k`` get a 400, as the
@@ -29,11 +33,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from tests.support.asgi_server import serve_in_thread
 
 OPENAI_PATH = "/v1/chat/completions"
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+#: The call every transcription returns (speaker label, text), spread over the audio.
+DEFAULT_TRANSCRIPT_LINES: tuple[tuple[str, str], ...] = (
+    ("A", "Hi Dana, thanks for making time for the demo today."),
+    ("B", "Happy to. We are comparing you with Salesforce, so pricing matters."),
+    ("A", "Understood. I will send you the pricing sheet by Friday."),
+    ("B", "Great, let's schedule a follow-up call next week."),
+)
+_AUDIO_MAGIC = (b"RIFF", b"ID3", b"fLaC", b"OggS", b"\x1a\x45\xdf\xa3", b"\xff\xfb", b"\xff\xf3")
 ANTHROPIC_PATH = "/v1/messages"
 SAMPLING_REMOVED_VERSION = "2026-10-21"
 """Anthropic API version from which temperature/top_p/top_k are rejected (SDK 2.x sends it)."""
@@ -131,6 +144,7 @@ class WireServer:
     api_key: str = "test-key"
     host: str = "127.0.0.1"
     port: int = 0
+    transcript_lines: tuple[tuple[str, str], ...] = DEFAULT_TRANSCRIPT_LINES
     _requests: list[RecordedRequest] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _delays: list[_Delay] = field(default_factory=list)
@@ -289,6 +303,73 @@ def _answer_anthropic(body: dict[str, Any], version: str) -> tuple[int, dict[str
     }
 
 
+def measure_audio_seconds(data: bytes, lines: int) -> float:
+    """Return a WAV file's real duration (``wave``), else 4 s per transcript line."""
+    import io
+    import wave
+
+    try:
+        with wave.open(io.BytesIO(data)) as audio:
+            return audio.getnframes() / float(audio.getframerate())
+    except (wave.Error, EOFError, ZeroDivisionError):
+        return 4.0 * lines
+
+
+def _answer_transcription(server: WireServer, form: dict[str, Any], data: bytes) -> tuple[int, Any]:
+    """Return the status and body (a dict, or text) answering a transcription request."""
+    model, response_format = form.get("model"), form.get("response_format") or "json"
+    if not isinstance(model, str) or not model:
+        return 400, _format_openai_error(400, "you must provide a model parameter")
+    if not data.startswith(_AUDIO_MAGIC) and data[4:8] != b"ftyp":
+        return 400, _format_openai_error(
+            400,
+            "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', 'mpeg', "
+            "'mpga', 'oga', 'ogg', 'wav', 'webm']",
+        )
+    lines = server.transcript_lines
+    duration = round(measure_audio_seconds(data, len(lines)), 3)
+    step = duration / max(len(lines), 1)
+    text = " ".join(line for _, line in lines)
+    usage = {"type": "duration", "seconds": max(1, round(duration))}
+    if response_format == "text":
+        return 200, text
+    if response_format == "json":
+        return 200, {"text": text, "usage": usage}
+    if response_format == "verbose_json":
+        segments = [
+            {
+                "id": index,
+                "seek": 0,
+                "start": round(index * step, 3),
+                "end": round((index + 1) * step, 3),
+                "text": f" {line}",
+                "tokens": [],
+                "temperature": 0.0,
+                "avg_logprob": -0.2,
+                "compression_ratio": 1.1,
+                "no_speech_prob": 0.01,
+            }
+            for index, (_, line) in enumerate(lines)
+        ]
+        body = {"task": "transcribe", "language": "english", "duration": duration}
+        return 200, {**body, "text": text, "segments": segments, "usage": usage}
+    if response_format == "diarized_json":
+        segments = [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{index:03d}",
+                "start": round(index * step, 3),
+                "end": round((index + 1) * step, 3),
+                "text": line,
+                "speaker": speaker,
+            }
+            for index, (speaker, line) in enumerate(lines)
+        ]
+        body = {"task": "transcribe", "duration": duration, "text": text}
+        return 200, {**body, "segments": segments, "usage": usage}
+    return 400, _format_openai_error(400, f"response_format {response_format!r} is not supported")
+
+
 def create_app(server: WireServer) -> FastAPI:
     """Return the FastAPI app serving both wire formats for ``server``'s state."""
     app = FastAPI(title="LLM wire test server", docs_url=None, redoc_url=None)
@@ -342,6 +423,52 @@ def create_app(server: WireServer) -> FastAPI:
     @app.post(OPENAI_PATH)
     async def chat_completions(request: Request) -> JSONResponse:
         return await handle(request, anthropic=False)
+
+    @app.post(TRANSCRIPTIONS_PATH)
+    async def transcriptions(request: Request) -> Response:
+        form = await request.form()
+        fields: dict[str, Any] = {}
+        data = b""
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):
+                data = await value.read()
+                fields[key] = {
+                    "filename": value.filename,
+                    "content_type": value.content_type,
+                    "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            elif key in fields:
+                previous = fields[key]
+                fields[key] = (
+                    [*previous, value] if isinstance(previous, list) else [previous, value]
+                )
+            else:
+                fields[key] = value
+        record = RecordedRequest(
+            path=request.url.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=fields,
+        )
+        delay, failure = server._record(record)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        headers: dict[str, str] = {}
+        if record.headers.get("authorization", "") != f"Bearer {server.api_key}":
+            status, payload = 401, _format_openai_error(401, "Incorrect API key provided.")
+        elif failure is not None:
+            status = failure.status
+            payload = _format_openai_error(status, f"scripted {status}")
+            if failure.retry_after_ms is not None:
+                headers["retry-after-ms"] = str(failure.retry_after_ms)
+        elif "file" not in fields:
+            status, payload = 400, _format_openai_error(400, "you must provide a file")
+        else:
+            status, payload = _answer_transcription(server, fields, data)
+        record.status = status
+        if isinstance(payload, str):
+            return PlainTextResponse(payload, status_code=status, headers=headers)
+        return JSONResponse(payload, status_code=status, headers=headers)
 
     @app.post(ANTHROPIC_PATH)
     async def messages(request: Request) -> JSONResponse:

@@ -267,6 +267,7 @@ SPEC_COLUMNS: dict[str, set[str]] = {
         "created_at",
         # 0002: roll-ups per team/feature, A/B variant, idempotent recording
         "team_id", "api_key_id", "feature", "provider", "variant", "request_id",
+        "contact_id",  # 0007: plain contact column (the payloads are encrypted)
     },
     "ai_feature_flags": {
         "id", "feature_name", "is_enabled", "rollout_percentage", "user_segments", "config",
@@ -571,7 +572,7 @@ def test_alembic_config_is_built_in_code() -> None:
     assert config.config_file_name is None
     assert Path(config.get_main_option("script_location"), "env.py").is_file()
     assert config.get_main_option("sqlalchemy.url") == "sqlite:///x%20y.db"
-    assert head_revision() == "0006"
+    assert head_revision() == "0007"
 
 
 def test_migration_matches_models(db_url: str) -> None:
@@ -595,8 +596,45 @@ def test_downgrade_to_base_drops_everything(db_url: str) -> None:
     with create_db_engine(db_url).connect() as connection:
         assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
     upgrade_database(db_url)
-    assert current_revision(db_url) == "0006"
+    assert current_revision(db_url) == "0007"
     with create_db_engine(db_url).connect() as connection:
         assert set(TABLE_NAMES) <= set(inspect(connection).get_table_names())
         # Migrations leave SQLite foreign-key enforcement switched on for pooled connections.
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_sensitive_columns_are_encrypted_at_rest(db_url: str) -> None:
+    """Email bodies and AI payloads are Fernet tokens in the file; the ORM reads them back."""
+    import sqlite3
+
+    from haste.db.encrypted import encrypted_columns
+
+    assert {
+        t: sorted(c.name for c in cols) for t, cols in encrypted_columns(Base.metadata).items()
+    } == {
+        "activities": ["body"],
+        "ai_interactions": ["input_data", "output_data"],
+        "conversation_insights": ["action_items", "key_moments", "summary", "transcript"],
+        "review_items": ["payload"],
+        "search_conversations": ["turns"],
+        "ai_jobs": ["result"],
+        "idempotency_keys": ["response_body"],
+    }
+    with session_scope(db_url) as session:
+        activity = Activity(
+            type="email", body="Hi Ada, ada@example.com", occurred_at=dt.datetime.now(dt.UTC)
+        )
+        interaction = AIInteraction(input_data={"to": "ada@example.com"}, output_data=[1, "x"])
+        session.add_all([activity, interaction])
+        session.flush()
+        ids = activity.id, interaction.id
+    raw = Path(db_url.removeprefix("sqlite:///")).parent
+    with sqlite3.connect(raw / "haste.db") as connection:
+        body = connection.execute("SELECT body FROM activities").fetchone()[0]
+        stored = connection.execute("SELECT input_data FROM ai_interactions").fetchone()[0]
+    assert body.startswith("enc1:") and stored.startswith("enc1:")
+    assert "ada@example.com" not in body + stored
+    with session_scope(db_url) as session:
+        assert session.get(Activity, ids[0]).body == "Hi Ada, ada@example.com"
+        assert session.get(AIInteraction, ids[1]).input_data == {"to": "ada@example.com"}
+        assert session.get(AIInteraction, ids[1]).output_data == [1, "x"]

@@ -84,6 +84,13 @@ def test_every_domain_router_is_mounted() -> None:
         "/api/ai/webhooks",
         "/api/ai/webhooks/{webhook_id}",
         "/dashboard/live",
+        "/api/ai/search/chat",
+        "/api/ai/conversation/transcribe",
+        "/api/ai/content/performance",
+        "/api/ai/content/recommend",
+        "/api/ai/content/personalize",
+        "/api/ai/content/generate",
+        "/api/ai/insights/executive-summary",
     } <= paths
 
 

@@ -16,8 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from textai.search.activity_filters import activity_mask
 from textai.search.documents import ENTITY_TYPES, SearchDocument
-from textai.search.query_model import Filter
+from textai.search.query_model import (
+    ACTIVITY_FIELD_PREFIX,
+    NEGATED_OPS,
+    NO_ACTIVITY_FIELD_PREFIX,
+    Filter,
+)
 
 
 def coerce_filter(value: Filter | Mapping[str, Any]) -> Filter:
@@ -73,6 +79,11 @@ class AttributeTable:
         self.fields: set[str] = {key for d in documents for key in d.attributes}
         self._types = np.array([d.entity_type for d in documents], dtype=object)
         self._columns: dict[tuple[str, str], np.ndarray] = {}
+
+    @property
+    def entity_types(self) -> np.ndarray:
+        """Entity type of every document, in index order."""
+        return self._types
 
     def column(self, field_name: str, kind: str) -> np.ndarray:
         """Return (cached) attribute values of every document as a typed numpy column.
@@ -135,7 +146,12 @@ class AttributeTable:
                 raise ValueError(f"unknown entity types {sorted(unknown)}")
             mask &= np.isin(self._types, list(entity_types))
         for flt in filters:
+            if flt.field.startswith((ACTIVITY_FIELD_PREFIX, NO_ACTIVITY_FIELD_PREFIX)):
+                mask &= activity_mask(self, flt)
+                continue
             if flt.field not in self.fields and flt.field != "entity_type":
+                if flt.negated and not strict:
+                    continue  # no document has the field: none has the excluded value
                 if strict and self.documents:
                     raise ValueError(f"unknown filter field {flt.field!r}")
                 mask[:] = False
@@ -144,7 +160,10 @@ class AttributeTable:
         return mask
 
     def _filter_column(self, flt: Filter) -> np.ndarray:
-        """Evaluate one filter on every document."""
+        """Evaluate one filter on every document (a negated one holds for missing values)."""
+        if flt.negated:
+            positive = Filter(flt.field, NEGATED_OPS[flt.op], flt.value)
+            return ~self._filter_column(positive)
         if flt.field == "entity_type":
             values = flt.value if isinstance(flt.value, tuple) else (flt.value,)
             return np.isin(self._types, list(values))

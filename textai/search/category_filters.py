@@ -7,6 +7,8 @@
 * countries ("in Germany", "UK", "French companies").
 
 Each is recognised only when the data has the value (:mod:`textai.search.vocabulary_patterns`).
+A value in a negation's scope ("not closed won", "excluding retail", "outside the UK") gives a
+``!=`` / ``not in`` filter (:mod:`textai.search.negation`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,24 @@ import re
 from typing import Any
 
 from textai.search.entity_words import ENTITY_AFTER
+from textai.search.negation import claim_negation, negate_op, negation_before
 from textai.search.parse_state import ParseState
 from textai.search.query_model import OPEN_STAGES, Filter
-from textai.search.vocabulary_patterns import VocabularyPatterns
+from textai.search.vocabulary_patterns import VocabularyPatterns, fuzzy_industry
+
+#: Only command words before a phrase: it leads the query ("insurers in Germany").
+_LEADING = re.compile(
+    r"^\s*(?:(?:show|find|list|get|give|all|any|the|me|our|my|us|please|search|for)\s+)*$"
+)
+#: A preposition after a leading industry phrase.
+_PREP_AFTER = re.compile(r"^\s+(?:in|from|based|located|with|that|who|which|over|under)\b")
+#: A word in an industry's filter context: "in X", "X companies", "X sector".
+_INDUSTRY_SLOT = re.compile(
+    r"\b(?:in|from|within|across)\s+(?:the\s+)?(?P<a>[a-z][a-z&-]{4,})\b(?![\s-]*\d)"
+    r"|\b(?P<b>[a-z][a-z&-]{4,})(?=\s+(?:sector|industry|industries|space|vertical|market)\b"
+    r"|\s+(?:compan(?:y|ies)|deals?|accounts?|contacts?|leads?|customers?|clients?|firms?"
+    r"|businesses|prospects?|opportunit(?:y|ies))\b)"
+)
 
 #: Deal-stage phrases -> the stages they select.
 STAGE_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -29,6 +46,10 @@ STAGE_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"\b(?:in\s+)?qualification(?:\s+stage)?|\bqualifying\b", ("qualification",)),
     (r"\b(?:in\s+)?prospecting(?:\s+stage)?", ("prospecting",)),
     (r"\b(?:open|active|ongoing)\s+(?=deals?|opportunit|opps?\b)", OPEN_STAGES),
+    (
+        r"\bclosed\b(?=\s*(?:$|[,.;?!]|\band\b|\bor\b|\bin\b|\bwith\b))",
+        ("closed_won", "closed_lost"),
+    ),
 )
 #: Lifecycle-stage phrases -> the lifecycle stage.
 LIFECYCLE_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -51,7 +72,8 @@ def parse_stages(state: ParseState, patterns: VocabularyPatterns) -> None:
             continue
         m = re.search(regex, state.working())
         if m is not None:
-            state.filters.append(Filter("lifecycle_stage", "==", value))
+            op = negate_op("==", claim_negation(state, m.start()))
+            state.filters.append(Filter("lifecycle_stage", op, value))
             state.consume(m.start(), m.end())
     for regex, stages in STAGE_PATTERNS:
         known = tuple(s for s in stages if s in patterns.stages)
@@ -59,8 +81,26 @@ def parse_stages(state: ParseState, patterns: VocabularyPatterns) -> None:
         if m is None or not known:
             continue
         value: Any = known[0] if len(known) == 1 else known
-        state.filters.append(Filter("stage", "==" if len(known) == 1 else "in", value))
+        op = negate_op("==" if len(known) == 1 else "in", claim_negation(state, m.start()))
+        state.filters.append(Filter("stage", op, value))
         state.consume(m.start(), m.end())
+
+
+def add_category_filters(state: ParseState, field_name: str, found: list[tuple[str, bool]]) -> None:
+    """Add the filters of the values found for one field: kept ones, then excluded ones.
+
+    Args:
+        state: The parse state.
+        field_name: The attribute (``industry``, ``country``...).
+        found: ``(value, negated)`` in query order.
+
+    """
+    for negated in (False, True):
+        values = list(dict.fromkeys(v for v, neg in found if neg is negated))
+        if len(values) == 1:
+            state.filters.append(Filter(field_name, negate_op("==", negated), values[0]))
+        elif values:
+            state.filters.append(Filter(field_name, negate_op("in", negated), tuple(values)))
 
 
 def parse_industries(state: ParseState, patterns: VocabularyPatterns, strict: bool) -> None:
@@ -72,25 +112,31 @@ def parse_industries(state: ParseState, patterns: VocabularyPatterns, strict: bo
         strict: Ignore synonyms (for long queries, where "health" is more likely a topic).
 
     """
-    found: list[str] = []
+    found: list[tuple[str, bool]] = []
     for m in patterns.industry_re.finditer(state.working()):
         phrase = re.sub(r"[\s-]+", " ", m.group("ind"))
         followed = ENTITY_AFTER.match(state.low[m.end() :])
-        listed = found and re.search(r"(?:\bor|\band|,|/)\s*$", state.low[: m.start()])
-        if not (m.group("pre") or m.group("suf") or followed or listed):
+        listed = found and re.search(r"(?:\bor|\band|,|/|\bnor)\s*$", state.low[: m.start()])
+        leading = _LEADING.match(state.low[: m.start()]) and _PREP_AFTER.match(state.low[m.end() :])
+        excluded = negation_before(state, m.start()) is not None
+        if not (m.group("pre") or m.group("suf") or followed or listed or leading or excluded):
             continue
         if strict and phrase in patterns.weak:
             continue
         value = patterns.industries.get(phrase)
         if value is None:
             continue
-        if value not in found:
-            found.append(value)
+        negated = claim_negation(state, m.start()) or bool(listed and found[-1][1])
+        found.append((value, negated))
         state.consume(m.start(), m.end())
-    if len(found) == 1:
-        state.filters.append(Filter("industry", "==", found[0]))
-    elif found:
-        state.filters.append(Filter("industry", "in", tuple(found)))
+    if not strict:
+        for m in _INDUSTRY_SLOT.finditer(state.working()):
+            group = "a" if m.group("a") else "b"
+            value = fuzzy_industry(m.group(group), patterns)
+            if value is not None:
+                found.append((value, claim_negation(state, m.start())))
+                state.consume(m.start(), m.end())
+    add_category_filters(state, "industry", found)
 
 
 def parse_countries(state: ParseState, patterns: VocabularyPatterns) -> None:
@@ -101,7 +147,7 @@ def parse_countries(state: ParseState, patterns: VocabularyPatterns) -> None:
         patterns: The data's vocabulary.
 
     """
-    found: list[str] = []
+    found: list[tuple[str, bool]] = []
     for m in patterns.country_re.finditer(state.working()):
         alias = m.group("c")
         adjective = alias.endswith(("an", "ish", "ch", "ss", "ese")) and alias not in (
@@ -110,17 +156,17 @@ def parse_countries(state: ParseState, patterns: VocabularyPatterns) -> None:
         followed = ENTITY_AFTER.match(state.low[m.end() :])
         if adjective and not (m.group("pre") or followed):
             continue
-        value = patterns.countries[alias]
-        if value not in found:
-            found.append(value)
+        found.append((patterns.countries[alias], _negated_item(state, m.start(), found)))
         state.consume(m.start(), m.end())
     for m in patterns.upper_re.finditer(state.working_original_case()):
         code = patterns.upper.get(m.group("c"))
         if code:
-            if code not in found:
-                found.append(code)
+            found.append((code, _negated_item(state, m.start(), found)))
             state.consume(m.start(), m.end())
-    if len(found) == 1:
-        state.filters.append(Filter("country", "==", found[0]))
-    elif found:
-        state.filters.append(Filter("country", "in", tuple(found)))
+    add_category_filters(state, "country", found)
+
+
+def _negated_item(state: ParseState, start: int, found: list[tuple[str, bool]]) -> bool:
+    """Return whether a list item is negated: by its own cue or as the next item of one."""
+    listed = found and re.search(r"(?:\bor|\band|,|/|\bnor)\s*$", state.low[:start])
+    return claim_negation(state, start) or bool(listed and found[-1][1])

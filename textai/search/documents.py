@@ -10,7 +10,9 @@ entity     attributes
 company    industry, country, employee_count, annual_revenue, domain, plan, account_status,
            created_at
 contact    job_title, lifecycle_stage, lead_source, email, company_id, company_name, industry,
-           country, employee_count, owner_name, created_at
+           country, employee_count, owner_name, created_at, last_activity_at,
+           last_email_(received_/sent_)at, last_call_at, last_meeting_at, lead_score,
+           lead_score_band (:mod:`textai.search.contact_facts`)
 deal       amount, currency, stage, is_won, expected_close_date, closed_at, created_at,
            company_id, company_name, industry, country, employee_count, contact_id,
            contact_name, owner_name
@@ -44,6 +46,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from textai.search.contact_facts import contact_facts
 
 #: Searchable entity types.
 ENTITY_TYPES: tuple[str, ...] = ("contact", "company", "deal", "email", "transcript")
@@ -237,7 +241,8 @@ def documents_from_frames(
 
     Args:
         tables: Frames named like the database tables: ``companies``, ``contacts``, ``deals``,
-            ``activities`` (required) and optionally ``accounts`` and ``users``. Columns follow
+            ``activities`` (required) and optionally ``accounts``, ``users`` and
+            ``lead_scores``. Columns follow
             :mod:`haste.db.models`; ``activities`` may carry a ``text_source`` column (see
             :func:`attach_public_texts`).
         respect_consent: Leave out contacts without ``ai_consent`` and their activities.
@@ -312,6 +317,7 @@ def documents_from_frames(
         }
 
     contacts: dict[str, dict[str, Any]] = {}
+    facts = contact_facts(tables)
     for row in _records(tables["contacts"]):
         if respect_consent and "ai_consent" in row and not bool(row["ai_consent"]):
             continue
@@ -352,6 +358,7 @@ def documents_from_frames(
                         **attrs,
                         "owner_name": users.get(str(row.get("owner_id"))),
                         "created_at": _iso_date(row.get("created_at")),
+                        **facts.get(pid, {}),
                     }
                 ),
             )
@@ -484,13 +491,14 @@ def read_tables(database_url: str | None = None) -> dict[str, pd.DataFrame]:
         database_url: SQLAlchemy URL (default: the configured ``database_url``).
 
     Returns:
-        Frames ``users``, ``companies``, ``contacts``, ``accounts``, ``deals`` and
-        ``activities`` (emails, calls and meetings only), with the models' column names.
+        Frames ``users``, ``companies``, ``contacts``, ``accounts``, ``deals``,
+        ``activities`` (emails, calls and meetings only) and ``lead_scores``, with the models'
+        column names.
 
     """
     from sqlalchemy import select
 
-    from haste.db.models import Account, Activity, Company, Contact, Deal, User
+    from haste.db.models import Account, Activity, Company, Contact, Deal, LeadScore, User
     from haste.db.session import session_scope
 
     tables: dict[str, pd.DataFrame] = {}
@@ -502,6 +510,7 @@ def read_tables(database_url: str | None = None) -> dict[str, pd.DataFrame]:
             ("accounts", Account),
             ("deals", Deal),
             ("activities", Activity),
+            ("lead_scores", LeadScore),
         ):
             table = model.__table__
             statement = select(table)

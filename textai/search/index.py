@@ -279,17 +279,35 @@ class HybridIndex:
         """
         return self._table.mask(entity_types, filters, strict=strict)
 
-    def parse(self, query: str, today: dt.date | None = None) -> ParsedQuery:
-        """Parse a query with this index's vocabulary.
+    def parse(
+        self,
+        query: str,
+        today: dt.date | None = None,
+        *,
+        client: Any = None,
+        provider: str | None = None,
+    ) -> ParsedQuery:
+        """Parse a query with this index's vocabulary (the values present in the data).
 
         Args:
             query: Natural-language query.
             today: Reference date of relative time phrases.
+            client: An LLM client (or ``generate(prompt_name, variables)`` function): a hosted
+                model parses the query, validated against the filter schema, with the rules
+                as fallback (:func:`~textai.search.query_llm.parse_with_llm`); ``None``: the
+                rules only.
+            provider: LLM provider to start at (with ``client``).
 
         Returns:
-            The parse.
+            The parse (``path`` says whether the rules or the LLM answered).
 
         """
+        if client is not None:
+            from textai.search.query_llm import parse_with_llm
+
+            return parse_with_llm(
+                query, today, client=client, vocabulary=self.vocabulary, provider=provider
+            )
         return parse_query(query, today, vocabulary=self.vocabulary)
 
     def search(

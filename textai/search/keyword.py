@@ -1,18 +1,18 @@
-"""Keyword side of the hybrid index: tokenisation, a sparse BM25 ranker and title matching.
+"""Keyword side of the hybrid index: tokenisation, a BM25 ranker and title matching.
 
-:class:`BM25` is Okapi BM25 (``k1=1.2``, ``b=0.75``) implemented with a SciPy sparse
-term-document matrix of precomputed BM25 weights; a query's scores are the sum of its terms'
-rows. :class:`KeywordIndex` scores documents on title + text plus the title alone, and boosts a
-document whose title the query names exactly.
+:class:`BM25` is Okapi BM25 (``k1=1.2``, ``b=0.75``) of the ``bm25s`` library (eager sparse
+scores) over this module's tokens; the index is rebuilt from the documents on load, so a saved
+index holds no keyword files. :class:`KeywordIndex` scores documents on title + text plus the
+title alone, and boosts a document whose title the query names exactly.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 _STOPWORDS = frozenset(
     {
@@ -72,13 +72,16 @@ def tokenize(text: str) -> list[str]:
 
 
 class BM25:
-    """Okapi BM25 over a fixed corpus, as a sparse term x document weight matrix.
+    """Okapi BM25 over a fixed corpus, backed by ``bm25s`` (Lucene variant, sparse scores).
+
+    The terms are :func:`tokenize`'s (stopwords dropped, plural -s folded), so a query and the
+    documents are split alike. ``bm25s``'s Lucene variant leaves out the constant factor
+    ``k1 + 1`` of the textbook formula; :meth:`scores` multiplies it back, so the scores equal
+    Okapi BM25 with Lucene's idf (the former hand-written ranker's, to float precision).
 
     Attributes:
         k1: Term-frequency saturation.
         b: Length normalisation.
-        vocabulary: Term -> row of :attr:`weights`.
-        weights: ``(n_terms, n_docs)`` CSR matrix of BM25 term weights.
 
     """
 
@@ -92,8 +95,9 @@ class BM25:
         """
         self.k1 = k1
         self.b = b
-        self.vocabulary: dict[str, int] = {}
-        self.weights: sparse.csr_matrix = sparse.csr_matrix((0, 0), dtype=np.float32)
+        self._model: Any = None
+        self._vocabulary: frozenset[str] = frozenset()
+        self._n_docs = 0
 
     def fit(self, texts: Sequence[str]) -> BM25:
         """Index a corpus.
@@ -105,37 +109,22 @@ class BM25:
             ``self``.
 
         """
-        rows: list[int] = []
-        cols: list[int] = []
-        vocabulary: dict[str, int] = {}
-        lengths = np.zeros(len(texts), dtype=np.float64)
-        for doc, text in enumerate(texts):
-            terms = tokenize(text)
-            lengths[doc] = len(terms)
-            for term in terms:
-                rows.append(vocabulary.setdefault(term, len(vocabulary)))
-                cols.append(doc)
-        n_docs, n_terms = len(texts), len(vocabulary)
-        tf = sparse.coo_matrix(
-            (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(n_terms, n_docs)
-        ).tocsr()
-        tf.sum_duplicates()
-        df = np.diff(tf.indptr).astype(np.float64)
-        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-        avg = float(lengths.mean()) if n_docs and lengths.mean() > 0 else 1.0
-        norm = self.k1 * (1.0 - self.b + self.b * lengths / avg)
-        coo = tf.tocoo()
-        values = idf[coo.row] * coo.data * (self.k1 + 1.0) / (coo.data + norm[coo.col])
-        self.weights = sparse.csr_matrix(
-            (values.astype(np.float32), (coo.row, coo.col)), shape=(n_terms, n_docs)
-        )
-        self.vocabulary = vocabulary
+        import bm25s
+
+        corpus = [tokenize(text) for text in texts]
+        self._n_docs = len(corpus)
+        self._vocabulary = frozenset(t for terms in corpus for t in terms)
+        self._model = None
+        if self._vocabulary:
+            model = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+            model.index(corpus, show_progress=False)
+            self._model = model
         return self
 
     @property
     def n_docs(self) -> int:
         """Number of indexed documents."""
-        return int(self.weights.shape[1])
+        return self._n_docs
 
     def scores(self, query: str) -> np.ndarray:
         """Score every document for a query.
@@ -147,10 +136,11 @@ class BM25:
             Array of ``n_docs`` BM25 scores (0 for documents sharing no term).
 
         """
-        rows = [self.vocabulary[t] for t in tokenize(query) if t in self.vocabulary]
-        if not rows:
+        terms = [t for t in tokenize(query) if t in self._vocabulary]
+        if not terms or self._model is None:
             return np.zeros(self.n_docs, dtype=np.float32)
-        return np.asarray(self.weights[rows].sum(axis=0), dtype=np.float32).ravel()
+        scores = np.asarray(self._model.get_scores(terms), dtype=np.float32)
+        return scores * np.float32(self.k1 + 1.0)
 
 
 class KeywordIndex:

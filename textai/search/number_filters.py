@@ -2,7 +2,8 @@
 
 * comparisons and ranges: "over 50k", "above $1.2m", "under 10,000", "between 20k and 40k",
   "at least 500 employees" (employee count), "revenue over $10m" (annual revenue), otherwise
-  the deal amount;
+  "lead score above 80" (lead score), otherwise the deal amount; a negated comparison ("not
+  over 50k") is its complement;
 * company-size words: "small companies", "startups", "mid-market", "large companies".
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from textai.search.negation import claim_negation, negate_op
 from textai.search.parse_state import ParseState
 from textai.search.query_model import Filter
 
@@ -41,6 +43,7 @@ _EMPLOYEE_AFTER = re.compile(
 )
 _EMPLOYEE_BEFORE = re.compile(r"(?:employees|headcount|staff|team\s+size|size)\W*(?:\w+\W+)?$")
 _REVENUE_BEFORE = re.compile(r"(?:revenue|arr|turnover|sales\s+volume)\W*(?:\w+\W+)?$")
+_SCORE_BEFORE = re.compile(r"(?:\blead\s+)?\bscor(?:e|ed|ing)\W*(?:(?:of|is|was|at)\W+)?$")
 
 #: Company-size words -> employee-count filter arguments.
 SIZE_PATTERNS: tuple[tuple[str, tuple[str, str, Any]], ...] = (
@@ -98,6 +101,7 @@ def parse_amounts(state: ParseState) -> None:
                     k for k, v in COMPARISONS.items() if re.fullmatch(v, m.group("cmp").strip())
                 )
                 value = parse_number(m.group(2), m.group(3))
+                op = negate_op(op, claim_negation(state, m.start()))
             field_name, end = _amount_field(state, m, end)
             state.filters.append(Filter(field_name, op, value))
             state.consume(m.start(), end)
@@ -119,6 +123,10 @@ def _amount_field(state: ParseState, m: re.Match[str], end: int) -> tuple[str, i
         return "employee_count", end
     if _REVENUE_BEFORE.search(before) or re.search(r"\b(?:revenue|arr)\b", m.group(0)):
         return "annual_revenue", end
+    score = _SCORE_BEFORE.search(before)
+    if score is not None:
+        state.consume(score.start(), score.end())
+        return "lead_score", end
     return "amount", end
 
 

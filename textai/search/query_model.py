@@ -21,7 +21,21 @@ INTENTS: tuple[str, ...] = (
 
 
 #: Filter operators.
-OPS: tuple[str, ...] = (">", ">=", "<", "<=", "==", "in", "between")
+OPS: tuple[str, ...] = (">", ">=", "<", "<=", "==", "in", "between", "!=", "not in")
+#: Negated operators: they hold for a missing value ("not in healthcare" keeps records of an
+#: unknown industry), and each is the complement of its positive operator.
+NEGATED_OPS: dict[str, str] = {"!=": "==", "not in": "in"}
+#: Prefix of activity-fact filter fields: ``activity.<kind>`` holds for a record with an
+#: activity of that kind (``email``, ``email_received``, ``email_sent``, ``call``, ``meeting``,
+#: ``any``) whose time passes the filter (see :mod:`textai.search.activity_filters`).
+ACTIVITY_FIELD_PREFIX = "activity."
+#: Prefix of negated activity-fact fields: ``no_activity.<kind>`` holds for a contact,
+#: company or deal with no activity of that kind in the window ("haven't called since March").
+NO_ACTIVITY_FIELD_PREFIX = "no_activity."
+#: Kinds of activity facts.
+ACTIVITY_KINDS: tuple[str, ...] = (
+    "any", "email", "email_received", "email_sent", "call", "meeting",
+)  # fmt: skip
 
 
 #: Longest accepted query, in characters.
@@ -114,8 +128,16 @@ class Filter:
         probe = self.value[0] if isinstance(self.value, tuple) and self.value else self.value
         return isinstance(probe, int | float) and not isinstance(probe, bool)
 
+    @property
+    def negated(self) -> bool:
+        """Whether the operator is a negation (``!=`` or ``not in``)."""
+        return self.op in NEGATED_OPS
+
     def matches(self, value: Any) -> bool:
-        """Return whether an attribute value satisfies the filter (missing values never do).
+        """Return whether an attribute value satisfies the filter.
+
+        A missing value fails every positive operator and passes every negated one. Activity
+        filters (``activity.*``) need the other documents and are evaluated by the index.
 
         Args:
             value: The document's attribute value.
@@ -124,6 +146,9 @@ class Filter:
             ``True`` when the value passes.
 
         """
+        if self.negated:
+            positive = Filter(self.field, NEGATED_OPS[self.op], self.value)
+            return value is None or not positive.matches(value)
         if value is None:
             return False
         if self.is_date:
@@ -180,6 +205,9 @@ class ParsedQuery:
         filters: Exact filters every hit must satisfy.
         intent: Recognised search intent.
         raw: The original query.
+        path: What parsed it: ``rules`` (:func:`~textai.search.query_parser.parse_query`) or
+            ``llm`` (:mod:`textai.search.query_llm`).
+        fallback_reason: Why an LLM parse was not kept (``None`` when not tried or kept).
 
     """
 
@@ -188,12 +216,16 @@ class ParsedQuery:
     filters: tuple[Filter, ...] = ()
     intent: str = "find_entity"
     raw: str = ""
+    path: str = "rules"
+    fallback_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready view of the parse.
 
         Returns:
-            Mapping with ``text``, ``entity_types``, ``filters``, ``intent`` and ``raw``.
+            Mapping with ``text``, ``entity_types``, ``filters``, ``intent``, ``raw``, the
+            ``path`` that parsed it (``rules`` or ``llm``) and, when the LLM path was tried and
+            not kept, its ``fallback_reason``.
 
         """
         return {
@@ -202,6 +234,8 @@ class ParsedQuery:
             "filters": [f.to_dict() for f in self.filters],
             "intent": self.intent,
             "raw": self.raw,
+            "path": self.path,
+            "fallback_reason": self.fallback_reason,
         }
 
 

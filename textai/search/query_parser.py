@@ -1,11 +1,22 @@
 """Natural-language search queries -> structured filters, entity types, remainder and intent.
 
-:func:`parse_query` is rule based (regular expressions, no LLM). It runs the extractors in
-order, each consuming the span it recognises:
+:func:`parse_query` is rule based (no LLM; :mod:`textai.search.query_llm` puts a hosted model
+in front of it). It runs the extractors in order, each consuming the span it recognises; a
+value in the scope of a negation ("not", "excluding", "other than", "except") gives a ``!=`` /
+``not in`` filter (:mod:`textai.search.negation`):
 
-* amounts, employee counts, revenue and company sizes (:mod:`textai.search.number_filters`);
-* deal / lifecycle stages, industries and countries (:mod:`textai.search.category_filters`);
-* time phrases and their date field (:mod:`textai.search.time_phrases`);
+* (first) number words and shorthands rewritten as digits: "fifty thousand", "50k+", "1.5m"
+  (:mod:`textai.search.number_words`, text2num);
+* amounts, employee counts, revenue, lead scores and company sizes
+  (:mod:`textai.search.number_filters`);
+* lead-score bands: "hot leads" (:mod:`textai.search.score_bands`, the platform's thresholds);
+* deal / lifecycle stages, industries (the data's values, synonyms, misspellings) and
+  countries (:mod:`textai.search.category_filters`);
+* activity facts: "replied to an email", "had a meeting", "called"
+  (:mod:`textai.search.activity_phrases`), whose time phrase becomes an ``activity.<kind>``
+  filter instead of a date of the record;
+* time phrases and their date field, open-ended and explicit dates included
+  (:mod:`textai.search.time_phrases`, dateparser);
 * entity type words: deals, contacts/people/leads, companies/accounts, emails,
   calls/meetings/transcripts (:mod:`textai.search.entity_words`).
 
@@ -23,11 +34,19 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
+from textai.search.activity_filters import EVER
+from textai.search.activity_phrases import (
+    ActivityCue,
+    activity_field,
+    cue_of_time,
+    parse_activity_cues,
+)
 from textai.search.category_filters import parse_countries, parse_industries, parse_stages
 from textai.search.documents import ENTITY_TYPES
 from textai.search.entity_words import LEAD_WORDS, parse_entities
 from textai.search.intents import rule_intent
 from textai.search.number_filters import parse_amounts, parse_sizes
+from textai.search.number_words import normalise_numbers
 from textai.search.parse_state import ParseState
 from textai.search.query_model import Filter, ParsedQuery, QueryVocabulary
 from textai.search.query_text import (
@@ -38,6 +57,7 @@ from textai.search.query_text import (
     content_words,
     validate_query,
 )
+from textai.search.score_bands import parse_score_bands
 from textai.search.time_phrases import default_date_field, parse_times
 from textai.search.time_ranges import date_filter
 from textai.search.vocabulary_patterns import vocabulary_patterns
@@ -90,11 +110,14 @@ def parse_query(
     vocab = vocabulary or QueryVocabulary()
     patterns = vocabulary_patterns(vocab)
     words = len(WORD.findall(raw))
-    low = "".join(c.lower() if len(c.lower()) == 1 else c for c in raw)
-    state = ParseState(raw=raw, low=low, consumed=[False] * len(raw))
+    normal = normalise_numbers(raw)
+    low = "".join(c.lower() if len(c.lower()) == 1 else c for c in normal)
+    state = ParseState(raw=normal, low=low, consumed=[False] * len(normal))
     state.protect_names(vocab.names)
     parse_amounts(state)
+    parse_score_bands(state)
     parse_stages(state, patterns)
+    cues = parse_activity_cues(state)
     parse_times(state, today)
     parse_industries(state, patterns, strict=words > 12)
     parse_countries(state, patterns)
@@ -105,7 +128,7 @@ def parse_query(
     if len(content_words(remainder)) >= DESCRIPTIVE_MIN_WORDS:
         return _descriptive_query(raw, state, intent_classifier)
     entities = _entities(state)
-    filters, entities = _with_date_filters(state, entities)
+    filters, entities = _with_date_filters(state, entities, cues)
     if "transcript" in entities and len(state.activity_words) == 1:
         (kind,) = state.activity_words
         if kind != "any":
@@ -143,31 +166,64 @@ def _entities(state: ParseState) -> list[str]:
     if not entities:
         if fields_found & {"amount", "stage"}:
             entities = ["deal"]
-        elif "lifecycle_stage" in fields_found:
+        elif fields_found & {"lifecycle_stage", "lead_score", "lead_score_band"}:
             entities = ["contact"]
         elif fields_found & {"employee_count", "annual_revenue"}:
             entities = ["company"]
     return entities
 
 
-def _with_date_filters(state: ParseState, entities: list[str]) -> tuple[list[Filter], list[str]]:
-    """Add the date filters of the pending time phrases, in query order.
+def _with_date_filters(
+    state: ParseState, entities: list[str], cues: list[ActivityCue]
+) -> tuple[list[Filter], list[str]]:
+    """Add the date filters of the pending time phrases and the activity facts, in query order.
 
-    A phrase without a verb filters the default date field of the entity types; a query with
-    no entity type at all gets the one its date field implies (close dates: deals, activity
-    times: emails and transcripts).
+    A time phrase right after an activity cue ("replied to an email last week") is the window
+    of an activity filter on the contact / company / deal (``activity.<kind>``); a cue without
+    a time phrase filters on "ever". On a query about emails or calls themselves, the cue
+    selects their kind and the time their ``occurred_at``. Any other phrase without a verb
+    filters the default date field of the entity types; a query with no entity type at all
+    gets the one its date field implies (close dates: deals, activity times: emails and
+    transcripts, activity facts: contacts).
 
     Returns:
         ``(filters, entities)``.
 
     """
     filters = list(state.filters)
-    for _, verb_field, mod, span in sorted(state.pending_dates, key=lambda p: p[0]):
+    activities_only = bool(entities) and all(e in ("email", "transcript") for e in entities)
+    owned: set[ActivityCue] = set()
+    for position, verb_field, mod, span in sorted(state.pending_dates, key=lambda p: p[0]):
+        cue = cue_of_time(cues, state, position)
+        if cue is not None and not activities_only:
+            owned.add(cue)
+            filters.append(date_filter(activity_field(cue), mod, span))
+            continue
         field_name = verb_field or default_date_field(entities)
+        if cue is not None:
+            field_name = "occurred_at"
         filters.append(date_filter(field_name, mod, span))
         if not state.entities and not entities:
             if field_name in ("expected_close_date", "closed_at"):
                 entities = ["deal"]
             elif field_name == "occurred_at":
                 entities = ["email", "transcript"]
+    for cue in cues:
+        if activities_only:
+            filters.extend(_activity_kind_filters(cue))
+        elif cue not in owned and (cue.subject or cue.negated):
+            filters.append(Filter(activity_field(cue), ">=", EVER))
+    if not entities and any(f.field.startswith(("activity.", "no_activity.")) for f in filters):
+        entities = ["contact"]
     return filters, entities
+
+
+def _activity_kind_filters(cue: ActivityCue) -> list[Filter]:
+    """Return the filters a cue puts on emails / calls themselves ("emails they replied to")."""
+    if cue.kind == "email_received":
+        return [Filter("direction", "==", "inbound")]
+    if cue.kind == "email_sent":
+        return [Filter("direction", "==", "outbound")]
+    if cue.kind in ("call", "meeting"):
+        return [Filter("activity_type", "==", cue.kind)]
+    return []

@@ -68,6 +68,47 @@ def _rolling_range(rel: str, n: int, unit: str, today: dt.date) -> tuple[dt.date
     return today, _add_months(today, months)
 
 
+_EDGE_UNITS = {"w": "week", "m": "month", "q": "quarter", "y": "year"}
+
+
+def _edge_range(groups: dict[str, str | None], today: dt.date) -> tuple[dt.date, dt.date]:
+    """Resolve "end / start of (this|next|last) week|month|quarter|year" to that one day."""
+    abbr = groups.get("abbr")
+    if abbr:
+        edge, unit, rel = (
+            ("end" if abbr.startswith("eo") else "start"),
+            _EDGE_UNITS[abbr[2]],
+            "this",
+        )
+    else:
+        edge, unit, rel = groups["edge"] or "end", groups["unit"] or "month", groups.get("rel")
+    first, last = _relative_range(rel or "this", unit, today)
+    day = last if edge in ("end", "close") else first
+    return day, day
+
+
+def _parsed_day(text: str, mod: str | None, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """Resolve an explicit day ("March 3rd", "2 weeks ago", "last Friday") with dateparser.
+
+    A day without a year is the latest one not after ``today`` after "since" and in the
+    past-tense phrases ("ago", "last"), else the one of the current year.
+    """
+    import dateparser
+
+    base = dt.datetime.combine(today, dt.time(12))
+    past = mod == "since" or "ago" in text or text.startswith(("last", "past"))
+    settings = {
+        "RELATIVE_BASE": base,
+        "PREFER_DATES_FROM": "past" if past else "current_period",
+        "PREFER_DAY_OF_MONTH": "first",
+        "DATE_ORDER": "MDY",
+    }
+    parsed = dateparser.parse(text, languages=["en"], settings=settings)
+    if parsed is None:
+        return None
+    return parsed.date(), parsed.date()
+
+
 def _month_number(token: str) -> int:
     """Return the month number of an English month name or abbreviation."""
     return [m.lower() for m in calendar.month_abbr].index(token[:3].lower())
@@ -89,6 +130,10 @@ def time_range(kind: str, m: re.Match[str], today: dt.date) -> tuple[dt.date, dt
     """
     groups = m.groupdict()
     mod = groups.get("mod")
+    if kind == "edge":
+        return _edge_range(groups, today)
+    if kind == "dp":
+        return _parsed_day(groups["dp"], mod, today)
     if kind == "rel_n":
         return _rolling_range(groups["rel"], int(groups["n"]), groups["unit"], today)
     if kind == "rel":
@@ -111,7 +156,10 @@ def time_range(kind: str, m: re.Match[str], today: dt.date) -> tuple[dt.date, dt
         ):  # fmt: skip
             return None
         year = int(groups["y"]) if groups.get("y") else today.year
-        return _month_range(year, _month_number(groups["mon"]))
+        month = _month_number(groups["mon"])
+        if groups.get("y") is None and mod in ("since", "after", "from") and month > today.month:
+            year -= 1  # "since November" in May: last November
+        return _month_range(year, month)
     if kind == "year":
         if mod is None or mod == "over":
             return None
@@ -122,7 +170,8 @@ def time_range(kind: str, m: re.Match[str], today: dt.date) -> tuple[dt.date, dt
         day = today + dt.timedelta(days=offset)
         return day, day
     if kind == "ytd":
-        return dt.date(today.year, 1, 1), today
+        unit = {"y": "year", "q": "quarter", "m": "month", "w": "week"}[groups["ytd"][0]]
+        return _relative_range("this", unit, today)[0], today
     if kind == "soon":
         if not groups.get("verb") and not re.search(r"\bclos", m.string[: m.start()]):
             return None

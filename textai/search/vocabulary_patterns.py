@@ -1,9 +1,12 @@
 """Compiled query patterns of a CRM vocabulary: industries with synonyms, countries with aliases.
 
-Only values present in the data (a :class:`~textai.search.query_model.QueryVocabulary`) are
-recognised: a synonym ("health care", "medical") maps to its canonical industry when the data
-has that industry, a country alias ("Germany", "German", "UK") to the country as stored (ISO
-code or name).
+Only values present in the data (a :class:`~textai.search.query_model.QueryVocabulary`, built
+from the indexed documents) are recognised, whatever they are: a stored industry is matched in
+its spellings ("Real_Estate" -> "real estate", "Food & Beverage" -> "food and beverage"), a
+synonym ("health care", "insurers", "proptech") maps to its canonical industry when the data
+has that industry, a misspelt word in a filter context to the closest known phrase
+(:func:`fuzzy_industry`, difflib), a country alias ("Germany", "German", "UK") to the country
+as stored (ISO code or name).
 """
 
 from __future__ import annotations
@@ -33,7 +36,25 @@ INDUSTRY_SYNONYMS: dict[str, str] = {
     "not for profit": "nonprofit", "charity": "nonprofit", "charities": "nonprofit",
     "ngo": "nonprofit", "ngos": "nonprofit",
     "public sector": "government", "gov": "government", "govt": "government",
+    # Industries beyond the synthetic CRM's: used only when the indexed data has them.
+    "insurers": "insurance", "insurtech": "insurance", "insurance carriers": "insurance",
+    "property": "real estate", "proptech": "real estate", "realty": "real estate",
+    "realtors": "real estate", "automotive": "automotive", "auto": "automotive",
+    "car makers": "automotive", "carmakers": "automotive", "oil and gas": "energy",
+    "utilities": "energy", "renewables": "energy", "telecom": "telecommunications",
+    "telecoms": "telecommunications", "telco": "telecommunications",
+    "telcos": "telecommunications", "hotels": "hospitality", "restaurants": "hospitality",
+    "law firms": "legal", "legal services": "legal", "builders": "construction",
+    "farming": "agriculture", "agritech": "agriculture", "biotechnology": "biotech",
+    "life sciences": "biotech", "professional services": "consulting",
+    "consultancies": "consulting", "security": "cybersecurity", "infosec": "cybersecurity",
+    "defense": "aerospace", "defence": "aerospace", "f&b": "food and beverage",
+    "food": "food and beverage", "beverages": "food and beverage", "gaming": "games",
+    "video games": "games", "crypto": "blockchain", "web3": "blockchain",
+    "hr": "human resources", "staffing": "human resources", "recruiting": "human resources",
 }  # fmt: skip
+#: Least similarity of a misspelt industry word to a known one (difflib ratio).
+FUZZY_CUTOFF = 0.84
 #: Country names / adjectives (lower case) -> ISO 3166 alpha-2 code.
 COUNTRY_ALIASES: dict[str, str] = {
     "united states": "US", "usa": "US", "u.s.": "US", "america": "US", "american": "US",
@@ -84,6 +105,41 @@ class VocabularyPatterns:
     lifecycle: frozenset[str]
 
 
+def _value_variants(value: str) -> list[str]:
+    """Return the lower-case spellings of a stored value.
+
+    "Food_&_Beverage" -> "food & beverage", "food and beverage", "food beverage".
+    """
+    base = " ".join(value.lower().replace("_", " ").replace("/", " ").split())
+    variants = [base]
+    if "&" in base:
+        variants += [" ".join(base.replace("&", " and ").split()),
+                     " ".join(base.replace("&", " ").split())]  # fmt: skip
+    if " and " in base:
+        variants += [base.replace(" and ", " & "), base.replace(" and ", " ")]
+    return variants
+
+
+def fuzzy_industry(word: str, patterns: VocabularyPatterns) -> str | None:
+    """Return the stored industry a misspelt or inflected word names ("helthcare", "insurances").
+
+    Args:
+        word: A lower-case word or two from a filter context ("in X", "X companies").
+        patterns: The data's compiled vocabulary.
+
+    Returns:
+        The stored industry, or ``None`` when no known phrase is close enough.
+
+    """
+    import difflib
+
+    if len(word) < 5:
+        return None
+    known = [k for k in patterns.industries if len(k) >= 5]
+    close = difflib.get_close_matches(word, known, n=1, cutoff=FUZZY_CUTOFF)
+    return patterns.industries[close[0]] if close else None
+
+
 @lru_cache(maxsize=16)
 def vocabulary_patterns(vocab: QueryVocabulary) -> VocabularyPatterns:
     """Compile the industry, country and stage patterns of a vocabulary (cached per vocabulary).
@@ -95,7 +151,10 @@ def vocabulary_patterns(vocab: QueryVocabulary) -> VocabularyPatterns:
         The compiled patterns.
 
     """
-    lower = {v.lower().replace("_", " "): v for v in vocab.industries}
+    lower: dict[str, str] = {}
+    for value in vocab.industries:
+        for variant in _value_variants(value):
+            lower.setdefault(variant, value)
     industries: dict[str, str] = dict(lower)
     weak: set[str] = set()
     for phrase, canonical in INDUSTRY_SYNONYMS.items():

@@ -61,6 +61,19 @@ include-path-regex = "^/api/ai/(workflows|reviews)"
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 409, 422]
 
 [[operations]]
+# An upload's bytes decide: random bytes are refused (415 unsupported, 422 empty/malformed);
+# bytes that sniff as audio need a speech-to-text provider (503 without OPENAI_API_KEY).
+include-path = "/api/ai/conversation/transcribe"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 413, 415, 422, 503]
+
+[[operations]]
+# Content: a template's slots the contact lacks, a brief whose draft does not validate, a
+# recommendation with neither contact nor deal are 422s naming the problem; 503 until the
+# library is seeded. A conversation id of another key (or none) is a 404; a full one a 409.
+include-path-regex = "^/api/ai/(content|search/chat)"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 409, 422, 503]
+
+[[operations]]
 include-path = "/api/ai/predictions/account/{{account_id}}/churn-risk"
 parameters = {{ account_id = "{account}" }}
 """,
