@@ -13,7 +13,6 @@ The answer says which ``path`` produced it and, offline, why (``fallback_reason`
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from content.slots import SlotSpec, SlotTemplate, describe_sources, parse_template
+from textai.llm.answers import first_json_object, hosted_route
 
 PROMPT_NAME = "content_generate"
 #: ``ai_interactions.feature`` of the calls (budgets and usage roll-ups).
@@ -126,19 +126,6 @@ def prompt_variables(brief: ContentBrief) -> dict[str, Any]:
     }
 
 
-def _first_json_object(answer: str) -> dict[str, Any]:
-    """Return the first JSON object of a text, or raise ValueError."""
-    decoder = json.JSONDecoder()
-    for start in (i for i, char in enumerate(answer or "") if char == "{"):
-        try:
-            document, _ = decoder.raw_decode(answer, start)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(document, dict):
-            return document
-    raise ValueError("the answer holds no JSON object")
-
-
 def template_from_answer(answer: str) -> SlotTemplate:
     """Read and validate the draft template of an LLM answer.
 
@@ -152,7 +139,7 @@ def template_from_answer(answer: str) -> SlotTemplate:
         ValueError: When there is no JSON object, a placeholder has no slot, a slot names an
             unknown source or a type that does not fit it, or the draft uses no slot at all.
     """
-    document = _first_json_object(answer)
+    document = first_json_object(answer)
     if not isinstance(document.get("body"), str):
         raise ValueError("the answer has no body text")
     template = parse_template(document.get("subject"), document["body"], document.get("slots"))
@@ -163,8 +150,6 @@ def template_from_answer(answer: str) -> SlotTemplate:
 
 def _has_hosted_provider(llm_config: Any) -> bool:
     """Return whether the configured route reaches a hosted provider."""
-    from workflows.nl_llm import hosted_route
-
     return bool(hosted_route(llm_config, llm_config.default_provider))
 
 

@@ -24,7 +24,7 @@ METRIC = "reply"
 
 def _interval_svg(items: pd.DataFrame) -> str:
     """Return the posterior means with 95 % intervals per item (raw rates as dots)."""
-    title = "Reply rate per item: posterior mean and 95% interval"
+    title = "Reply rate: posterior, 95% interval"
     rows = items.iloc[::-1]
     fig, ax = _figure(6.4, 0.32 * len(rows) + 1.3)
     y = np.arange(len(rows))
@@ -44,7 +44,7 @@ def _interval_svg(items: pd.DataFrame) -> str:
 
 def _heatmap_svg(cells: pd.DataFrame, names: list[str]) -> str:
     """Return the items x segment heatmap of shrunk reply rates."""
-    title = f"Reply rate by {SEGMENT} (shrunk toward each item's rate)"
+    title = f"Shrunk reply rate by {SEGMENT}"
     grid = cells.pivot_table(index="content_name", columns="segment", values="posterior_mean")
     grid = grid.reindex([n for n in names if n in grid.index])
     fig, ax = _figure(6.4, 0.32 * len(grid) + 1.5)

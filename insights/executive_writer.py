@@ -353,7 +353,7 @@ def _answered_offline(generate: Any, llm_config: Any) -> bool:
 
 def _hosted(llm_config: Any) -> bool:
     """Whether the default route of ``llm_config`` reaches a hosted provider."""
-    from workflows.nl_llm import hosted_route
+    from textai.llm.answers import hosted_route
 
     return bool(hosted_route(llm_config, llm_config.default_provider))
 

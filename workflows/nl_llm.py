@@ -18,13 +18,13 @@ answer always says which ``path`` produced it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from textai.llm.answers import first_json_object, hosted_route
 from workflows.catalog import ACTIONS, FIELDS, OPERATORS, TASK_CHANNELS, TRIGGER_EVENT_TYPES
 from workflows.definition import WorkflowDefinition, parse_definition
 from workflows.nl_parser import MAX_TEXT_CHARS, TABLES, parse_workflow_text
@@ -116,16 +116,7 @@ def definition_from_answer(answer: str, text: str) -> WorkflowDefinition:
         ValueError: When no JSON object is found, it does not validate, or it names a webhook
             URL the description does not contain.
     """
-    decoder, document = json.JSONDecoder(), None
-    for start in (i for i, char in enumerate(answer) if char == "{"):
-        try:
-            document, _ = decoder.raw_decode(answer, start)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(document, dict):
-            break
-    if not isinstance(document, dict):
-        raise ValueError("the answer holds no JSON object")
+    document = first_json_object(answer)
     document.setdefault("description", text.strip())
     try:
         definition = parse_definition(document)
@@ -137,22 +128,6 @@ def definition_from_answer(answer: str, text: str) -> WorkflowDefinition:
         if action.type == "notify_webhook" and str(action.params["url"]) not in text:
             raise ValueError(f"webhook URL {action.params['url']!r} is not in the description")
     return definition
-
-
-def hosted_route(config: Any, start: str | None) -> list[str]:
-    """Return the providers of a route that may answer: hosted, with their key when one is needed.
-
-    Args:
-        config: The :class:`~textai.llm.config.LLMConfig`.
-        start: The provider the call starts at (``None``: the default provider).
-    """
-    names = []
-    for name in config.route(start):
-        spec = config.get_provider(name)
-        keyed = spec.kind == "openai_compatible" or bool(os.environ.get(spec.api_key_env or ""))
-        if spec.kind != "offline" and keyed:
-            names.append(name)
-    return names
 
 
 def _ask(

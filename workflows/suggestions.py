@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from textai.llm.answers import hosted_route
 from workflows.builder import suggest_workflows_from_db
-from workflows.nl_llm import definition_from_text, hosted_route
+from workflows.nl_llm import definition_from_text
 
 
 def draft_from_text(

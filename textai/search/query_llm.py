@@ -20,10 +20,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
+from textai.llm.answers import first_json_object, hosted_route
 from textai.search.filter_schema import QueryFilters, describe_catalogue, validate_filters
 from textai.search.query_model import ParsedQuery, QueryVocabulary
 from textai.search.query_parser import parse_query
@@ -59,30 +59,6 @@ def prompt_variables(text: str, today: dt.date, vocabulary: QueryVocabulary) -> 
     }
 
 
-def first_json_object(answer: str) -> dict[str, Any]:
-    """Return the first JSON object of an answer (fenced or with prose around it).
-
-    Args:
-        answer: The model's text.
-
-    Returns:
-        The object.
-
-    Raises:
-        ValueError: When the answer holds no JSON object.
-
-    """
-    decoder = json.JSONDecoder()
-    for start in (i for i, char in enumerate(answer) if char == "{"):
-        try:
-            document, _ = decoder.raw_decode(answer, start)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(document, dict):
-            return document
-    raise ValueError("the answer holds no JSON object")
-
-
 def parsed_from_answer(answer: str, text: str, vocabulary: QueryVocabulary) -> ParsedQuery:
     """Read and validate the filters of an LLM answer.
 
@@ -101,26 +77,6 @@ def parsed_from_answer(answer: str, text: str, vocabulary: QueryVocabulary) -> P
     model, filters = validate_filters(first_json_object(answer), vocabulary)
     types = tuple(dict.fromkeys(model.entity_types))
     return ParsedQuery(model.text.strip(), types, tuple(filters), model.intent, text, "llm")
-
-
-def hosted_route(config: Any, start: str | None) -> list[str]:
-    """Return the providers of a route that may answer: hosted, keyed when a key is needed.
-
-    Args:
-        config: The :class:`~textai.llm.config.LLMConfig`.
-        start: The provider the call starts at (``None``: the default provider).
-
-    Returns:
-        Provider names.
-
-    """
-    names = []
-    for name in config.route(start):
-        spec = config.get_provider(name)
-        keyed = spec.kind == "openai_compatible" or bool(os.environ.get(spec.api_key_env or ""))
-        if spec.kind != "offline" and keyed:
-            names.append(name)
-    return names
 
 
 def _ask(client: Any, variables: dict[str, Any], registry: Any, provider: str | None) -> str:
