@@ -37,6 +37,8 @@ class SeededCRM:
     other_deal_id: uuid.UUID
     content_id: uuid.UUID
     broken_content_id: uuid.UUID
+    company_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
 
 
 #: A library template using most kinds of slot.
@@ -172,4 +174,25 @@ def seed_personalisation_crm(url: str, *, suffix: str = "") -> SeededCRM:
                 ),
             ]
         )
-    return SeededCRM(ids["ada"], ids["bare"], ids["deal"], ids["deal2"], content, broken)
+    return SeededCRM(
+        ids["ada"], ids["bare"], ids["deal"], ids["deal2"], content, broken,
+        ids["company"], ids["user"],
+    )  # fmt: skip
+
+
+def erase_personalisation_crm(url: str, seeded: SeededCRM) -> None:
+    """Erase the rows of :func:`seed_personalisation_crm` (a shared database is left as found)."""
+    from sqlalchemy import delete
+
+    from pipelines.erasure import forget_in_database
+
+    for contact_id in (seeded.contact_id, seeded.bare_contact_id):
+        forget_in_database(url, contact_id)
+    with session_scope(url) as session:
+        session.execute(delete(Deal).where(Deal.id.in_([seeded.deal_id, seeded.other_deal_id])))
+        ids = [seeded.content_id, seeded.broken_content_id]
+        session.execute(delete(ContentItem).where(ContentItem.id.in_(ids)))
+        if seeded.company_id:
+            session.execute(delete(Company).where(Company.id == seeded.company_id))
+        if seeded.user_id:
+            session.execute(delete(User).where(User.id == seeded.user_id))

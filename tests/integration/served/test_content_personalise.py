@@ -1,19 +1,26 @@
 """Personalisation and content generation through the served gateway and the TextAI deployment.
 
 The CRM rows are this module's own (names suffixed, in the platform's shared database): a
-well-known contact, a bare one, a library template and a broken one.
+well-known contact, a bare one, a library template and a broken one. They are erased after the
+module, so the later tests see the platform's CRM unchanged (contact counts, the dashboard's
+top lead).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from haste.settings import Settings
-from tests.support.content_seed import SeededCRM, seed_personalisation_crm
+from tests.support.content_seed import (
+    SeededCRM,
+    erase_personalisation_crm,
+    seed_personalisation_crm,
+)
 from tests.support.platform import interactions
 
 PERSONALISE = "/api/ai/content/personalize"
@@ -21,9 +28,11 @@ GENERATE = "/api/ai/content/generate"
 
 
 @pytest.fixture(scope="module")
-def crm(platform: tuple[Settings, list[dict[str, Any]]]) -> SeededCRM:
+def crm(platform: tuple[Settings, list[dict[str, Any]]]) -> Iterator[SeededCRM]:
     settings, _ = platform
-    return seed_personalisation_crm(settings.database_url, suffix=f"-{uuid.uuid4().hex[:8]}")
+    seeded = seed_personalisation_crm(settings.database_url, suffix=f"-{uuid.uuid4().hex[:8]}")
+    yield seeded
+    erase_personalisation_crm(settings.database_url, seeded)
 
 
 def test_a_library_item_is_personalised_and_recorded(
