@@ -32,6 +32,7 @@ from insights.automation import (
     review_queue,
     workflow_overview,
 )
+from insights.calibration_overview import calibration_overview
 from insights.common import (
     DEFAULT_WINDOW_DAYS,
     T,
@@ -41,11 +42,14 @@ from insights.common import (
 )
 from insights.content_overview import content_overview
 from insights.executive import executive_section
+from insights.gaming_overview import gaming_overview
 from insights.lead_scores import empty_distribution, lead_score_overview, score_distribution
+from insights.ledger_overview import ledger_overview
 from insights.model_status import model_status
 from insights.monitoring import monitoring_status
 from insights.predictions import next_best_actions, prediction_summary
 from insights.usage import usage_by_feature, usage_by_team
+from insights.what_if_panel import what_if_panel
 from textai.llm.usage import to_usd
 
 
@@ -63,7 +67,8 @@ def build_dashboard(url: str, reports_dir: Path | str) -> dict[str, Any]:
         ``usage`` (``by_team``, ``by_feature``, ``total_cost_usd``, ``total_calls``),
         ``automation`` (``workflows``, ``reviews``, ``adoption``), ``anomalies``, ``process``
         (Maven CRM bottlenecks), ``content`` (content performance), ``executive`` (the
-        weekly executive summary and the metrics' trends) and ``errors`` (section -> message
+        weekly executive summary and the metrics' trends), ``trust`` (``calibration``,
+        ``what_if``, ``gaming``, ``ledger``) and ``errors`` (section -> message
         for sections whose query failed, e.g. no schema).
     """
     days = DEFAULT_WINDOW_DAYS
@@ -94,6 +99,12 @@ def build_dashboard(url: str, reports_dir: Path | str) -> dict[str, Any]:
     process = section("process", lambda: process_bottlenecks(_datasets_dir()), None)
     content = section("content", lambda: content_overview(url), None)
     executive = section("executive", lambda: executive_section(url), None)
+    trust = {
+        "calibration": section("calibration", lambda: calibration_overview(url, reports_dir), None),
+        "what_if": section("what_if", lambda: what_if_panel(url), None),
+        "gaming": section("gaming", lambda: gaming_overview(url), None),
+        "ledger": section("ledger", lambda: ledger_overview(url), None),
+    }
     total_cost = to_usd(sum((row["cost_usd"] for row in by_team), Decimal(0)))
     total_calls = sum(row["calls"] for row in by_team)
     return {
@@ -124,6 +135,7 @@ def build_dashboard(url: str, reports_dir: Path | str) -> dict[str, Any]:
         "process": process,
         "content": content,
         "executive": executive,
+        "trust": trust,
         "errors": errors,
     }
 
