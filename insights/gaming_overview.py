@@ -1,4 +1,4 @@
-"""The dashboard's section of the score-gaming flags (counts and the latest flagged contacts)..
+"""The dashboard's section of the score-gaming flags (counts and the latest flagged contacts).
 
 Placeholder until the feature lands: the section is hidden while it returns ``None``.
 """

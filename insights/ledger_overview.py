@@ -1,4 +1,4 @@
-"""The dashboard's section of the forecast ledger (accuracy over time against the naive baseline)..
+"""The dashboard's section of the forecast ledger (accuracy over time against the naive baseline).
 
 Placeholder until the feature lands: the section is hidden while it returns ``None``.
 """
