@@ -1,4 +1,4 @@
-"""The dashboard's section of the models' calibration (ECE before/after) and conformal coverage..
+"""The dashboard's section of the models' calibration (ECE before/after) and conformal coverage.
 
 Placeholder until the feature lands: the section is hidden while it returns ``None``.
 """
