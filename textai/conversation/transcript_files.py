@@ -207,16 +207,39 @@ def parse_vtt(text: str) -> list[Utterance]:
                 f"WebVTT line {number + offset}: malformed cue timing "
                 f"{block[offset].strip()[:60]!r} (expected '[hh:]mm:ss.ttt --> [hh:]mm:ss.ttt')"
             )
-        start, end = (float(parse_timestamp(value) or 0.0) for value in timing.groups())
-        _check_times(start, end, f"WebVTT line {number + offset}")
-        payload = "\n".join(block[offset + 1 :])
-        cue = _cue_utterances(payload, start, end, voices=True, last_speaker=speaker)
-        utterances.extend(cue)
-        if cue:
-            speaker = cue[-1].speaker
+        where = f"WebVTT line {number + offset}"
+        speaker = _add_cue(utterances, timing, block[offset + 1 :], where, True, speaker)
     if not utterances:
         raise ValueError("the WebVTT file has no cue with text")
     return utterances
+
+
+def _add_cue(
+    utterances: list[Utterance],
+    timing: re.Match[str],
+    lines: list[str],
+    where: str,
+    voices: bool,
+    speaker: str | None,
+) -> str | None:
+    """Append one timed cue's utterances (VTT and SRT alike); return the speaker to carry on.
+
+    Args:
+        utterances: The file's utterances so far (extended in place).
+        timing: The cue's matched timing line (start and end groups).
+        lines: The cue's text lines.
+        where: Where the cue is, for error messages.
+        voices: Whether ``<v Speaker>`` voice tags are read (WebVTT).
+        speaker: The previous cue's speaker (kept by a cue without a label).
+
+    Raises:
+        ValueError: When the end is before the start (see :func:`_check_times`).
+    """
+    start, end = (float(parse_timestamp(value) or 0.0) for value in timing.groups())
+    _check_times(start, end, where)
+    cue = _cue_utterances("\n".join(lines), start, end, voices=voices, last_speaker=speaker)
+    utterances.extend(cue)
+    return cue[-1].speaker if cue else speaker
 
 
 def parse_srt(text: str) -> list[Utterance]:
@@ -244,13 +267,8 @@ def parse_srt(text: str) -> list[Utterance]:
                 f"SRT cue {position} (line {number + offset}): malformed timing "
                 f"{block[offset].strip()[:60]!r} (expected 'hh:mm:ss,mmm --> hh:mm:ss,mmm')"
             )
-        start, end = (float(parse_timestamp(value) or 0.0) for value in timing.groups())
-        _check_times(start, end, f"SRT cue {position}")
-        payload = "\n".join(block[offset + 1 :])
-        cue = _cue_utterances(payload, start, end, voices=False, last_speaker=speaker)
-        utterances.extend(cue)
-        if cue:
-            speaker = cue[-1].speaker
+        where = f"SRT cue {position}"
+        speaker = _add_cue(utterances, timing, block[offset + 1 :], where, False, speaker)
     if not utterances:
         raise ValueError("the SRT file has no cue with text")
     return utterances
