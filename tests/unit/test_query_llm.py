@@ -8,11 +8,9 @@ import json
 import pytest
 
 from tests.support.llm_wire_server import OPENAI_PATH, running_wire_server
-from textai.llm.client import LLMClient
-from textai.llm.config import parse_llm_config
+from tests.support.scripted_llm import ScriptedProvider, client_for
 from textai.llm.prompt_parsing import parse_prompt
 from textai.llm.prompts import PromptRegistry
-from textai.llm.providers import LLMRequest, LLMResponse, Provider
 from textai.search.filter_schema import QueryFilters
 from textai.search.query_llm import parse_with_llm, parsed_from_answer
 from textai.search.query_model import Filter, QueryVocabulary
@@ -31,46 +29,9 @@ ANSWER = {
 }
 
 
-class ScriptedProvider(Provider):
-    """A hosted provider double that answers a fixed text (and checks the prompt)."""
-
-    def __init__(self, name: str, answer: str) -> None:
-        self.name, self.model, self.answer = name, "scripted", answer
-        self.prompts: list[str] = []
-
-    def generate(self, request: LLMRequest) -> LLMResponse:
-        self.prompts.append(request.messages[-1].content)
-        return LLMResponse(self.answer, self.name, self.model, 10, 10, 1.0, 0.0)
-
-
-def client_for(base_url: str, **providers: Provider) -> LLMClient:
-    """Return a client whose ``local`` provider is OpenAI-compatible at ``base_url``."""
-    config = parse_llm_config(
-        {
-            "default_provider": "offline",
-            "fallback_chain": ["local", "offline"],
-            "providers": {
-                "local": {
-                    "kind": "openai_compatible",
-                    "model": "wire-model",
-                    "base_url": base_url,
-                    "api_key_env": KEY_ENV,
-                    "timeout_s": 5,
-                    "max_retries": 0,
-                },
-                "offline": {"kind": "offline", "model": "minilm-retrieval"},
-            },
-            "retry": {"max_attempts": 1},
-            "cache": {"enabled": False},
-        }
-    )
-    refused = ScriptedProvider("offline", "the offline model must not be reached")
-    return LLMClient(config, providers={"offline": refused, **providers})
-
-
 def test_a_valid_answer_is_the_parse_and_the_prompt_carries_schema_and_values() -> None:
     local = ScriptedProvider("local", "Sure:\n```json\n" + json.dumps(ANSWER) + "\n```")
-    client = client_for("http://127.0.0.1:9/v1", local=local)
+    client = client_for("http://127.0.0.1:9/v1", KEY_ENV, local=local)
     parsed = parse_with_llm(QUERY, TODAY, client=client, provider="local")
     assert (parsed.path, parsed.fallback_reason) == ("llm", None)
     assert parsed.entity_types == ("deal",)
@@ -101,7 +62,7 @@ def test_a_valid_answer_is_the_parse_and_the_prompt_carries_schema_and_values() 
 )  # fmt: skip
 def test_invalid_answers_fall_back_to_the_rules_with_the_reason(answer: dict, reason: str) -> None:
     client = client_for(
-        "http://127.0.0.1:9/v1", local=ScriptedProvider("local", json.dumps(answer))
+        "http://127.0.0.1:9/v1", KEY_ENV, local=ScriptedProvider("local", json.dumps(answer))
     )
     parsed = parse_with_llm(QUERY, TODAY, client=client, provider="local")
     assert parsed.path == "rules"
@@ -113,7 +74,7 @@ def test_no_client_no_json_and_no_hosted_provider() -> None:
     assert parse_with_llm(QUERY, TODAY).fallback_reason is None  # no client: rules, no attempt
     with pytest.raises(ValueError, match="no JSON object"):
         parsed_from_answer("I cannot help", QUERY, QueryVocabulary())
-    client = client_for("http://127.0.0.1:9/v1")
+    client = client_for("http://127.0.0.1:9/v1", KEY_ENV)
     parsed = parse_with_llm(QUERY, TODAY, client=client, provider="offline")
     assert parsed.path == "rules" and "no hosted LLM provider" in parsed.fallback_reason
     schema = QueryFilters.model_json_schema()
@@ -139,7 +100,7 @@ def test_llm_path_over_the_openai_wire_format(monkeypatch: pytest.MonkeyPatch) -
         }
     )
     with running_wire_server(api_key="wire-key") as server:
-        client = client_for(server.openai_base_url)
+        client = client_for(server.openai_base_url, KEY_ENV)
         sent = parse_with_llm(QUERY, TODAY, client=client, provider="local")
         echoed = json.dumps(ANSWER)  # the echoed "query" is a filter set
         parsed = parse_with_llm(

@@ -10,11 +10,9 @@ import pytest
 import yaml
 
 from tests.support.llm_wire_server import OPENAI_PATH, running_wire_server
-from textai.llm.client import LLMClient
-from textai.llm.config import parse_llm_config
+from tests.support.scripted_llm import ScriptedProvider, client_for
 from textai.llm.prompt_parsing import parse_prompt
 from textai.llm.prompts import PromptRegistry
-from textai.llm.providers import LLMRequest, LLMResponse, Provider
 from workflows.definition import WorkflowDefinition
 from workflows.nl_llm import definition_from_answer, definition_from_text
 from workflows.nl_parser import parse_workflow_text
@@ -22,6 +20,15 @@ from workflows.nl_parser import parse_workflow_text
 PHRASINGS = yaml.safe_load((Path(__file__).parent / "workflow_phrasings.yaml").read_text("utf-8"))
 CASES = PHRASINGS["phrasings"] + PHRASINGS["held_out"]
 KEY_ENV = "HASTE_TEST_WORKFLOW_LLM_KEY"
+#: Every workflow prompt carries the JSON schema of the answer.
+SCHEMA_PHRASE = "JSON schema of the answer"
+
+
+def scripted(answer: str) -> ScriptedProvider:
+    """Return a ``local`` provider double answering ``answer`` (it checks the schema is sent)."""
+    return ScriptedProvider("local", answer, SCHEMA_PHRASE)
+
+
 HOT_CALL = {
     "name": "Call hot leads",
     "trigger": {"type": "score_band", "to_band": "hot"},
@@ -87,51 +94,17 @@ def test_the_issue_example_and_what_the_rules_report() -> None:
         parse_workflow_text("When a contact replies, set lifecycle stage to banana")
 
 
-class ScriptedProvider(Provider):
-    """A hosted provider double that answers a fixed text."""
-
-    def __init__(self, name: str, answer: str) -> None:
-        self.name, self.model, self.answer = name, "scripted", answer
-
-    def generate(self, request: LLMRequest) -> LLMResponse:
-        assert "JSON schema of the answer" in request.messages[-1].content
-        return LLMResponse(self.answer, self.name, self.model, 10, 10, 1.0, 0.0)
-
-
-def client_for(base_url: str, **providers: Provider) -> LLMClient:
-    """Return a client whose ``local`` provider is OpenAI-compatible at ``base_url``."""
-    config = parse_llm_config(
-        {
-            "default_provider": "offline",
-            "fallback_chain": ["local", "offline"],
-            "providers": {
-                "local": {
-                    "kind": "openai_compatible",
-                    "model": "wire-model",
-                    "base_url": base_url,
-                    "api_key_env": KEY_ENV,
-                    "timeout_s": 5,
-                    "max_retries": 0,
-                },
-                "offline": {"kind": "offline", "model": "minilm-retrieval"},
-            },
-            "retry": {"max_attempts": 1},
-            "cache": {"enabled": False},
-        }
-    )
-    refused = ScriptedProvider("offline", "the offline model must not be reached")
-    return LLMClient(config, providers={"offline": refused, **providers})
-
-
 def test_llm_answer_is_validated_and_offline_rules_are_the_fallback() -> None:
     text = "When a lead in healthcare becomes hot, call them"
     fenced = "Here it is:\n```json\n" + json.dumps(HOT_CALL) + "\n```"
-    client = client_for("http://127.0.0.1:9/v1", local=ScriptedProvider("local", fenced))
+    client = client_for("http://127.0.0.1:9/v1", KEY_ENV, SCHEMA_PHRASE, local=scripted(fenced))
     parsed = definition_from_text(text, client=client, provider="local")
     assert (parsed.path, parsed.provider, parsed.prompt_version) == ("llm", "local", 1)
     assert parsed.definition.description == text
     bad = {**HOT_CALL, "trigger": {"type": "event", "event_type": "became_hot"}}
-    client = client_for("http://127.0.0.1:9/v1", local=ScriptedProvider("local", json.dumps(bad)))
+    client = client_for(
+        "http://127.0.0.1:9/v1", KEY_ENV, SCHEMA_PHRASE, local=scripted(json.dumps(bad))
+    )
     fallback = definition_from_text(text, client=client, provider="local")
     assert fallback.path == "offline" and "event_type" in fallback.fallback_reason
     assert fallback.to_dict()["definition"]["trigger"]["to_band"] == "hot"
@@ -163,7 +136,7 @@ def test_llm_path_over_the_openai_wire_format(monkeypatch: pytest.MonkeyPatch) -
         }
     )
     with running_wire_server(api_key="wire-key") as server:
-        client = client_for(server.openai_base_url)
+        client = client_for(server.openai_base_url, KEY_ENV, SCHEMA_PHRASE)
         sent = definition_from_text("When a lead becomes hot, call them", client=client,
                                     provider="local")  # fmt: skip
         text = json.dumps(HOT_CALL)  # the echoed "description" is a definition
