@@ -13,7 +13,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from haste.db.migrate import upgrade_database
 from haste.settings import Settings, get_settings
+from monitoring.ledger import record_forecasts
+from monitoring.ledger_replay import training_run_entries
 from pipelines.datasets import MavenCRM, load_maven_crm
 from training.deal_outcome import DealVelocityOutcome
 from training.deal_registry import log_deal_models
@@ -75,6 +78,21 @@ def register(outcome: DealVelocityOutcome, settings: Settings) -> dict[str, Any]
     return results
 
 
+@task(name="record-deal-forecasts", cache_policy=NO_CACHE)
+def record_ledger(
+    outcome: DealVelocityOutcome, registration: dict[str, Any], settings: Settings
+) -> int:
+    """Record the backtest's and the served forecasts in the forecast ledger."""
+    versions = {
+        name: str(registration.get(name, {}).get("version") or "unregistered")
+        for name in ("deal_velocity", "win_probability")
+    }
+    upgrade_database(settings.database_url)
+    stored = record_forecasts(settings.database_url, training_run_entries(outcome, versions))
+    get_run_logger().info("recorded %d new forecasts in the ledger", stored)
+    return stored
+
+
 @flow(name="deal-velocity-training", log_prints=True)
 def deal_velocity_training() -> dict[str, Any]:
     """Train, backtest and register the deal-velocity and win-probability models.
@@ -88,6 +106,7 @@ def deal_velocity_training() -> dict[str, Any]:
     outcome = fit_evaluate(maven)
     reports = write_reports(outcome, settings.data_dir / "reports" / REPORTS_NAME)
     registration = register(outcome, settings)
+    ledger = record_ledger(outcome, registration, settings)
     return {
         "days_to_close": {
             "model": outcome.days_metrics,
@@ -100,4 +119,5 @@ def deal_velocity_training() -> dict[str, Any]:
         "forecast": outcome.forecast.metrics,
         "reports": reports,
         "registration": registration,
+        "ledger_recorded": ledger,
     }

@@ -18,10 +18,13 @@ from prefect.cache_policies import NO_CACHE
 from haste.db.migrate import upgrade_database
 from haste.records import entity_uuid, record_batch_predictions, record_model_version
 from haste.settings import Settings, get_settings
+from monitoring.ledger import record_forecasts
+from monitoring.ledger_entries import churn_entries
 from pipelines import stages
 from pipelines.crm_store import store_crm, store_lead_contacts
 from pipelines.synthetic_store import read_crm
 from pipelines.validation import DataValidationError, ValidationReport
+from training.calibration import calibration_of
 from training.config import TrainingConfig, load_training_config
 from training.scoring import confidence_of, probability_to_score
 from training.tracking import RegistrationResult, log_and_register
@@ -112,11 +115,16 @@ def train_evaluate_audit(settings: Settings, config: TrainingConfig) -> Training
 
 @task(name="register-and-promote", cache_policy=NO_CACHE)
 def register_and_promote(settings: Settings, outcome: TrainingOutcome) -> RegistrationResult:
-    """Log to MLflow, register as challenger and promote to champion if it wins."""
+    """Log to MLflow; register as challenger and promote to champion if it passes the gates.
+
+    Gates: fairness, then the same-split baseline on the primary metric (when the candidate
+    loses, the calibrated baseline is the model registered, tagged ``model_family=baseline``
+    with the gate's reason), then the champion comparison.
+    """
     result = log_and_register(outcome, settings)
     logger = get_run_logger()
     if result.version is None:
-        logger.warning("model rejected by the fairness gate; run %s kept for audit", result.run_id)
+        logger.warning("model refused: %s; run %s kept for audit", result.refusal, result.run_id)
         status = "rejected"
         version = f"run:{result.run_id[:8]}"
     else:
@@ -129,7 +137,16 @@ def register_and_promote(settings: Settings, outcome: TrainingOutcome) -> Regist
         outcome.config.model_name,
         outcome.config.model_name,
         version,
-        {"metrics": outcome.metrics, "fairness": outcome.fairness.to_dict()["disparities"]},
+        {
+            "metrics": outcome.served_metrics,
+            "candidate_metrics": outcome.metrics,
+            "baseline_metrics": outcome.baseline_metrics,
+            "model_family": outcome.model_family,
+            "baseline_gate": outcome.gate_reason,
+            "fairness": outcome.fairness.to_dict()["disparities"],
+            "refusal": result.refusal,
+            "tuning": outcome.tuning.summary() if outcome.tuning else None,
+        },
         outcome.config.model_dump(),
         status,
     )
@@ -153,7 +170,7 @@ def store_batch_predictions(
         (
             entity_uuid(config.dataset, raw_id),
             {"probability": round(float(p), 4), "score": probability_to_score(float(p))},
-            confidence_of(float(p)),
+            confidence_of(float(p), calibration_of(outcome.model)),
         )
         for raw_id, p in zip(ids, probabilities, strict=True)
     ]
@@ -161,6 +178,16 @@ def store_batch_predictions(
         settings.database_url, config.entity_type, config.model_name, str(result.version), rows
     )
     logger.info("stored %d %s predictions (v%s)", stored, config.model_name, result.version)
+    if config.model_name == "churn":  # forecast ledger: held-out accounts, resolved in 30 days
+        held_out = probabilities[len(outcome.train.ids) :]
+        ledger = churn_entries(
+            [entity_uuid(config.dataset, raw_id) for raw_id in outcome.test.ids],
+            held_out,
+            float(outcome.train.labels.mean()),
+            str(result.version),
+            pd.Timestamp.now(tz="UTC"),
+        )
+        logger.info("ledger: %d churn forecasts", record_forecasts(settings.database_url, ledger))
     return stored
 
 
@@ -189,7 +216,11 @@ def model_training(model_name: str = "lead_scoring") -> dict[str, Any]:
         "model_name": config.model_name,
         "metrics": outcome.metrics,
         "baseline_metrics": outcome.baseline_metrics,
+        "model_family": outcome.model_family,
+        "baseline_gate": outcome.gate_reason,
         "fairness_passed": outcome.fairness.passed,
         "registration": result.to_dict(),
+        "refusal": result.refusal,
+        "tuning": outcome.tuning.summary() if outcome.tuning else None,
         "held_out_contacts": outcome.test.ids.head(20).tolist(),
     }

@@ -18,6 +18,7 @@ from serving.routes import (
     content,
     content_personalise,
     events,
+    gaming,
     insights,
     predictions,
     reviews,
@@ -73,6 +74,7 @@ def create_api(core: GatewayCore | None = None) -> FastAPI:
         workflows,
         reviews,
         insights,
+        gaming,
         dashboard,
         live,
     ):

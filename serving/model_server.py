@@ -150,6 +150,36 @@ class AliasModels:
                 start += count
         return results
 
+    def what_if(
+        self,
+        model_name: str,
+        row: dict[str, Any],
+        contact_id: str,
+        target_band: str,
+        k: int,
+        vary: list[str] | None,
+    ) -> dict[str, Any]:
+        """Counterfactual advice for a stored row (see :func:`training.counterfactuals`).
+
+        Returns:
+            :meth:`WhatIfResult.to_dict` with ``model_name`` and ``model_version``.
+
+        Raises:
+            ModelUnavailableError: When this alias has no such model.
+            VaryError: When ``vary`` names a feature that may not change.
+        """
+        from training.counterfactual_config import load_counterfactual_config
+        from training.counterfactuals import explain_what_if
+
+        model = self.leads.get(model_name)
+        if model is None:
+            raise ModelUnavailableError(f"no {self.alias} version of {model_name} is served")
+        config = load_counterfactual_config()
+        result = explain_what_if(
+            model.scorer, row, contact_id, model_name, config, target_band, k, vary
+        )
+        return {**result.to_dict(), "model_name": model.name, "model_version": model.version}
+
     def predict_deal(self, deal_id: str) -> dict[str, Any] | None:
         """Predict a deal (None: unknown deal); see :meth:`DealPredictor.predict`.
 
@@ -241,6 +271,10 @@ class ModelServer:
     def predict_churn(self, account_id: str) -> dict[str, Any] | None:
         """See :meth:`AliasModels.predict_churn`."""
         return self.models.predict_churn(account_id)
+
+    async def what_if(self, *args: Any) -> dict[str, Any]:
+        """See :meth:`AliasModels.what_if` (a search of about a second: off the event loop)."""
+        return await asyncio.to_thread(self.models.what_if, *args)
 
 
 def served_model_names(config: ServeConfig) -> list[str]:

@@ -13,6 +13,25 @@ from textai.email.models import INTENTS, EmailContext, IsoDateTime
 from textai.llm.subject_rewrites import SubjectContext
 from textai.text_patterns import NON_BLANK_PATTERN, WORD_CHAR_PATTERN
 
+#: Descriptions of the calibrated-score fields (lead score and churn risk).
+CALIBRATED_PROBABILITY = (
+    "Calibrated probability of the positive class (isotonic or Platt, fitted on out-of-fold "
+    "training scores); score = round(100 * probability)."
+)
+CONFORMAL_CONFIDENCE = (
+    "Conformal confidence in [0, 1]: the share of coverage levels at which the conformal "
+    "prediction set is the single predicted class (0: on the decision boundary, near 1: the "
+    "calibration split says such calls are rarely wrong). Models trained before calibration: "
+    "the probability of the predicted class."
+)
+PREDICTION_SET = (
+    "Conformal prediction set at `coverage` (1 = {positive}, 0 = does not): [0], [1], [0, 1] "
+    "(both plausible) or [] (neither); null for an uncalibrated model."
+)
+SET_COVERAGE = (
+    "Target coverage of `prediction_set` (e.g. 0.9: holds the true class 90% of the time)."
+)
+
 
 class LeadScoreRequest(BaseModel):
     """Body of ``POST /api/ai/lead-score`` (as in the product spec)."""
@@ -37,10 +56,14 @@ class LeadScoreResponse(BaseModel):
 
     contact_id: str
     score: int = Field(ge=0, le=100)
-    probability: float
-    confidence: float = Field(ge=0.5, le=1.0)
+    probability: float = Field(ge=0.0, le=1.0, description=CALIBRATED_PROBABILITY)
+    confidence: float = Field(ge=0.0, le=1.0, description=CONFORMAL_CONFIDENCE)
     band: str
     recommended_actions: list[str]
+    prediction_set: list[Literal[0, 1]] | None = Field(
+        None, description=PREDICTION_SET.format(positive="converts")
+    )
+    coverage: float | None = Field(None, gt=0.0, lt=1.0, description=SET_COVERAGE)
     contributions: list[Contribution] | None = None
     explanation: str | None = None
     model_name: str
@@ -129,6 +152,15 @@ class DealPredictionResponse(BaseModel):
     product: str | None = None
     account: str | None = None
     days_to_close: float
+    days_to_close_interval: list[float] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Conformal [low, high] days to close at `coverage` (None: model has none).",
+    )
+    coverage: float | None = Field(
+        None, gt=0.0, lt=1.0, description="Target coverage of `days_to_close_interval`."
+    )
     engage_date: str | None = None
     engage_date_assumed: bool
     expected_close_date: str | None = None
@@ -147,8 +179,12 @@ class ChurnRiskResponse(BaseModel):
 
     account_id: str
     score: int = Field(ge=0, le=100)
-    probability: float
-    confidence: float
+    probability: float = Field(ge=0.0, le=1.0, description=CALIBRATED_PROBABILITY)
+    confidence: float = Field(ge=0.0, le=1.0, description=CONFORMAL_CONFIDENCE)
+    prediction_set: list[Literal[0, 1]] | None = Field(
+        None, description=PREDICTION_SET.format(positive="churns")
+    )
+    coverage: float | None = Field(None, gt=0.0, lt=1.0, description=SET_COVERAGE)
     risk_band: str
     recommended_actions: list[str]
     contributions: list[Contribution] = Field(default_factory=list)

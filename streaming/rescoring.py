@@ -22,6 +22,8 @@ import pandas as pd
 from features.definitions import lead_engagement_rates
 from training.ab_routing import choose_variant, load_rollouts
 from training.booster import BoosterScorer
+from training.calibration import ScoreCalibration, calibration_of
+from training.pipeline_shap import PipelineShap, input_columns
 from training.registry import NoChampionError, load_alias_model
 from training.scoring import probability_to_score
 
@@ -33,12 +35,53 @@ ROLLOUT_REFRESH_S = 10.0
 
 @dataclass(frozen=True)
 class VariantModel:
-    """One alias of the model: its version and its booster (probabilities + TreeSHAP)."""
+    """One alias of the model: its version and its scorer (probabilities + TreeSHAP).
+
+    ``booster`` is the XGBoost fast path (``encode -> XGBoost``); ``generic`` the path of a
+    ``ColumnTransformer -> tree ensemble`` pipeline (the baseline, served when it won the
+    baseline gate), with SHAP summed back to the raw input columns. Exactly one is set.
+    ``calibration`` is the model's probability calibration (None for an uncalibrated model):
+    the probabilities are calibrated like the gateway's, the SHAP values explain the raw model.
+    """
 
     variant: str
     version: str
-    booster: BoosterScorer
+    booster: BoosterScorer | None
     columns: tuple[str, ...]
+    generic: PipelineShap | None = None
+    calibration: ScoreCalibration | None = None
+
+    def predict_rows(self, rows: list[list[Any]]) -> np.ndarray:
+        """Return the (calibrated) positive-class probabilities of rows in :attr:`columns` order."""
+        if self.booster is not None:
+            return self._calibrate(self.booster.predict(self.booster.matrix(rows)))
+        return self._calibrate(self._generic().predict(self._generic().frame(rows)))
+
+    def explain_rows(self, rows: list[list[Any]]) -> np.ndarray:
+        """Return the SHAP values (log-odds, :attr:`columns` order) of rows."""
+        if self.booster is not None:
+            return self.booster.explain(self.booster.matrix(rows))
+        generic = self._generic()
+        return generic.explain_matrix(generic.transform(generic.frame(rows)))
+
+    def predict_explain_rows(self, rows: list[list[Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """Return the probabilities and SHAP values of rows (the input encoded once)."""
+        if self.booster is not None:
+            matrix = self.booster.matrix(rows)
+            return self._calibrate(self.booster.predict(matrix)), self.booster.explain(matrix)
+        generic = self._generic()
+        probabilities, shap = generic.predict_explain(generic.frame(rows))
+        return self._calibrate(probabilities), shap
+
+    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
+        if self.calibration is None:
+            return raw
+        return np.asarray(self.calibration.probabilities(raw), dtype=float)
+
+    def _generic(self) -> PipelineShap:
+        if self.generic is None:
+            raise TypeError(f"version {self.version} has no scorer")
+        return self.generic
 
     @classmethod
     def load(cls, model_name: str, variant: str) -> VariantModel | None:
@@ -47,10 +90,17 @@ class VariantModel:
             pipeline, version = load_alias_model(model_name, variant)
         except NoChampionError:
             return None
-        if not BoosterScorer.supports(pipeline):
-            raise TypeError(f"{model_name}@{variant} is not an encoder -> XGBoost pipeline")
-        return cls(
-            variant, str(version.version), BoosterScorer(pipeline), tuple(pipeline[0].columns)
+        columns = tuple(input_columns(pipeline))
+        calibration = calibration_of(pipeline)
+        if BoosterScorer.supports(pipeline):
+            booster = BoosterScorer(pipeline)
+            return cls(variant, str(version.version), booster, columns, None, calibration)
+        if PipelineShap.supports(pipeline):
+            generic = PipelineShap(pipeline)
+            return cls(variant, str(version.version), None, columns, generic, calibration)
+        raise TypeError(
+            f"{model_name}@{variant} is neither encoder -> XGBoost nor a "
+            "ColumnTransformer -> tree ensemble pipeline"
         )
 
 
@@ -153,22 +203,21 @@ class StreamScorer:
         if not rows:
             return np.empty(0)
         model = self.model(variant)
-        return model.booster.predict(model.booster.matrix(self._values(model, rows)))
+        return model.predict_rows(self._values(model, rows))
 
     def explain(self, variant: str, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         """Return the SHAP values (log-odds, model column order) of model-input rows."""
         model = self.model(variant)
         if not rows:
             return np.empty((0, len(model.columns)))
-        return model.booster.explain(model.booster.matrix(self._values(model, rows)))
+        return model.explain_rows(self._values(model, rows))
 
     def score(self, variant: str, rows: Sequence[dict[str, Any]]) -> list[Scored]:
         """Score and explain model-input rows with one variant."""
         if not rows:
             return []
         model = self.model(variant)
-        matrix = model.booster.matrix(self._values(model, rows))
-        probabilities, shap = model.booster.predict(matrix), model.booster.explain(matrix)
+        probabilities, shap = model.predict_explain_rows(self._values(model, rows))
         return [
             Scored(float(p), probability_to_score(float(p)), shap[i])
             for i, p in enumerate(probabilities)

@@ -40,6 +40,31 @@ class TrainConfig(_Strict):
     baseline: dict[str, Any] = Field(default_factory=dict)
 
 
+class TuneConfig(_Strict):
+    """Optuna search of the candidate's hyper-parameters on the training split only.
+
+    The search space is chosen by the training table's size (see :mod:`training.tuning`);
+    ``n_trials`` is the budget of a small table and shrinks on large ones (never below
+    ``min_trials``); ``timeout_s`` is a safety net (the run stays deterministic while the
+    trial count, not the clock, ends the search).
+    """
+
+    enabled: bool = False
+    n_trials: int = Field(25, ge=1, le=500)
+    min_trials: int = Field(8, ge=1, le=500)
+    timeout_s: float = Field(45.0, gt=0.0, le=3600.0)
+    cv_folds: int = Field(3, ge=2, le=10)
+    early_stopping_rounds: int = Field(40, ge=5, le=500)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _min_within_budget(self) -> TuneConfig:
+        """Keep ``min_trials`` within ``n_trials``."""
+        if self.min_trials > self.n_trials:
+            raise ValueError(f"min_trials {self.min_trials} exceeds n_trials {self.n_trials}")
+        return self
+
+
 class EvaluateConfig(_Strict):
     """Evaluation parameters."""
 
@@ -77,6 +102,10 @@ class RegistryConfig(_Strict):
 
     primary_metric: str = "roc_auc"
     min_improvement: float = 0.0
+    #: Refuse a candidate that does worse than the spec's baseline fitted on the same split.
+    baseline_gate: bool = True
+    #: How far below the baseline (on ``primary_metric``) a candidate may be and still pass.
+    baseline_tolerance: float = Field(0.0, ge=0.0, le=0.1)
 
 
 class ScoringConfig(_Strict):
@@ -97,6 +126,7 @@ class TrainingConfig(_Strict):
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     fairness: FairnessConfig
     registry: RegistryConfig = Field(default_factory=RegistryConfig)

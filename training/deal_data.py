@@ -108,6 +108,16 @@ BACKTEST_CUTOFFS: tuple[str, ...] = tuple(
 TEST_FRACTION = 0.2
 
 
+#: Target coverage of the days-to-close and revenue-forecast intervals (and of the win
+#: probability's conformal sets).
+INTERVAL_COVERAGE = 0.9
+
+
+#: Share of the (time-ordered) training deals, the latest ones, that calibrates the intervals and
+#: the win probability; the models behind them are fitted on the earlier rows only.
+CALIBRATION_FRACTION = 0.25
+
+
 AUDIT_COLUMN = "regional_office"
 
 

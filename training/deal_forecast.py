@@ -46,6 +46,7 @@ class RevenueForecast:
     by_month: pd.Series
     train_ids: list[str]
     train_last_close: pd.Timestamp | None
+    models: DealModels | None = field(default=None, repr=False)
 
     def month_total(self, month: pd.Period) -> float:
         """Return the forecast won revenue of ``month`` (0.0 when no deal lands there)."""
@@ -98,6 +99,7 @@ def forecast_revenue(
         by_month=by_month,
         train_ids=train[ID_COLUMN].tolist(),
         train_last_close=train["close_date"].max() if len(train) else None,
+        models=models,
     )
 
 

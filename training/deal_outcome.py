@@ -14,6 +14,7 @@ import pandas as pd
 
 from training.deal_data import AUDIT_COLUMN, DATASET_NAME, FEATURE_COLUMNS
 from training.deal_forecast import ForecastBacktest
+from training.deal_forecast_intervals import RevenueIntervals
 from training.deal_models import AgentWinRateBaseline, DealModels, MedianDaysBaseline
 from training.deal_reports import plot_days_scatter, plot_forecast, render_model_card
 from training.evaluate import plot_roc_pr
@@ -41,6 +42,8 @@ class DealVelocityOutcome:
     fairness_passed: bool = True
     artifacts: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    uncertainty: dict[str, Any] = field(default_factory=dict)
+    revenue_intervals: RevenueIntervals | None = None
 
     @property
     def split_date(self) -> pd.Timestamp:
@@ -71,7 +74,56 @@ class DealVelocityOutcome:
                 "baseline": round(self.forecast.metrics["naive_mape"], 4),
             }
         )
+        report = self.intervals_report()
+        for task, section in (
+            ("days_to_close", report.get("days_to_close")),
+            ("revenue_forecast", report.get("revenue_forecast")),
+        ):
+            if section and section.get("measured_coverage") is not None:
+                naive = section.get("naive", {}).get("measured_coverage")
+                rows.append(
+                    {
+                        "task": task,
+                        "metric": f"interval_coverage (target {section['target_coverage']})",
+                        "model": round(section["measured_coverage"], 4),
+                        "baseline": None if naive is None else round(naive, 4),
+                    }
+                )
         return rows
+
+    def intervals_report(self) -> dict[str, Any]:
+        """Return the ``intervals.json`` content: target vs measured coverage, widths, naive.
+
+        Keys: ``target_coverage``; ``days_to_close`` (``measured_coverage``, ``mean_width``,
+        ``median_width`` in days, ``contains_point``, ``by_outcome``, ``naive`` with the same
+        keys plus ``bounds``); ``revenue_forecast`` (``measured_coverage`` across backtest
+        months, ``periods_with_interval``, ``covered_periods``, ``mean_relative_width``,
+        ``mape``, ``naive_mape``, ``periods_table``); ``win_probability`` (``ece_before``,
+        ``ece_after``, ``brier_before``, ``brier_after``, ``method``, ``prediction_sets``).
+        Empty when the run fitted no uncertainty.
+        """
+        if not self.uncertainty:
+            return {}
+        return {
+            "model": "deal_velocity",
+            "dataset": DATASET_NAME,
+            "target_coverage": self.uncertainty["coverage"],
+            "held_out_from": str(self.split_date.date()),
+            "calibration": {
+                "fit_rows": self.uncertainty["fit_rows"],
+                "calibration_rows": self.uncertainty["calibration_rows"],
+                "calibration_from": self.uncertainty["calibration_from"],
+            },
+            "days_to_close": {
+                "method": "conformalized quantile regression (MAPIE, XGBoost quantiles)",
+                "unit": "days",
+                **self.uncertainty["days_to_close"],
+            },
+            "revenue_forecast": (
+                self.revenue_intervals.to_dict() if self.revenue_intervals is not None else None
+            ),
+            "win_probability": self.uncertainty["win_probability"],
+        }
 
     def summary(self) -> dict[str, Any]:
         """Return the JSON-ready summary written to ``metrics.json``."""
@@ -92,6 +144,7 @@ class DealVelocityOutcome:
                 "disparities": self.fairness_disparities,
             },
             "open_deals": len(self.open_deals),
+            "intervals": self.intervals_report(),
             "timings_s": {k: round(v, 2) for k, v in self.timings.items()},
         }
 
@@ -137,6 +190,11 @@ class DealVelocityOutcome:
             "model_card": out_dir / "model_card.md",
         }
         paths["metrics"].write_text(json.dumps(self.summary(), indent=2, default=str), "utf-8")
+        if self.uncertainty:
+            paths["intervals"] = out_dir / "intervals.json"
+            paths["intervals"].write_text(
+                json.dumps(self.intervals_report(), indent=2, default=str), "utf-8"
+            )
         self.forecast.table.to_csv(paths["backtest"], index=False)
         self.open_deals.to_csv(paths["open_deals"], index=False)
         self.fairness_by_group.to_csv(paths["fairness"])

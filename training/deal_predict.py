@@ -13,6 +13,14 @@ from training.deal_models import DealModels
 from training.deal_outcome import DealVelocityOutcome
 
 
+def days_intervals(models: DealModels, deals: pd.DataFrame) -> np.ndarray | None:
+    """Return ``(n, 2)`` conformal days-to-close intervals, or None when the model has none."""
+    days_model = models.days_model
+    if getattr(days_model, "interval_", None) is None:
+        return None
+    return days_model.predict_interval(models.features(deals))
+
+
 def score_open_deals(
     frame: pd.DataFrame, models: DealModels, as_of: str | pd.Timestamp | None = None
 ) -> pd.DataFrame:
@@ -32,6 +40,9 @@ def score_open_deals(
     out["engage_date_assumed"] = assumed.to_numpy()
     out["win_probability"] = models.predict_win(deals)
     out["predicted_days"] = models.predict_days(deals)
+    bounds = days_intervals(models, deals)
+    if bounds is not None:
+        out["days_to_close_low"], out["days_to_close_high"] = bounds[:, 0], bounds[:, 1]
     out["expected_close_date"] = out["engage_date"] + pd.to_timedelta(
         out["predicted_days"].round(), unit="D"
     )
@@ -57,7 +68,9 @@ def predict_deal(
             and a deal without an engage date (Prospecting) is scored as if engaged on it.
 
     Returns:
-        ``days_to_close``, ``expected_close_date`` (ISO date, None without an engage date),
+        ``days_to_close`` with its conformal ``days_to_close_interval`` ``[low, high]`` at the
+        target ``coverage`` (both None for a model without intervals), ``expected_close_date``
+        (ISO date, None without an engage date),
         ``engage_date_assumed``, ``overdue``, ``win_probability`` and ``top_factors`` (SHAP
         impacts in days for ``days_to_close``, in log-odds for ``win_probability``).
 
@@ -75,6 +88,11 @@ def predict_deal(
     features = models.features(row)
     days = float(np.clip(models.days_model.predict(features), 0, None)[0])
     win = float(models.win_model.predict_proba(features)[0, 1])
+    interval, coverage = None, None
+    if getattr(models.days_model, "interval_", None) is not None:
+        low, high = models.days_model.predict_interval(features)[0]
+        interval = [round(float(low), 1), round(float(high), 1)]
+        coverage = float(models.days_model.interval_.coverage)
     engage = row["engage_date"].iloc[0]
     close = None if pd.isna(engage) else engage + pd.Timedelta(days=round(days))
     overdue = None if close is None or as_of is None else bool(close < pd.Timestamp(as_of))
@@ -89,6 +107,8 @@ def predict_deal(
     return {
         "opportunity_id": deal_row.get(ID_COLUMN) if hasattr(deal_row, "get") else None,
         "days_to_close": round(days, 1),
+        "days_to_close_interval": interval,
+        "coverage": coverage,
         "engage_date": None if pd.isna(engage) else str(engage.date()),
         "engage_date_assumed": assumed,
         "expected_close_date": None if close is None else str(close.date()),

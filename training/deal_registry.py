@@ -28,6 +28,40 @@ def _input_example(outcome: DealVelocityOutcome) -> pd.DataFrame:
     return example.astype(dict.fromkeys(integer_columns, "float64"))
 
 
+def uncertainty_metrics(outcome: DealVelocityOutcome, name: str) -> dict[str, float]:
+    """Return the interval / calibration figures logged with model ``name`` (flat, numeric)."""
+    report = outcome.intervals_report()
+    if not report:
+        return {}
+    metrics = {"interval_target_coverage": float(report["target_coverage"])}
+    if name == WIN_MODEL_NAME:
+        win = report["win_probability"]
+        metrics.update(
+            {
+                "calibration_ece_before": win["ece_before"],
+                "calibration_ece_after": win["ece_after"],
+                "calibration_brier_before": win["brier_before"],
+                "calibration_brier_after": win["brier_after"],
+                "conformal_set_coverage": win["prediction_sets"]["measured"],
+            }
+        )
+        return metrics
+    days = report["days_to_close"]
+    metrics.update(
+        {
+            "interval_coverage": days["measured_coverage"],
+            "interval_mean_width": days["mean_width"],
+            "naive_interval_coverage": days["naive"]["measured_coverage"],
+            "naive_interval_mean_width": days["naive"]["mean_width"],
+        }
+    )
+    revenue = report.get("revenue_forecast") or {}
+    for key in ("measured_coverage", "mean_relative_width"):
+        if revenue.get(key) is not None:
+            metrics[f"forecast_interval_{key}"] = float(revenue[key])
+    return metrics
+
+
 def log_deal_models(outcome: DealVelocityOutcome, settings: Settings) -> dict[str, Any]:
     """Log both models to MLflow, register each as challenger and apply the promotion rule.
 
@@ -112,6 +146,9 @@ def log_deal_models(outcome: DealVelocityOutcome, settings: Settings) -> dict[st
                     mlflow.log_metrics(
                         {f"fairness_{k}": v for k, v in outcome.fairness_disparities.items()}
                     )
+                mlflow.log_metrics(uncertainty_metrics(outcome, name))
+                if "intervals" in artifacts:
+                    log_artifacts([artifacts["intervals"]])
                 log_artifacts(shared)
                 log_artifacts([artifacts[k] for k in plots], artifact_path="plots")
                 model_uri = log_sklearn_model(

@@ -67,6 +67,65 @@ def _metric_rows(metrics: dict[str, float], baseline: dict[str, float]) -> str:
     )
 
 
+def render_uncertainty_section(report: dict[str, Any]) -> str:
+    """Render the model card's "Intervals and calibration" section (of ``intervals.json``)."""
+    if not report:
+        return ""
+    days, win, revenue = (
+        report["days_to_close"],
+        report["win_probability"],
+        report.get("revenue_forecast"),
+    )
+    naive = days["naive"]
+    target = report["target_coverage"]
+    calibration = report["calibration"]
+    lines = [
+        "## Intervals and calibration",
+        f"Target coverage {target:.0%}. Time-ordered: the models behind the intervals and the win "
+        f"probability are fitted on the earlier {calibration['fit_rows']} training deals and "
+        f"calibrated on the latest {calibration['calibration_rows']} (engaged from "
+        f"{calibration['calibration_from']}); measured on the held-out deals engaged from "
+        f"{report['held_out_from']}.",
+        "",
+        "| days-to-close interval | measured coverage | mean width (days) |",
+        "|---|---|---|",
+        f"| conformalized quantile regression | {days['measured_coverage']:.1%} | "
+        f"{days['mean_width']:.1f} |",
+        f"| naive: training quantiles [{naive['bounds'][0]:.0f}, {naive['bounds'][1]:.0f}] | "
+        f"{naive['measured_coverage']:.1%} | {naive['mean_width']:.1f} |",
+        "",
+        "Coverage by outcome: "
+        + ", ".join(f"{k} {v:.1%}" for k, v in days.get("by_outcome", {}).items())
+        + f"; the interval contains the point prediction for {days['contains_point']:.1%}.",
+        "",
+        f"Win probability calibrated with {win['method']} (lower cross-validated Brier on the "
+        f"calibration deals): ECE {win['ece_before']:.4f} -> {win['ece_after']:.4f}, Brier "
+        f"{win['brier_before']:.4f} -> {win['brier_after']:.4f}; conformal prediction sets cover "
+        f"{win['prediction_sets']['measured']:.1%} (mean set size "
+        f"{win['prediction_sets']['mean_set_size']:.2f}: a barely informative model gives "
+        "mostly {won, lost}).",
+    ]
+    if revenue:
+        measured = revenue["measured_coverage"]
+        lines += [
+            "",
+            "Revenue forecast intervals: split conformal on `log(actual / forecast)` of rolling "
+            "one-month windows that ended before each cut-off "
+            f"({revenue['windows']} windows). {revenue['periods_with_interval']} of "
+            f"{revenue['periods']} backtest months had enough history; "
+            f"{revenue['covered_periods']} covered"
+            + (f" ({measured:.0%})" if measured is not None else "")
+            + f", mean width {revenue['mean_relative_width'] or 0:.1f}x the forecast. Few months "
+            "and overlapping windows: read the coverage as indicative only.",
+        ]
+    return "\n".join(lines) + "\n\n"
+
+
+def _intervals_of(outcome: Any) -> dict[str, Any]:
+    report = getattr(outcome, "intervals_report", None)
+    return report() if callable(report) else {}
+
+
 def render_model_card(outcome: Any) -> str:
     """Render the Markdown model card of both deal models and the forecast."""
     days, days_base = outcome.days_metrics, outcome.days_baseline_metrics
@@ -141,7 +200,7 @@ are refitted at every cutoff on deals closed before it. Naive baseline: last mon
 
 MAPE: model {mape["mape"]:.1%}, naive {mape["naive_mape"]:.1%}.
 
-## Fairness
+{render_uncertainty_section(_intervals_of(outcome))}## Fairness
 Maven holds no protected attribute (no person-level data about customers), so the registration
 gate is recorded as passed (`fairness_passed=True`). Informational audit of the win probability
 across `{AUDIT_COLUMN}` (Fairlearn MetricFrame, held-out deals):

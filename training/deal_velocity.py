@@ -18,6 +18,13 @@ Three models share one deal frame (:func:`build_deal_frame`, one row per opportu
   the month of ``engage_date + predicted days-to-close``; backtested on 2017 with monthly cutoffs,
   each refitted on deals closed before its cutoff only (MAPE vs last month's actual).
 
+Uncertainty (:mod:`training.deal_uncertainty`, :mod:`training.deal_forecast_intervals`): the
+latest training deals calibrate conformal days-to-close intervals (MAPIE conformalized quantile
+regression) and the win probability (isotonic/Platt), fitted on the earlier ones; the revenue
+forecast gets split-conformal intervals from rolling one-month windows of the backtest models.
+Coverage against the target is measured on the held-out deals / backtest months
+(:meth:`~training.deal_outcome.DealVelocityOutcome.intervals_report`, ``intervals.json``).
+
 Leakage: ``deal_stage``, ``close_date`` and ``close_value`` are only known once the deal is
 closed, so they (and ``days_to_close`` / ``is_won`` derived from them) are never model inputs;
 they are targets or evaluation data only (:data:`OUTCOME_COLUMNS`). ``engage_month`` is kept in
@@ -45,13 +52,16 @@ from pipelines.datasets import MavenCRM
 from training.deal_data import (
     AUDIT_COLUMN,
     BACKTEST_CUTOFFS,
+    CALIBRATION_FRACTION,
     FEATURE_COLUMNS,
+    INTERVAL_COVERAGE,
     TEST_FRACTION,
     build_deal_frame,
     time_ordered_split,
 )
 from training.deal_fairness import audit_win_disparity
 from training.deal_forecast import backtest_forecast
+from training.deal_forecast_intervals import revenue_intervals
 from training.deal_models import (
     agent_win_rate_baseline,
     fit_deal_models,
@@ -60,6 +70,7 @@ from training.deal_models import (
 )
 from training.deal_outcome import DealVelocityOutcome
 from training.deal_predict import score_open_deals
+from training.deal_uncertainty import attach_uncertainty, evaluate_uncertainty
 from training.evaluate import compute_classification_metrics
 
 logger = logging.getLogger(__name__)
@@ -71,6 +82,8 @@ def train_deal_velocity(
     win_params: Mapping[str, Any] | None = None,
     cutoffs: Sequence[str | pd.Timestamp] = BACKTEST_CUTOFFS,
     test_fraction: float = TEST_FRACTION,
+    coverage: float = INTERVAL_COVERAGE,
+    calibration_fraction: float = CALIBRATION_FRACTION,
 ) -> DealVelocityOutcome:
     """Fit, evaluate and backtest the deal-velocity models on the Maven CRM export.
 
@@ -80,6 +93,9 @@ def train_deal_velocity(
         win_params: Classifier hyper-parameters (default :data:`WIN_PARAMS`).
         cutoffs: Backtest cutoffs (first day of each forecast month).
         test_fraction: Share of closed deals (latest engaged) held out.
+        coverage: Target coverage of the days-to-close and revenue intervals.
+        calibration_fraction: Share of the latest training deals that calibrates the intervals
+            and the win probability (:func:`training.deal_uncertainty.attach_uncertainty`).
 
     Returns:
         Models, held-out metrics vs baselines, the backtest, the audit and open-deal scores.
@@ -90,6 +106,9 @@ def train_deal_velocity(
     frame = build_deal_frame(maven)
     train, test = time_ordered_split(frame, test_fraction)
     models = fit_deal_models(train, maven, days_params, win_params)
+    fitted = attach_uncertainty(
+        models, train, coverage, calibration_fraction, days_params, win_params
+    )
     timings["fit"] = time.perf_counter() - start
 
     test = test.copy()
@@ -117,10 +136,12 @@ def train_deal_velocity(
     by_group, disparities = audit_win_disparity(
         y_won, test["win_probability"].to_numpy(), test[AUDIT_COLUMN]
     )
+    uncertainty = evaluate_uncertainty(models, train, test, fitted)
     timings["evaluate"] = time.perf_counter() - start - timings["fit"]
 
     step = time.perf_counter()
     forecast = backtest_forecast(frame, cutoffs, days_params, win_params)
+    intervals = revenue_intervals(frame, forecast, coverage)
     timings["backtest"] = time.perf_counter() - step
 
     open_deals = score_open_deals(frame, models)
@@ -156,4 +177,6 @@ def train_deal_velocity(
         open_deals=open_deals,
         importance=importance,
         timings=timings,
+        uncertainty=uncertainty,
+        revenue_intervals=intervals,
     )

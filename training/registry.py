@@ -44,6 +44,17 @@ class PromotionDecision:
     champion_metric: float | None = None
 
 
+@dataclass(frozen=True)
+class BaselineVerdict:
+    """The baseline gate's verdict: is the candidate at least as good as the same-split baseline?"""
+
+    passed: bool
+    reason: str
+    metric: str
+    candidate: float
+    baseline: float
+
+
 class NoChampionError(LookupError):
     """Raised when a model has no version with the requested alias."""
 
@@ -186,6 +197,43 @@ def promote_if_better(
         champion_version=str(champion.version) if champion else None,
         champion_metric=champion_metric,
     )
+
+
+def baseline_gate(
+    candidate: dict[str, float],
+    baseline: dict[str, float],
+    metric: str,
+    tolerance: float = 0.0,
+) -> BaselineVerdict:
+    """Judge a candidate against the spec's baseline fitted and scored on the same split.
+
+    A candidate that does worse than the baseline on ``metric`` (by more than ``tolerance``) is
+    never registered: the better of the two is (:func:`training.train.evaluate_models` then
+    serves the calibrated baseline, scored and explained by
+    :class:`training.pipeline_shap.PipelineShap`).
+
+    Args:
+        candidate: The candidate's held-out metrics.
+        baseline: The baseline's held-out metrics on the same rows.
+        metric: The primary metric (larger is better except :data:`LOWER_IS_BETTER`).
+        tolerance: How much worse than the baseline still passes (0: ties pass, losses fail).
+
+    Returns:
+        The verdict with both figures and a readable reason.
+
+    Raises:
+        KeyError: When either side lacks ``metric``.
+
+    """
+    if metric not in candidate or metric not in baseline:
+        raise KeyError(f"baseline gate needs {metric!r} for both the candidate and the baseline")
+    ours, theirs = float(candidate[metric]), float(baseline[metric])
+    passed = not beats(theirs, ours, metric, tolerance)
+    relation = "matches or beats" if passed else "loses to"
+    reason = f"candidate {metric} {ours:.4f} {relation} the same-split baseline's {theirs:.4f}"
+    if tolerance and passed:
+        reason += f" (tolerance {tolerance:.4f})"
+    return BaselineVerdict(passed, reason, metric, ours, theirs)
 
 
 def beats(challenger: float, champion: float, metric: str, min_improvement: float = 0.0) -> bool:

@@ -17,12 +17,16 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from training.calibration import CalibrationReport, calibrate_model, calibration_config_of
 from training.config import TrainingConfig
 from training.dataset import LabelledData, prepare_labelled_data, split_labelled_data
 from training.estimators import build_baseline_pipeline, build_xgboost_pipeline
 from training.evaluate import compute_classification_metrics, plot_calibration, plot_roc_pr
 from training.explain import TreeShapExplainer
 from training.fairness import FairnessAudit, audit_all_columns
+from training.pipeline_shap import PipelineShap, input_columns
+from training.registry import baseline_gate
+from training.tuning import TuningResult, tune_xgboost
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +46,37 @@ class TrainingOutcome:
     importance: dict[str, float]
     artifacts: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: Calibration and conformal coverage on the test split (None: calibration disabled).
+    calibration: CalibrationReport | None = None
+    #: The Optuna search that chose the candidate's hyper-parameters (None: not tuned).
+    tuning: TuningResult | None = None
+    #: Which pipeline ``model`` is: ``xgboost`` (the candidate) or ``baseline`` (it won the gate).
+    model_family: str = "xgboost"
+    #: The baseline gate's reason (None: gate off).
+    gate_reason: str | None = None
+
+    @property
+    def served_metrics(self) -> dict[str, float]:
+        """Return the held-out metrics of ``model`` (the baseline's when it won the gate)."""
+        return self.baseline_metrics if self.model_family == "baseline" else self.metrics
 
     def summary(self) -> dict[str, Any]:
         """Return the JSON-ready summary written to ``metrics.json``."""
         return {
             "model_name": self.config.model_name,
             "rows": {"train": len(self.train), "test": len(self.test)},
-            "features": list(self.model[0].columns),
+            "features": input_columns(self.model),
+            "model_family": self.model_family,
+            "baseline_gate": self.gate_reason,
             "metrics": _rounded(self.metrics),
             "baseline_metrics": _rounded(self.baseline_metrics),
             "fairness": self.fairness.to_dict(),
             "top_features": _rounded(dict(list(self.importance.items())[:10])),
             "timings_s": _rounded(self.timings),
+            "calibration": (
+                self.calibration.to_dict(include_reliability=False) if self.calibration else None
+            ),
+            "tuning": self.tuning.summary() if self.tuning else None,
         }
 
 
@@ -71,10 +94,21 @@ class FittedModels:
     train: LabelledData
     test: LabelledData
     fit_seconds: float
+    #: The Optuna search on the training rows (None when the config's ``tune`` is disabled).
+    tuning: TuningResult | None = None
+
+    @property
+    def candidate_params(self) -> dict[str, Any]:
+        """Return the XGBoost hyper-parameters the candidate was fitted with."""
+        return self.tuning.params if self.tuning else dict(self.config.train.xgboost)
 
 
 def fit_models(frame: pd.DataFrame, config: TrainingConfig) -> FittedModels:
     """Split the data and fit the XGBoost candidate and the spec's baseline on the same rows.
+
+    With ``tune.enabled``, the candidate's hyper-parameters are searched first by
+    cross-validation on the training rows only (:func:`training.tuning.tune_xgboost`); the
+    held-out rows never reach the search.
 
     Args:
         frame: The cleaned dataset.
@@ -89,11 +123,23 @@ def fit_models(frame: pd.DataFrame, config: TrainingConfig) -> FittedModels:
     train, test = split_labelled_data(
         data, config.split.test_size, config.split.random_state, config.split.group_by_id
     )
-    model = build_xgboost_pipeline(train.features.columns, config.train.xgboost)
+    tuning = None
+    if config.tune.enabled:
+        tuning = tune_xgboost(
+            train.features,
+            train.labels,
+            config.train.xgboost,
+            config.tune,
+            config.registry.primary_metric,
+            groups=train.ids if config.split.group_by_id else None,
+        )
+    params = tuning.params if tuning else config.train.xgboost
+    model = build_xgboost_pipeline(train.features.columns, params)
     model.fit(train.features, train.labels)
     baseline = build_baseline_pipeline(train.features, config.train.baseline)
     baseline.fit(train.features, train.labels)
-    return FittedModels(config, model, baseline, train, test, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return FittedModels(config, model, baseline, train, test, seconds, tuning)
 
 
 def evaluate_models(fitted: FittedModels, out_dir: Path | None = None) -> TrainingOutcome:
@@ -109,18 +155,32 @@ def evaluate_models(fitted: FittedModels, out_dir: Path | None = None) -> Traini
     """
     started = time.perf_counter()
     config, test = fitted.config, fitted.test
+    model, calibration = calibrate_candidate(fitted)
     threshold = config.evaluate.threshold
-    probabilities = fitted.model.predict_proba(test.features)[:, 1]
+    probabilities = model.predict_proba(test.features)[:, 1]
     baseline_probabilities = fitted.baseline.predict_proba(test.features)[:, 1]
     metrics = compute_classification_metrics(test.labels, probabilities, threshold)
     baseline_metrics = compute_classification_metrics(
         test.labels, baseline_probabilities, threshold
     )
-    fairness = audit_all_columns(
-        test.labels, probabilities, test.groups, config.fairness, threshold
-    )
-    explainer = TreeShapExplainer(fitted.model)
+    family, gate_reason = "xgboost", None
+    if config.registry.baseline_gate:
+        verdict = baseline_gate(
+            metrics,
+            baseline_metrics,
+            config.registry.primary_metric,
+            config.registry.baseline_tolerance,
+        )
+        gate_reason = verdict.reason
+        if not verdict.passed:  # the better of the two is registered: the baseline
+            family = "baseline"
+            model, calibration = calibrate_candidate(fitted, fitted.baseline)
+            logger.info("%s: serving the baseline (%s)", config.model_name, verdict.reason)
+    served = model.predict_proba(test.features)[:, 1] if family == "baseline" else probabilities
+    fairness = audit_all_columns(test.labels, served, test.groups, config.fairness, threshold)
     sample = test.features.sample(min(len(test), 1000), random_state=0)
+    # SHAP stays on the raw model's log-odds
+    explainer: Any = PipelineShap(model) if family == "baseline" else TreeShapExplainer(model)
     importance = explainer.global_importance(sample)
     logger.info(
         "%s: accuracy %.4f, ROC AUC %.4f (baseline %.4f / %.4f); fairness %s",
@@ -133,7 +193,7 @@ def evaluate_models(fitted: FittedModels, out_dir: Path | None = None) -> Traini
     )
     outcome = TrainingOutcome(
         config=config,
-        model=fitted.model,
+        model=model,
         baseline=fitted.baseline,
         train=fitted.train,
         test=test,
@@ -142,13 +202,58 @@ def evaluate_models(fitted: FittedModels, out_dir: Path | None = None) -> Traini
         fairness=fairness,
         importance=importance,
         timings={"fit": fitted.fit_seconds},
+        calibration=calibration,
+        tuning=getattr(fitted, "tuning", None),
+        model_family=family,
+        gate_reason=gate_reason,
     )
+    if calibration is not None:
+        outcome.timings["calibrate"] = calibration.seconds
     if out_dir is not None:
         outcome.artifacts = write_reports(
             outcome, probabilities, baseline_probabilities, explainer, sample, Path(out_dir)
         )
     outcome.timings["evaluate"] = time.perf_counter() - started
     return outcome
+
+
+def calibrate_candidate(
+    fitted: FittedModels, pipeline: Pipeline | None = None
+) -> tuple[Pipeline, CalibrationReport | None]:
+    """Calibrate the candidate on its training rows (see :mod:`training.calibration`).
+
+    Args:
+        fitted: Output of :func:`fit_models` (the candidate is not refitted).
+        pipeline: Calibrate this fitted pipeline instead (the baseline, when it won the gate).
+
+    Returns:
+        The calibrated pipeline and its test-split report, or the candidate as it is and None
+        when the config's ``calibration.enabled`` is false.
+    """
+    settings = calibration_config_of(fitted.config)
+    pipeline = fitted.model if pipeline is None else pipeline
+    if not settings.enabled:
+        return pipeline, None
+    calibrated = calibrate_model(
+        pipeline,
+        fitted.train,
+        fitted.test,
+        settings,
+        fitted.config.model_name,
+        group_by_id=fitted.config.split.group_by_id,
+    )
+    report = calibrated.report
+    logger.info(
+        "%s: %s calibration, ECE %.4f -> %.4f; %.0f%% conformal sets cover %.3f (%.1fs)",
+        fitted.config.model_name,
+        report.method,
+        report.ece_before,
+        report.ece_after,
+        100 * report.coverage.target,
+        report.coverage.measured,
+        report.seconds,
+    )
+    return calibrated.pipeline, report
 
 
 def train_and_evaluate(
@@ -162,7 +267,7 @@ def write_reports(
     outcome: TrainingOutcome,
     probabilities: np.ndarray,
     baseline_probabilities: np.ndarray,
-    explainer: TreeShapExplainer,
+    explainer: TreeShapExplainer | PipelineShap,
     sample: pd.DataFrame,
     out_dir: Path,
 ) -> dict[str, Path]:
@@ -179,9 +284,9 @@ def write_reports(
             },
             out_dir / "roc_pr.png",
         ),
-        "calibration": plot_calibration(
+        "calibration": plot_calibration(  # the served model's calibrated probabilities
             labels,
-            probabilities,
+            outcome.model.predict_proba(outcome.test.features)[:, 1],
             out_dir / "calibration.png",
             outcome.config.evaluate.calibration_bins,
         ),
@@ -191,6 +296,12 @@ def write_reports(
     metrics_path.write_text(json.dumps(outcome.summary(), indent=2), encoding="utf-8")
     fairness_path = out_dir / "fairness.md"
     fairness_path.write_text(outcome.fairness.to_markdown(), encoding="utf-8")
+    if outcome.calibration is not None:
+        calibration_path = out_dir / "calibration.json"
+        calibration_path.write_text(
+            json.dumps(outcome.calibration.to_dict(), indent=2), encoding="utf-8"
+        )
+        artifacts["calibration_report"] = calibration_path
     card_path = out_dir / "model_card.md"
     card_path.write_text(render_model_card(outcome), encoding="utf-8")
     artifacts.update({"metrics": metrics_path, "fairness": fairness_path, "model_card": card_path})
@@ -220,13 +331,18 @@ def render_model_card(outcome: TrainingOutcome) -> str:
 - Sensitive, audited, never inputs: {", ".join(config.features.sensitive_columns) or "none"}.
 
 ## Model
-XGBoost (native categoricals) with parameters `{config.train.xgboost}`; compared with the product
-spec's GradientBoostingClassifier baseline `{config.train.baseline}` on the same split.
+XGBoost (native categoricals) with parameters `{_candidate_params(outcome)}`; compared with the
+product spec's GradientBoostingClassifier baseline `{config.train.baseline}` on the same split.
+{_tuning_line(outcome)}
+{_served_line(outcome)}
 
 ## Held-out metrics (threshold {config.evaluate.threshold})
 | metric | XGBoost | baseline |
 |---|---|---|
 {chr(10).join(rows)}
+
+## Calibration and uncertainty
+{outcome.calibration.to_markdown() if outcome.calibration else "Not calibrated (disabled)."}
 
 ## Most influential features (SHAP)
 {top}
@@ -236,7 +352,41 @@ spec's GradientBoostingClassifier baseline `{config.train.baseline}` on the same
 
 ## Limits
 - Trained on one historical export; scores drift as channels and campaigns change (monitor drift).
-- Probabilities are those of the boosted trees; read the reliability curve before using them as
-  conversion rates.
+- Probabilities are calibrated on out-of-fold training scores (section above); the
+  reliability curve shows how far they hold on the test split. SHAP factors explain the raw
+  model's log-odds, before calibration (a monotone map: it never reverses a factor's sign).
 - Groups under {config.fairness.min_group_size} rows are not audited; their disparities are unknown.
 """
+
+
+def _candidate_params(outcome: TrainingOutcome) -> dict[str, Any]:
+    """Return the candidate's hyper-parameters (tuned ones rounded for the card)."""
+    tuning = getattr(outcome, "tuning", None)
+    if tuning is None:
+        return dict(outcome.config.train.xgboost)
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in tuning.params.items()}
+
+
+def _served_line(outcome: TrainingOutcome) -> str:
+    """Return the model card's sentence naming the served model and the baseline gate."""
+    if outcome.gate_reason is None:
+        return "Served model: XGBoost (baseline gate off)."
+    if outcome.model_family == "baseline":
+        return (
+            f"**Served model: the GradientBoosting baseline**, which won the baseline gate "
+            f"({outcome.gate_reason}); the XGBoost candidate is not served."
+        )
+    return f"Served model: XGBoost (baseline gate passed: {outcome.gate_reason})."
+
+
+def _tuning_line(outcome: TrainingOutcome) -> str:
+    """Return the model card's sentence about the hyper-parameter search (empty if none)."""
+    tuning = getattr(outcome, "tuning", None)
+    if tuning is None:
+        return "Hyper-parameters as configured (no search)."
+    default = "n/a" if tuning.default_score is None else f"{tuning.default_score:.4f}"
+    return (
+        f"Hyper-parameters tuned with Optuna TPE on the training rows only ({tuning.space} "
+        f"search space for {tuning.rows} rows, {len(tuning.trials)} trials, {tuning.cv_folds}-fold "
+        f"CV {tuning.metric} {tuning.best_score:.4f} vs {default} with the configured values)."
+    )

@@ -87,6 +87,7 @@ def store_trigger_predictions(settings: Any, now: pd.Timestamp | None = None) ->
     from haste.records import record_batch_predictions
     from pipelines.stages import PipelinePaths
     from pipelines.synthetic_store import read_crm
+    from training.calibration import calibration_of
     from training.registry import configure_mlflow, load_alias_model
     from training.scoring import confidence_of
 
@@ -96,11 +97,12 @@ def store_trigger_predictions(settings: Any, now: pd.Timestamp | None = None) ->
     end = pd.Timestamp(crm.activities["occurred_at"].max()) + pd.Timedelta(seconds=1)
     moment = now if now is not None else min(pd.Timestamp.now(tz="UTC").tz_localize(None), end)
     scored = predict_triggers(model, build_current_trigger_features(crm, moment))
+    calibration = calibration_of(model)
     rows = [
         (
             uuid.UUID(str(cid)),
             {"probability": round(float(p), 4), "at": moment.isoformat()},
-            confidence_of(float(p)),
+            confidence_of(float(p), calibration),
         )
         for cid, p in zip(scored[ID_COLUMN], scored["probability"], strict=True)
     ]

@@ -18,9 +18,11 @@ import haste.cli.content as content
 import haste.cli.database as database
 import haste.cli.demo as demo
 import haste.cli.events as events
+import haste.cli.gaming as gaming
 import haste.cli.governance as governance
 import haste.cli.insights as insights
 import haste.cli.keys as keys
+import haste.cli.ledger as ledger
 import haste.cli.llm as llm
 import haste.cli.models as models
 import haste.cli.pipeline as pipeline
@@ -43,6 +45,8 @@ app.add_typer(events.app, name="events")
 app.add_typer(workflows.app, name="workflows")
 app.add_typer(content.app, name="content")
 app.add_typer(insights.app, name="insights")
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(gaming.app, name="gaming")
 for group in (training, governance, llm, serving, demo):
     app.add_typer(group.app)
 

@@ -10,6 +10,7 @@ Example:
 
 from haste.db.content_tables import CONTENT_KINDS, ContentItem, ContentSend, SearchConversation
 from haste.db.gateway_tables import AIJob, IdempotencyKey
+from haste.db.ledger_tables import LEDGER_KINDS, ForecastLedgerEntry
 from haste.db.migrate import (
     alembic_config,
     current_revision,
@@ -88,6 +89,7 @@ TABLE_NAMES: tuple[str, ...] = (
     ContentItem.__tablename__,
     ContentSend.__tablename__,
     SearchConversation.__tablename__,
+    ForecastLedgerEntry.__tablename__,
 )
 
 __all__ = [
@@ -95,6 +97,7 @@ __all__ = [
     "API_KEY_ROLES",
     "BUDGET_SCOPES",
     "CONTENT_KINDS",
+    "LEDGER_KINDS",
     "TABLE_NAMES",
     "USER_ROLES",
     "AIBudget",
@@ -114,6 +117,7 @@ __all__ = [
     "ContentSend",
     "ConversationInsight",
     "Deal",
+    "ForecastLedgerEntry",
     "IdempotencyKey",
     "JSONType",
     "LeadScore",

@@ -1,4 +1,7 @@
-"""Usage and feedback: ``GET /api/ai/usage``, ``POST /api/ai/feedback``."""
+"""Usage, feedback and A/B outcomes.
+
+``GET /api/ai/usage``, ``POST /api/ai/feedback``, ``GET /api/ai/ab/report``.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +31,35 @@ def usage(
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
     rows = usage_rollup(core.database_url, by=by, since=since)
     return {"by": by, "days": days, "rows": jsonable_encoder(rows)}
+
+
+@router.get("/api/ai/ab/report")
+def ab_report(
+    core: Core,
+    context: Usage,
+    model: Annotated[
+        str | None,
+        Query(max_length=100, pattern=r"^[A-Za-z0-9_.-]+$", description="Only this model."),
+    ] = None,
+    days: Annotated[
+        int | None, Query(ge=1, le=3650, description="Conversion window (configs/ab.yaml).")
+    ] = None,
+    since: Annotated[
+        dt.datetime | None, Query(description="Only exposures at or after this time.")
+    ] = None,
+) -> dict[str, Any]:
+    """Champion vs challenger judged on conversions within N days of the decision.
+
+    Per model: exposures, open and closed windows, conversions, rates with credible
+    intervals, P(challenger better), expected losses, the always-valid sequential p-value and
+    the stop rule's decision (``haste ab report`` prints the same, with offline metrics).
+    """
+    from training.ab_outcomes import build_ab_report
+
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
+    reports = build_ab_report(core.database_url, model=model, window_days=days, since=since)
+    return {"model": model, "days": days, "reports": jsonable_encoder(reports)}
 
 
 @router.post("/api/ai/feedback")

@@ -18,7 +18,12 @@ def _register_crm_champion(settings: Settings) -> str:
     from training.train import train_and_evaluate
 
     table = build_lead_table(generate_crm(800, seed=5))
-    outcome = train_and_evaluate(table, load_training_config("lead_scoring_crm"))
+    config = load_training_config("lead_scoring_crm")
+    # This test audits whatever champion exists: at 800 contacts the candidate may lose to the
+    # baseline by a hair, and the baseline gate (tested in tests/unit/test_tuning.py) would
+    # refuse it.
+    config.registry.baseline_gate = False
+    outcome = train_and_evaluate(table, config)
     result = log_and_register(outcome, settings)
     assert result.decision is not None and result.decision.promoted, "champion not registered"
     return str(result.version)

@@ -40,3 +40,28 @@ def test_flow_registers_both_models_as_champions(
         assert f"baseline_{metric}" in run.data.metrics
         assert run.data.tags["fairness_passed"] == "true"
         assert champion.tags["primary_metric"] == metric
+        if name == DAYS_MODEL_NAME:
+            assert abs(run.data.metrics["interval_coverage"] - 0.9) <= 0.04
+        else:
+            assert (
+                run.data.metrics["calibration_ece_after"]
+                < run.data.metrics["calibration_ece_before"]
+            )
+    assert reports["intervals"].exists()
+
+    # The served path: champions from the registry -> the deal response with its interval.
+    from serving.predictions import DealPredictor
+    from serving.schemas import DealPredictionResponse
+    from training.registry import configure_mlflow
+
+    configure_mlflow(isolated_settings)
+    predictor = DealPredictor.load(datasets_dir)
+    deal_id = str(predictor.deals.index[predictor.deals["deal_stage"] == "Engaging"][0])
+    prediction = predictor.predict(deal_id)
+    assert prediction is not None
+    response = DealPredictionResponse.model_validate(
+        {**prediction, "deal_id": deal_id, "model_versions": predictor.versions, "latency_ms": 1.0}
+    )
+    low, high = response.days_to_close_interval
+    assert low <= response.days_to_close <= high
+    assert response.coverage == 0.9

@@ -52,7 +52,7 @@ def _public_tables(url: str) -> set[str]:
 def test_upgrade_insert_and_downgrade_on_postgresql(pg_url: str) -> None:
     assert current_revision(pg_url) is None
     upgrade_database(pg_url)
-    assert current_revision(pg_url) == head_revision() == "0007"
+    assert current_revision(pg_url) == head_revision() == "0008"
     assert _public_tables(pg_url) == set(TABLE_NAMES) | {"alembic_version"}
 
     # Column types: every JSON column is jsonb, ids are uuid, cost is numeric(10, 6).
@@ -63,8 +63,8 @@ def test_upgrade_insert_and_downgrade_on_postgresql(pg_url: str) -> None:
         if isinstance(column.type, JSON)
     }
     # 17 spec + 2 of 0002 + ai_jobs.result + 4 of 0004 + 6 of 0005 + 2 of 0006, less the 7
-    # that 0007 turned into encrypted TEXT
-    assert len(json_columns) == 25
+    # that 0007 turned into encrypted TEXT, + forecast_ledger.errors of 0008
+    assert len(json_columns) == 26
     encrypted = {
         (table, column.name)
         for table, columns in encrypted_columns(Base.metadata).items()

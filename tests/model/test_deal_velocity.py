@@ -7,6 +7,7 @@ regressor. The models are trained once per module (about 15 s on 2 cores).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from pipelines.datasets import MavenCRM, load_maven_crm
 from training.deal_data import (
     BACKTEST_CUTOFFS,
     FEATURE_COLUMNS,
+    INTERVAL_COVERAGE,
     NON_INPUT_COLUMNS,
     OUTCOME_COLUMNS,
     build_deal_frame,
@@ -24,6 +26,7 @@ from training.deal_data import (
     training_rows_for_cutoff,
 )
 from training.deal_forecast import forecast_revenue
+from training.deal_forecast_intervals import revenue_intervals
 from training.deal_outcome import DealVelocityOutcome
 from training.deal_predict import predict_deal
 from training.deal_velocity import train_deal_velocity
@@ -237,3 +240,84 @@ def test_write_reports(outcome: DealVelocityOutcome, tmp_path: Path) -> None:
     assert "fairness_passed=True" in card
     assert "median by product" in card
     assert "regional_office" in card
+
+
+# --- intervals and calibration -----------------------------------------------------------------
+
+
+def test_days_interval_coverage_on_the_held_out_period(outcome: DealVelocityOutcome) -> None:
+    report = outcome.intervals_report()
+    days = report["days_to_close"]
+    target = report["target_coverage"]
+    assert target == INTERVAL_COVERAGE
+    assert abs(days["measured_coverage"] - target) <= 0.04
+    assert days["rows"] == len(outcome.test)
+    # Honest comparison: narrower than the training period's empirical quantiles.
+    assert days["mean_width"] < days["naive"]["mean_width"]
+    # Calibrated on training deals engaged before the held-out ones, fitted on earlier ones.
+    assert pd.Timestamp(report["calibration"]["calibration_from"]) < outcome.split_date
+    assert report["calibration"]["fit_rows"] + report["calibration"]["calibration_rows"] == len(
+        outcome.train
+    )
+
+
+def test_days_interval_contains_the_point_prediction(outcome: DealVelocityOutcome) -> None:
+    features = outcome.models.features(outcome.test)
+    bounds = outcome.models.days_model.predict_interval(features)
+    point = outcome.models.predict_days(outcome.test)
+    assert (bounds[:, 0] <= point).all() and (point <= bounds[:, 1]).all()
+    assert (bounds[:, 0] >= 0).all()
+    assert outcome.intervals_report()["days_to_close"]["contains_point"] == 1.0
+
+
+def test_win_probability_is_calibrated_on_the_later_slice(outcome: DealVelocityOutcome) -> None:
+    win = outcome.intervals_report()["win_probability"]
+    assert win["method"] in {"isotonic", "platt"}
+    assert win["ece_after"] < win["ece_before"]
+    assert win["brier_after"] <= win["brier_before"]
+    assert win["ece_after"] < 0.03
+
+
+def test_revenue_intervals_are_reported_and_use_no_future_actuals(
+    outcome: DealVelocityOutcome,
+) -> None:
+    intervals = outcome.revenue_intervals
+    assert intervals is not None
+    metrics = intervals.metrics
+    assert metrics["periods"] == len(outcome.forecast.table)
+    assert metrics["periods_with_interval"] >= 5
+    assert 0.0 <= metrics["measured_coverage"] <= 1.0
+    assert metrics["mape"] == outcome.forecast.metrics["mape"]
+    table = intervals.table.dropna(subset=["low"])
+    assert (table["low"] < table["high"]).all() and (table["low"] > 0).all()
+    for row in intervals.table.itertuples():
+        used = intervals.windows[intervals.windows["end"] <= row.cutoff]
+        assert row.calibration_windows == used["log_ratio"].notna().sum()
+    # Inflating the last backtest month's actual revenue changes no interval (only its check).
+    frame = outcome.frame.copy()
+    last = pd.Period(outcome.forecast.table["month"].iloc[-1])
+    in_last = frame["close_date"].dt.to_period("M") == last
+    frame.loc[in_last, "close_value"] *= 10
+    again = revenue_intervals(frame, outcome.forecast, intervals.metrics["target_coverage"])
+    pd.testing.assert_series_equal(again.table["low"], intervals.table["low"])
+    pd.testing.assert_series_equal(again.table["high"], intervals.table["high"])
+
+
+def test_served_prediction_carries_the_interval(
+    outcome: DealVelocityOutcome, maven: MavenCRM
+) -> None:
+    row = maven.pipeline[maven.pipeline["deal_stage"] == "Engaging"].iloc[0]
+    result = predict_deal(outcome, row.to_dict(), as_of="2018-01-01")
+    low, high = result["days_to_close_interval"]
+    assert low <= result["days_to_close"] <= high
+    assert result["coverage"] == INTERVAL_COVERAGE
+    assert {"days_to_close_low", "days_to_close_high"} <= set(outcome.open_deals.columns)
+
+
+def test_intervals_report_is_written(outcome: DealVelocityOutcome, tmp_path: Path) -> None:
+    paths = outcome.write_reports(tmp_path / "reports")
+    report = json.loads(paths["intervals"].read_text(encoding="utf-8"))
+    assert report["target_coverage"] == INTERVAL_COVERAGE
+    assert {"measured_coverage", "mean_width", "naive"} <= set(report["days_to_close"])
+    assert {"measured_coverage", "periods_table"} <= set(report["revenue_forecast"])
+    assert "Intervals and calibration" in paths["model_card"].read_text(encoding="utf-8")

@@ -233,6 +233,27 @@ PLATFORM_COLUMNS: dict[str, set[str]] = {
         "created_at",
         "finished_at",
     },
+    "forecast_ledger": {  # 0008: the forecast ledger
+        "id",
+        "kind",
+        "entity_type",
+        "entity_id",
+        "model_name",
+        "model_version",
+        "made_at",
+        "horizon_days",
+        "target_at",
+        "predicted",
+        "interval_low",
+        "interval_high",
+        "coverage",
+        "probability",
+        "naive",
+        "actual",
+        "resolved_at",
+        "errors",
+        "created_at",
+    },
     "idempotency_keys": {
         "scope",
         "key",
@@ -395,7 +416,7 @@ def _seed(url: str) -> dict[str, uuid.UUID]:
 
 def test_models_cover_the_spec_tables_and_columns() -> None:
     assert set(TABLE_NAMES) == set(SPEC_COLUMNS) | set(PLATFORM_COLUMNS)
-    assert len(TABLE_NAMES) == 34
+    assert len(TABLE_NAMES) == 35
     for name, columns in PLATFORM_COLUMNS.items():
         assert set(Base.metadata.tables[name].columns.keys()) == columns, name
     for name, columns in SPEC_COLUMNS.items():
@@ -572,7 +593,7 @@ def test_alembic_config_is_built_in_code() -> None:
     assert config.config_file_name is None
     assert Path(config.get_main_option("script_location"), "env.py").is_file()
     assert config.get_main_option("sqlalchemy.url") == "sqlite:///x%20y.db"
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
 
 
 def test_migration_matches_models(db_url: str) -> None:
@@ -596,7 +617,7 @@ def test_downgrade_to_base_drops_everything(db_url: str) -> None:
     with create_db_engine(db_url).connect() as connection:
         assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
     upgrade_database(db_url)
-    assert current_revision(db_url) == "0007"
+    assert current_revision(db_url) == "0008"
     with create_db_engine(db_url).connect() as connection:
         assert set(TABLE_NAMES) <= set(inspect(connection).get_table_names())
         # Migrations leave SQLite foreign-key enforcement switched on for pooled connections.

@@ -113,7 +113,9 @@ def test_lead_score_round_trip_is_explained_and_recorded(api, platform) -> None:
     assert body["contact_id"] == contact_id
     assert 0 <= body["score"] <= 100
     assert body["score"] == round(body["probability"] * 100)
-    assert 0.5 <= body["confidence"] <= 1.0
+    assert 0.0 <= body["confidence"] <= 1.0  # conformal confidence (training.conformal)
+    assert body["coverage"] == 0.9
+    assert body["prediction_set"] in ([0], [1], [0, 1], [])
     assert body["model_version"] == "1"
     assert 1 <= len(body["contributions"]) <= 5
     impacts = [abs(c["impact"]) for c in body["contributions"]]
@@ -414,6 +416,7 @@ def test_churn_risk_round_trip(api, platform) -> None:
     body = response.json()
     assert body["account_id"] == account and body["model_name"] == "churn"
     assert body["score"] == round(body["probability"] * 100)
+    assert body["coverage"] == 0.9 and body["prediction_set"] in ([0], [1], [0, 1], [])
     assert body["contributions"] and body["recommended_actions"]
     with session_scope(settings.database_url) as session:
         stored = session.scalars(
