@@ -17,6 +17,28 @@ from insights.common import (
     _window_start,
 )
 
+#: How a binary conformal prediction set reads (1 = the account churns).
+SET_LABELS = {(1,): "churns", (0,): "stays", (0, 1): "can't tell", (): "neither"}
+
+
+def set_label(prediction_set: Any) -> str | None:
+    """Return how a stored conformal prediction set reads (None: an uncalibrated model's)."""
+    if not isinstance(prediction_set, list | tuple):
+        return None
+    try:
+        key = tuple(sorted({int(label) for label in prediction_set}))
+    except (TypeError, ValueError):
+        return None
+    return SET_LABELS.get(key)
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    """Return a stored ``[low, high]`` interval as two floats (None when absent or malformed)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    low, high = _number(value[0]), _number(value[1])
+    return None if low is None or high is None else (low, high)
+
 
 def _churn_row(row: Prediction) -> dict[str, Any]:
     """Return the display fields of a churn prediction."""
@@ -29,6 +51,8 @@ def _churn_row(row: Prediction) -> dict[str, Any]:
         "probability": _number(value.get("probability")),
         "risk_band": value.get("risk_band"),
         "top_action": actions[0] if isinstance(actions, list) and actions else None,
+        "prediction_set": set_label(value.get("prediction_set")),
+        "coverage": _number(value.get("coverage")),
         "confidence": _number(row.confidence_score),
         "model_version": row.model_version,
         "created_at": _iso(row.created_at),
@@ -45,6 +69,8 @@ def _deal_row(row: Prediction) -> dict[str, Any]:
         "deal_stage": value.get("deal_stage"),
         "win_probability": _number(value.get("win_probability")),
         "days_to_close": _number(value.get("days_to_close")),
+        "interval": _interval(value.get("days_to_close_interval")),
+        "coverage": _number(value.get("coverage")),
         "expected_close_date": value.get("expected_close_date"),
         "overdue": value.get("overdue"),
         "confidence": _number(row.confidence_score),

@@ -319,6 +319,12 @@ def seed_dashboard_data(url: str, seed: int = 0) -> dict[str, Any]:
                         "probability": probability,
                         "confidence": round(max(probability, 1 - probability), 4),
                         "risk_band": band,
+                        "prediction_set": [1]
+                        if band == "high"
+                        else [0]
+                        if band == "low"
+                        else [0, 1],
+                        "coverage": 0.9,
                         "recommended_actions": ["Offer a loyalty discount on a 1-year contract."],
                     },
                     confidence_score=round(max(probability, 1 - probability), 4),
@@ -340,6 +346,11 @@ def seed_dashboard_data(url: str, seed: int = 0) -> dict[str, Any]:
                         "deal_stage": rng.choice(["Engaging", "Prospecting"]),
                         "win_probability": win,
                         "days_to_close": days_to_close,
+                        "days_to_close_interval": [
+                            max(0.0, days_to_close - 20),
+                            days_to_close + 35,
+                        ],
+                        "coverage": 0.9,
                         "expected_close_date": (now + dt.timedelta(days=days_to_close))
                         .date()
                         .isoformat(),
