@@ -35,6 +35,7 @@ from flows.demo_report import DemoReport, ModelRow, format_metric
 from flows.demo_search_chat import run_search_chat_demo
 from flows.demo_stream import stream_burst
 from flows.demo_transcription import run_transcription_demo
+from flows.demo_trust import call_trust_endpoints, run_trust_flows
 from flows.demo_workflows import define_workflows, review_held_actions, train_workflow_models
 from flows.features import feature_pipeline
 from flows.search_index import search_index
@@ -43,7 +44,7 @@ from flows.training import model_training
 from haste.api_keys import create_api_key, ensure_user
 from haste.db.models import LeadScore, Prediction
 from haste.db.session import session_scope
-from haste.settings import get_settings
+from haste.settings import Settings, get_settings
 from pipelines.stages import PipelinePaths
 from pipelines.synthetic_store import read_crm
 from serving.runner import start_serving, stop_serving
@@ -60,7 +61,7 @@ DEMO_CALL = """[00:00:05] Rep: Hi Dana, thanks for joining. How is the rollout g
 
 #: Texts per corpus the demo trains the text models on (``None``: the whole corpora).
 DEMO_TEXT_SAMPLE = 3000
-STEPS = 16
+STEPS = 17
 
 
 def train_lead_model(report: DemoReport) -> dict[str, Any]:
@@ -170,6 +171,11 @@ def train_text_models(report: DemoReport, text_sample: int | None) -> None:
         step.detail = f"{index['documents']:,} documents"
 
 
+def crm_contact_id(settings: Settings) -> str:
+    """Return the id of the synthetic CRM's first contact (scored through Feast)."""
+    return str(read_crm(PipelinePaths(settings.data_dir).crm_dir).contacts["id"][0])
+
+
 def call_endpoints(
     report: DemoReport, client: httpx.Client, lead: dict[str, Any], n_contacts: int = 3
 ) -> None:
@@ -193,7 +199,7 @@ def call_endpoints(
                     title=f"POST /api/ai/lead-score: HTTP {response.status_code}",
                 )
             )
-    crm_contact = str(read_crm(PipelinePaths(settings.data_dir).crm_dir).contacts["id"][0])
+    crm_contact = crm_contact_id(settings)
     report.call(
         client,
         "POST",
@@ -334,6 +340,11 @@ def run_demo(console: Console, n_contacts: int = 3, text_sample: int | None = No
                     run_search_chat_demo(report, client)
                     run_transcription_demo(report, client)
                     step.detail = f"{len(report.calls) - before} calls"
+                with report.step("trust: what-if, gaming, A/B outcomes, forecast ledger") as step:
+                    call_trust_endpoints(
+                        report, client, lead["held_out_contacts"][0], crm_contact_id(settings)
+                    )
+                    step.detail = run_trust_flows()
         finally:
             stop_serving()
     with session_scope(settings.database_url) as session:

@@ -112,3 +112,41 @@ def test_plan_merges_rules_with_the_model_and_names_the_model() -> None:
     rules_only = plan_next_actions([], NOW, None, None)
     assert rules_only.model_ref == "rules" and rules_only.lead_score is None
     assert {a["source"] for a in rules_only.actions} == {"rule"}
+
+
+def test_trust_step_summaries_say_what_came_back() -> None:
+    from flows.demo_trust import describe_ab, describe_gaming, describe_what_if
+
+    change = {"text": "website visits: 2 -> 3"}
+    what_if = {
+        "current_score": 41,
+        "band": "warm",
+        "already_in_target": False,
+        "counterfactuals": [{"score": 77, "changes": [change]}, {"score": 75, "changes": []}],
+    }
+    assert describe_what_if(what_if) == "41 -> 77: website visits: 2 -> 3 (+1)"
+    assert "no feasible change" in describe_what_if({**what_if, "counterfactuals": []})
+    assert describe_what_if({**what_if, "already_in_target": True, "band": "hot"}).startswith(
+        "already hot"
+    )
+    flagged = {
+        "flagged": True,
+        "flag_kinds": ["burst"],
+        "score_with": 80,
+        "score_without": 52,
+        "suspicious_events": 14,
+        "events_in_window": 30,
+    }
+    assert describe_gaming(flagged) == "flagged burst: score 80 -> 52 without 14 events"
+    assert describe_gaming({**flagged, "flagged": False}) == "not flagged (30 events in window)"
+    ab = {
+        "reports": [
+            {
+                "model": "lead_scoring",
+                "variants": {"champion": {"exposures": 3}, "challenger": {"exposures": 2}},
+                "decision": {"label": "keep collecting"},
+            }
+        ]
+    }
+    assert describe_ab(ab) == "lead_scoring: 5 exposures, keep collecting"
+    assert describe_ab({"reports": []}) == "no exposures recorded yet"
