@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
+from pydantic import BeforeValidator
 
 from serving.dependencies import Core, Predict, Usage
 from serving.errors import ERROR_RESPONSES, ApiError
@@ -33,6 +34,20 @@ def usage(
     return {"by": by, "days": days, "rows": jsonable_encoder(rows)}
 
 
+def parse_iso_datetime(value: Any) -> Any:
+    """Return an ISO 8601 query value as a datetime; refuse anything else (``0.5`` is no time).
+
+    Pydantic would read a number-like string as a Unix time, which the schema's ``date-time``
+    does not promise.
+    """
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError as error:
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-12-01T09:30:00Z") from error
+
+
 @router.get("/api/ai/ab/report")
 def ab_report(
     core: Core,
@@ -45,7 +60,9 @@ def ab_report(
         int | None, Query(ge=1, le=3650, description="Conversion window (configs/ab.yaml).")
     ] = None,
     since: Annotated[
-        dt.datetime | None, Query(description="Only exposures at or after this time.")
+        dt.datetime | None,
+        Query(description="Only exposures at or after this time (ISO 8601)."),
+        BeforeValidator(parse_iso_datetime),
     ] = None,
 ) -> dict[str, Any]:
     """Champion vs challenger judged on conversions within N days of the decision.

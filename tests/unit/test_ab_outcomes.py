@@ -184,6 +184,10 @@ def test_route_reports_and_refuses_bad_input(seeded: str) -> None:
     }
     assert "usage" in core.admitted
     assert client.get("/api/ai/ab/report?model=nope", headers=headers).json()["reports"] == []
+    number = client.get("/api/ai/ab/report?since=0.5", headers=headers)  # not a Unix time
+    assert number.status_code == 422 and "ISO 8601" in number.text
+    since = client.get("/api/ai/ab/report?since=2020-01-01T00:00:00Z", headers=headers)
+    assert since.status_code == 200
 
 
 def test_censoring_and_window_edges_without_a_database() -> None:
