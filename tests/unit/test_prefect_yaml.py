@@ -16,8 +16,8 @@ DEPLOYMENTS = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deplo
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
 def test_entrypoint_is_a_flow_with_valid_schedule(deployment: dict) -> None:
-    path, name = deployment["entrypoint"].split(":")
-    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    module_path, name = deployment["entrypoint"].rsplit(".", 1)
+    module = importlib.import_module(module_path)
     flow = getattr(module, name)
     assert isinstance(flow, Flow)
     parameters = deployment.get("parameters", {})
@@ -27,10 +27,19 @@ def test_entrypoint_is_a_flow_with_valid_schedule(deployment: dict) -> None:
         CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
 
 
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_entrypoint_is_a_module_path(deployment: dict) -> None:
+    """A worker loads ``flows/x.py:fn`` with ``flows/`` first on ``sys.path``: then
+    ``flows/monitoring.py``, ``training.py`` and ``features.py`` shadow the packages of the
+    same name and the run crashes (``'monitoring' is not a package``)."""
+    assert ":" not in deployment["entrypoint"] and ".py" not in deployment["entrypoint"]
+    assert deployment["entrypoint"].startswith("flows.")
+
+
 def test_every_flow_module_is_deployed() -> None:
-    deployed = {d["entrypoint"].split(":")[0] for d in DEPLOYMENTS}
+    deployed = {d["entrypoint"].rsplit(".", 1)[0] for d in DEPLOYMENTS}
     flow_modules = {
-        f"flows/{p.name}"
+        f"flows.{p.stem}"
         for p in (PROJECT_ROOT / "flows").glob("*.py")
         if p.name != "__init__.py" and not p.name.startswith("demo")  # the demo's own steps
     }
