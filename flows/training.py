@@ -15,6 +15,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from distributed.ray_train import candidate_fitter_of
+from distributed.ray_tuning import candidate_tuner_of
 from haste.db.migrate import upgrade_database
 from haste.records import entity_uuid, record_batch_predictions, record_model_version
 from haste.settings import Settings, get_settings
@@ -87,7 +89,13 @@ def build_features(settings: Settings, config: TrainingConfig) -> str:
 def train_evaluate_audit(settings: Settings, config: TrainingConfig) -> TrainingOutcome:
     """Fit XGBoost and the baseline, evaluate, explain with SHAP and audit with Fairlearn."""
     paths = stages.PipelinePaths(settings.data_dir)
-    fitted = fit_models(pd.read_parquet(paths.features(config.model_name)), config)
+    frame = pd.read_parquet(paths.features(config.model_name))
+    fitted = fit_models(
+        frame,
+        config,
+        fit_candidate=candidate_fitter_of(config),
+        tune_candidate=candidate_tuner_of(config),
+    )
     outcome = evaluate_models(fitted, paths.reports(config.model_name))
     logger = get_run_logger()
     logger.info(

@@ -33,11 +33,27 @@ class SplitConfig(_Strict):
     group_by_id: bool = False
 
 
+class RayTrainConfig(_Strict):
+    """Where the candidate trains with ``backend: ray`` (see :mod:`distributed.ray_train`)."""
+
+    num_workers: int = Field(2, ge=1, le=256)
+    cpus_per_worker: int = Field(1, ge=1, le=64)
+    #: Custom resources each worker needs, e.g. ``{worker: 1}`` for the worker nodes.
+    resources_per_worker: dict[str, float] = Field(default_factory=dict)
+    #: Cluster to connect to when Ray is not initialised (None: ``RAY_ADDRESS`` or local).
+    address: str | None = None
+    #: Ray Train storage every node reaches (None: a temporary folder of the driver).
+    storage_path: str | None = None
+
+
 class TrainConfig(_Strict):
     """Hyper-parameters of the candidate model and of the spec's baseline."""
 
     xgboost: dict[str, Any] = Field(default_factory=dict)
     baseline: dict[str, Any] = Field(default_factory=dict)
+    #: Where the candidate is fitted: in process, or data-parallel on Ray Train.
+    backend: Literal["local", "ray"] = "local"
+    ray: RayTrainConfig = Field(default_factory=RayTrainConfig)
 
 
 class TuneConfig(_Strict):
@@ -56,6 +72,11 @@ class TuneConfig(_Strict):
     cv_folds: int = Field(3, ge=2, le=10)
     early_stopping_rounds: int = Field(40, ge=5, le=500)
     seed: int = 42
+    #: Where the trials run: one after the other here, or as Ray tasks (``train.ray``
+    #: gives the cluster and placement), ``parallel_trials`` at once.
+    backend: Literal["local", "ray"] = "local"
+    #: Trials run at once on Ray (None: ``train.ray.num_workers``).
+    parallel_trials: int | None = Field(None, ge=1, le=256)
 
     @model_validator(mode="after")
     def _min_within_budget(self) -> TuneConfig:

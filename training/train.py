@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,14 @@ from training.registry import baseline_gate
 from training.tuning import TuningResult, tune_xgboost
 
 logger = logging.getLogger(__name__)
+
+#: ``fit(unfitted candidate pipeline, features, labels) -> fitted pipeline``: how the
+#: candidate is fitted (None: in process, ``pipeline.fit``; the flow passes the Ray Train
+#: fitter of :mod:`distributed.ray_train` for ``train.backend: ray``).
+CandidateFitter = Callable[[Pipeline, pd.DataFrame, pd.Series], Pipeline]
+#: Same arguments and result as :func:`training.tuning.tune_xgboost` (the default); the flow
+#: passes the Ray tuner of :mod:`distributed.ray_tuning` for ``tune.backend: ray``.
+CandidateTuner = Callable[..., TuningResult]
 
 
 @dataclass
@@ -103,7 +112,12 @@ class FittedModels:
         return self.tuning.params if self.tuning else dict(self.config.train.xgboost)
 
 
-def fit_models(frame: pd.DataFrame, config: TrainingConfig) -> FittedModels:
+def fit_models(
+    frame: pd.DataFrame,
+    config: TrainingConfig,
+    fit_candidate: CandidateFitter | None = None,
+    tune_candidate: CandidateTuner | None = None,
+) -> FittedModels:
     """Split the data and fit the XGBoost candidate and the spec's baseline on the same rows.
 
     With ``tune.enabled``, the candidate's hyper-parameters are searched first by
@@ -113,6 +127,9 @@ def fit_models(frame: pd.DataFrame, config: TrainingConfig) -> FittedModels:
     Args:
         frame: The cleaned dataset.
         config: The model's training config.
+        fit_candidate: Fits the candidate pipeline elsewhere (Ray Train); None fits it here.
+            It must return the same kind of fitted ``encode -> XGBClassifier`` pipeline.
+        tune_candidate: Runs the search elsewhere (trials as Ray tasks); None: here.
 
     Returns:
         Both fitted pipelines and the split.
@@ -125,7 +142,7 @@ def fit_models(frame: pd.DataFrame, config: TrainingConfig) -> FittedModels:
     )
     tuning = None
     if config.tune.enabled:
-        tuning = tune_xgboost(
+        tuning = (tune_candidate or tune_xgboost)(
             train.features,
             train.labels,
             config.train.xgboost,
@@ -135,7 +152,10 @@ def fit_models(frame: pd.DataFrame, config: TrainingConfig) -> FittedModels:
         )
     params = tuning.params if tuning else config.train.xgboost
     model = build_xgboost_pipeline(train.features.columns, params)
-    model.fit(train.features, train.labels)
+    if fit_candidate is None:
+        model.fit(train.features, train.labels)
+    else:
+        model = fit_candidate(model, train.features, train.labels)
     baseline = build_baseline_pipeline(train.features, config.train.baseline)
     baseline.fit(train.features, train.labels)
     seconds = time.perf_counter() - started
@@ -257,10 +277,13 @@ def calibrate_candidate(
 
 
 def train_and_evaluate(
-    frame: pd.DataFrame, config: TrainingConfig, out_dir: Path | None = None
+    frame: pd.DataFrame,
+    config: TrainingConfig,
+    out_dir: Path | None = None,
+    fit_candidate: CandidateFitter | None = None,
 ) -> TrainingOutcome:
     """Fit then evaluate (see :func:`fit_models` and :func:`evaluate_models`)."""
-    return evaluate_models(fit_models(frame, config), out_dir)
+    return evaluate_models(fit_models(frame, config, fit_candidate), out_dir)
 
 
 def write_reports(

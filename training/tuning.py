@@ -273,7 +273,7 @@ def tune_xgboost(
     started = time.perf_counter()
     space = search_space_for(len(labels))
     budget = trial_budget(len(labels), config)
-    folds = _encoded_folds(features, labels, config, groups)
+    folds = encoded_folds(features, labels, config, groups)
     score_of, larger_is_better = METRICS[metric]
     fixed = {k: v for k, v in base_params.items() if k not in {*space.searched, "n_estimators"}}
     records: list[TrialRecord] = []
@@ -283,7 +283,7 @@ def tune_xgboost(
         params = {**fixed, **suggest(trial, space)}
         scores, trees = [], []
         for fold in folds:
-            model = _fold_model(params, space, config, metric)
+            model = fold_model(params, space, config, metric)
             model.fit(
                 fold.train,
                 fold.train_labels,
@@ -384,7 +384,7 @@ def default_values(base_params: dict[str, Any], space: SearchSpace) -> dict[str,
     return values
 
 
-def _encoded_folds(
+def encoded_folds(
     features: pd.DataFrame, labels: pd.Series, config: TuneConfig, groups: pd.Series | None
 ) -> list[_Fold]:
     """Encode each fold once: the encoder is fitted on the fold's training part only."""
@@ -404,7 +404,7 @@ def _encoded_folds(
     return out
 
 
-def _fold_model(params: dict[str, Any], space: SearchSpace, config: TuneConfig, metric: str) -> Any:
+def fold_model(params: dict[str, Any], space: SearchSpace, config: TuneConfig, metric: str) -> Any:
     """Return the XGBoost classifier of one fold (early stopping on the fold's validation)."""
     from xgboost import XGBClassifier
 

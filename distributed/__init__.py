@@ -1,0 +1,1 @@
+"""Distributed execution on Ray: Ray Data, Ray Train and Ray cluster helpers."""
