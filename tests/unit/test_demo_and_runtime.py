@@ -150,3 +150,21 @@ def test_trust_step_summaries_say_what_came_back() -> None:
     }
     assert describe_ab(ab) == "lead_scoring: 5 exposures, keep collecting"
     assert describe_ab({"reports": []}) == "no exposures recorded yet"
+
+
+def test_torch_device_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from haste.runtime import torch_device
+
+    monkeypatch.setenv("HASTE_TORCH_DEVICE", "cpu")
+    assert torch_device() == "cpu"
+    monkeypatch.setenv("HASTE_TORCH_DEVICE", "auto")
+    assert torch_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("HASTE_TORCH_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="auto, cpu or cuda"):
+        torch_device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("HASTE_TORCH_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="no GPU"):
+            torch_device()

@@ -161,8 +161,11 @@ def fit_sentiment_network(
         config.consistency_groups,
     )
     keeper = _best_state_callback_class()()
+    from haste.runtime import torch_device
+
+    device = torch_device()  # a GPU when the worker was given one (num_gpus), else the CPU
     trainer = pl.Trainer(
-        accelerator="cpu",
+        accelerator="gpu" if device == "cuda" else "cpu",
         devices=1,
         max_epochs=config.max_epochs,
         deterministic=True,
@@ -185,11 +188,13 @@ def fit_sentiment_network(
         )
     finally:
         torch.set_num_threads(threads)
+    network = network.cpu()  # served on CPU replicas; the best state may live on the GPU
     if keeper.best_state is not None:
-        network.load_state_dict(keeper.best_state)
+        network.load_state_dict({k: v.cpu() for k, v in keeper.best_state.items()})
     facts = {
         "best_epoch": float(keeper.best_epoch),
         "best_val_loss": float(keeper.best_loss),
         "epochs_run": float(trainer.current_epoch),
+        "trained_on_gpu": float(device == "cuda"),
     }
     return network.eval(), facts
