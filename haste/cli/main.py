@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+import haste.cli.batch as batch
 import haste.cli.content as content
 import haste.cli.database as database
 import haste.cli.demo as demo
@@ -47,7 +48,7 @@ app.add_typer(content.app, name="content")
 app.add_typer(insights.app, name="insights")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(gaming.app, name="gaming")
-for group in (training, governance, llm, serving, demo):
+for group in (training, governance, llm, serving, demo, batch):
     app.add_typer(group.app)
 
 

@@ -1,0 +1,1 @@
+"""Tests on a real two-node Ray cluster (scripts/ray-cluster.sh)."""
