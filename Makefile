@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-fast lint services pipeline serve clean
+.PHONY: help install demo test test-all test-fast lint services pipeline serve clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -26,7 +26,12 @@ services:  ## Start PostgreSQL, Redis and RabbitMQ if they are down; install Chr
 	@bash scripts/start-services.sh
 	@bash scripts/install-browser.sh
 
-test: install services  ## Install, start services, lint, check the architecture and run every test
+test: install services  ## Install, start services, lint, check the architecture and run the tests (all but `slow`)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install services  ## Like `test`, and the `slow` tests too
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
