@@ -31,7 +31,7 @@ def _below_hot(api, contacts: list[str], limit: int = 5) -> list[str]:
 def test_held_out_leads_get_counterfactuals_that_reach_hot(api, platform) -> None:
     settings, (first, *_) = platform
     rules = load_counterfactual_config().rules("lead_scoring")
-    contacts = _below_hot(api, first["held_out_contacts"][20:80])
+    contacts = _below_hot(api, first["held_out_contacts"])  # the flow returns 20
     assert contacts, "no held-out lead below hot"
     answered = 0
     for contact in contacts:
