@@ -15,6 +15,8 @@ import pandas as pd
 import shap
 from sklearn.pipeline import Pipeline
 
+from training.evaluate import save_figure
+
 
 @dataclass(frozen=True)
 class Contribution:
@@ -123,15 +125,7 @@ class TreeShapExplainer:
             data=numeric.to_numpy(),
             feature_names=list(encoded.columns),
         )
-        shap.plots.beeswarm(explanation, max_display=max_display, show=False)
-        fig = plt.gcf()
-        fig.set_size_inches(9, 6)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        return save_beeswarm(explanation, path, max_display)
 
     def global_importance(self, records: pd.DataFrame) -> dict[str, float]:
         """Return mean |SHAP| per feature, largest first."""
@@ -150,3 +144,20 @@ def json_value(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def save_beeswarm(explanation: shap.Explanation, path: Path, max_display: int = 15) -> Path:
+    """Draw a SHAP beeswarm of ``explanation`` as a 9 x 6 in PNG and return the written path.
+
+    Args:
+        explanation: SHAP values with their base values, data and feature names.
+        path: PNG output path (its folder is created).
+        max_display: Number of features shown.
+
+    Returns:
+        The written path.
+    """
+    shap.plots.beeswarm(explanation, max_display=max_display, show=False)
+    fig = plt.gcf()
+    fig.set_size_inches(9, 6)
+    return save_figure(fig, path)

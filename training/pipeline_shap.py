@@ -138,11 +138,9 @@ class PipelineShap:
         Returns:
             The written path.
         """
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         import shap
+
+        from training.explain import save_beeswarm
 
         values = self.explain_matrix(self.transform(records))
         data = records[self.columns].apply(
@@ -158,15 +156,7 @@ class PipelineShap:
             data=data.to_numpy(dtype=float),
             feature_names=self.columns,
         )
-        shap.plots.beeswarm(explanation, max_display=max_display, show=False)
-        fig = plt.gcf()
-        fig.set_size_inches(9, 6)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        return save_beeswarm(explanation, path, max_display)
 
     def global_importance(self, records: pd.DataFrame) -> dict[str, float]:
         """Return mean |SHAP| per raw input column, largest first."""
