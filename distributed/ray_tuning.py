@@ -19,23 +19,24 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from distributed.ray_session import code_shipped_by_value, connected_ray
+from distributed.ray_train import RayTrainSettings
 from training.config import TuneConfig
 from training.tuning import (
     METRICS,
     SearchSpace,
     TrialRecord,
     TuningResult,
-    default_values,
     encoded_folds,
-    fold_model,
+    new_study,
+    score_trial,
+    search_result,
     search_space_for,
     suggest,
     suggest_values,
@@ -50,40 +51,6 @@ BatchScorer = Callable[[list[dict[str, Any]]], list[tuple[float, int, float]]]
 #: ``tune(features, labels, base_params, config, metric, groups=...) -> TuningResult``: the
 #: hook of ``training.train.fit_models`` (the local default is ``tune_xgboost``).
 CandidateTuner = Callable[..., TuningResult]
-
-
-def score_trial(
-    params: dict[str, Any],
-    folds: Sequence[Any],
-    space: SearchSpace,
-    config: TuneConfig,
-    metric: str,
-) -> tuple[float, int, float]:
-    """Cross-validate one trial's hyper-parameters (the objective of the local search).
-
-    Args:
-        params: The XGBoost hyper-parameters of the trial (fixed and suggested ones).
-        folds: The encoded folds of the training rows.
-        space: The search space (its ``max_estimators`` caps early stopping).
-        config: The ``tune`` section (early-stopping rounds).
-        metric: The primary metric.
-
-    Returns:
-        ``(mean fold score, mean best number of trees, seconds)``.
-    """
-    started = time.perf_counter()
-    score_of, _ = METRICS[metric]
-    scores, trees = [], []
-    for fold in folds:
-        model = fold_model(params, space, config, metric)
-        model.fit(
-            fold.train, fold.train_labels, eval_set=[(fold.valid, fold.valid_labels)], verbose=False
-        )
-        probabilities = model.predict_proba(fold.valid)[:, 1]
-        scores.append(float(score_of(fold.valid_labels, probabilities)))
-        trees.append(int(model.best_iteration) + 1)
-    n_estimators = max(1, round(float(np.mean(trees))))
-    return float(np.mean(scores)), n_estimators, time.perf_counter() - started
 
 
 def search_in_batches(
@@ -116,8 +83,6 @@ def search_in_batches(
     Raises:
         ValueError: For an unknown metric or ``parallel`` below 1.
     """
-    import optuna
-
     if metric not in METRICS:
         raise ValueError(f"cannot tune for {metric!r}; choose one of {sorted(METRICS)}")
     if parallel < 1:
@@ -127,13 +92,7 @@ def search_in_batches(
     budget = trial_budget(len(labels), config)
     folds = encoded_folds(features, labels, config, groups)
     fixed = {k: v for k, v in base_params.items() if k not in {*space.searched, "n_estimators"}}
-    _, larger_is_better = METRICS[metric]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="maximize" if larger_is_better else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=min(8, budget)),
-    )
-    study.enqueue_trial(default_values(base_params, space))
+    study = new_study(base_params, space, config, metric, budget)
     records: list[TrialRecord] = []
     while len(records) < budget and time.perf_counter() - started < config.timeout_s:
         trials = [study.ask() for _ in range(min(parallel, budget - len(records)))]
@@ -152,22 +111,8 @@ def search_in_batches(
                     state="COMPLETE",
                 )
             )
-    best = study.best_trial
-    result = TuningResult(
-        metric=metric,
-        space=space.name,
-        rows=len(labels),
-        cv_folds=config.cv_folds,
-        budget=budget,
-        params={
-            **fixed,
-            **suggest_values(best),
-            "n_estimators": int(best.user_attrs["n_estimators"]),
-        },
-        best_score=float(best.value),
-        default_score=records[0].score if records else None,
-        seconds=time.perf_counter() - started,
-        trials=records,
+    result = search_result(
+        study, fixed, records, space, config, metric, budget, len(labels), started
     )
     logger.info(
         "tuned %d trials (%d at a time) in %.1fs: CV %s %.4f (defaults %.4f)",
@@ -283,9 +228,6 @@ def candidate_tuner_of(config: Any) -> CandidateTuner | None:
         return None
     if backend != "ray":
         raise ValueError(f"unknown tuning backend {backend!r} (expected 'local' or 'ray')")
-    section = getattr(config.train, "ray", None)
-    values = section.model_dump() if hasattr(section, "model_dump") else dict(section or {})
-    parallel = getattr(config.tune, "parallel_trials", None) or values.get("num_workers", 2)
-    return ray_candidate_tuner(
-        int(parallel), values.get("resources_per_worker"), values.get("address")
-    )
+    settings = RayTrainSettings.from_section(getattr(config.train, "ray", None))
+    parallel = getattr(config.tune, "parallel_trials", None) or settings.num_workers
+    return ray_candidate_tuner(int(parallel), settings.resources_per_worker, settings.address)

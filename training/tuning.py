@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -274,64 +275,30 @@ def tune_xgboost(
     space = search_space_for(len(labels))
     budget = trial_budget(len(labels), config)
     folds = encoded_folds(features, labels, config, groups)
-    score_of, larger_is_better = METRICS[metric]
     fixed = {k: v for k, v in base_params.items() if k not in {*space.searched, "n_estimators"}}
     records: list[TrialRecord] = []
 
     def objective(trial: optuna.Trial) -> float:
-        trial_started = time.perf_counter()
-        params = {**fixed, **suggest(trial, space)}
-        scores, trees = [], []
-        for fold in folds:
-            model = fold_model(params, space, config, metric)
-            model.fit(
-                fold.train,
-                fold.train_labels,
-                eval_set=[(fold.valid, fold.valid_labels)],
-                verbose=False,
-            )
-            probabilities = model.predict_proba(fold.valid)[:, 1]
-            scores.append(float(score_of(fold.valid_labels, probabilities)))
-            trees.append(int(model.best_iteration) + 1)
-        n_estimators = max(1, round(float(np.mean(trees))))
+        score, n_estimators, seconds = score_trial(
+            {**fixed, **suggest(trial, space)}, folds, space, config, metric
+        )
         trial.set_user_attr("n_estimators", n_estimators)
-        score = float(np.mean(scores))
         records.append(
             TrialRecord(
                 number=trial.number,
                 params={**suggest_values(trial), "n_estimators": n_estimators},
                 score=score,
                 n_estimators=n_estimators,
-                seconds=time.perf_counter() - trial_started,
+                seconds=seconds,
                 state="COMPLETE",
             )
         )
         return score
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="maximize" if larger_is_better else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=min(8, budget)),
-    )
-    study.enqueue_trial(default_values(base_params, space))
+    study = new_study(base_params, space, config, metric, budget)
     study.optimize(objective, n_trials=budget, timeout=config.timeout_s)
-    best = study.best_trial
-    params = {
-        **fixed,
-        **{k: _plain(v) for k, v in best.params.items()},
-        "n_estimators": int(best.user_attrs["n_estimators"]),
-    }
-    result = TuningResult(
-        metric=metric,
-        space=space.name,
-        rows=len(labels),
-        cv_folds=config.cv_folds,
-        budget=budget,
-        params=params,
-        best_score=float(best.value),
-        default_score=records[0].score if records else None,
-        seconds=time.perf_counter() - started,
-        trials=records,
+    result = search_result(
+        study, fixed, records, space, config, metric, budget, len(labels), started
     )
     logger.info(
         "tuned on %d training rows (%s space): %d trials in %.1fs, CV %s %.4f (defaults %.4f)",
@@ -344,6 +311,91 @@ def tune_xgboost(
         result.default_score if result.default_score is not None else float("nan"),
     )
     return result
+
+
+def score_trial(
+    params: dict[str, Any],
+    folds: Sequence[Any],
+    space: SearchSpace,
+    config: TuneConfig,
+    metric: str,
+) -> tuple[float, int, float]:
+    """Cross-validate one trial's hyper-parameters (the objective of every search).
+
+    Args:
+        params: The XGBoost hyper-parameters of the trial (fixed and suggested ones).
+        folds: The encoded folds of the training rows (:func:`encoded_folds`).
+        space: The search space (its ``max_estimators`` caps early stopping).
+        config: The ``tune`` section (early-stopping rounds).
+        metric: The primary metric.
+
+    Returns:
+        ``(mean fold score, mean best number of trees, seconds)``.
+    """
+    started = time.perf_counter()
+    score_of, _ = METRICS[metric]
+    scores, trees = [], []
+    for fold in folds:
+        model = fold_model(params, space, config, metric)
+        model.fit(
+            fold.train, fold.train_labels, eval_set=[(fold.valid, fold.valid_labels)], verbose=False
+        )
+        probabilities = model.predict_proba(fold.valid)[:, 1]
+        scores.append(float(score_of(fold.valid_labels, probabilities)))
+        trees.append(int(model.best_iteration) + 1)
+    n_estimators = max(1, round(float(np.mean(trees))))
+    return float(np.mean(scores)), n_estimators, time.perf_counter() - started
+
+
+def new_study(
+    base_params: dict[str, Any], space: SearchSpace, config: TuneConfig, metric: str, budget: int
+) -> Any:
+    """Return the seeded TPE study whose first trial is the config's own values."""
+    import optuna
+
+    _, larger_is_better = METRICS[metric]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize" if larger_is_better else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=min(8, budget)),
+    )
+    study.enqueue_trial(default_values(base_params, space))
+    return study
+
+
+def search_result(
+    study: Any,
+    fixed: dict[str, Any],
+    records: list[TrialRecord],
+    space: SearchSpace,
+    config: TuneConfig,
+    metric: str,
+    budget: int,
+    rows: int,
+    started: float,
+) -> TuningResult:
+    """Return a finished search's :class:`TuningResult` (its best trial's hyper-parameters).
+
+    ``rows`` is the number of training rows searched on; ``started`` the search's
+    ``time.perf_counter()`` at its start.
+    """
+    best = study.best_trial
+    return TuningResult(
+        metric=metric,
+        space=space.name,
+        rows=rows,
+        cv_folds=config.cv_folds,
+        budget=budget,
+        params={
+            **fixed,
+            **suggest_values(best),
+            "n_estimators": int(best.user_attrs["n_estimators"]),
+        },
+        best_score=float(best.value),
+        default_score=records[0].score if records else None,
+        seconds=time.perf_counter() - started,
+        trials=records,
+    )
 
 
 def suggest(trial: Any, space: SearchSpace) -> dict[str, Any]:

@@ -149,10 +149,10 @@ def test_optuna_trials_run_as_ray_tasks_and_log_as_nested_runs(
 ) -> None:
     import mlflow
 
-    from distributed.ray_tuning import score_trial, tune_xgboost_on_ray
+    from distributed.ray_tuning import tune_xgboost_on_ray
     from training.config import TuneConfig
     from training.registry import configure_mlflow
-    from training.tuning import encoded_folds, search_space_for
+    from training.tuning import encoded_folds, score_trial, search_space_for
     from training.tuning_tracking import log_tuning
 
     train = fits["local"].train
