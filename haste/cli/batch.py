@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from haste.cli.common import console, fail
+from haste.cli.common import console, fail, iso_datetime_option
 from haste.settings import get_settings
 
 if TYPE_CHECKING:
@@ -55,16 +54,6 @@ def _resources(value: str | None) -> dict[str, float] | None:
     return {str(k): float(v) for k, v in parsed.items()}
 
 
-def _as_of(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--as-of must be an ISO date or date-time, not {value!r}")
-    return None
-
-
 def _snapshot(input_path: Path | None, offline_dir: Path | None, as_of: str | None) -> Path:
     """Return the dataset to score: ``--input``, or a fresh snapshot of the offline store."""
     if input_path is not None:
@@ -79,7 +68,7 @@ def _snapshot(input_path: Path | None, offline_dir: Path | None, as_of: str | No
     target = default_snapshot_dir(settings.data_dir)
     with console.status(f"building the scoring snapshot from {source}..."):
         try:
-            snapshot = write_scoring_snapshot(source, target, _as_of(as_of))
+            snapshot = write_scoring_snapshot(source, target, iso_datetime_option(as_of, "--as-of"))
         except FileNotFoundError as error:
             fail(str(error))
     console.print(

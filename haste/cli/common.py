@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,17 @@ def fail(message: str, code: int = 1) -> None:
     """Print an error in words and exit with ``code``."""
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def iso_datetime_option(value: str | None, option: str) -> dt.datetime | None:
+    """Return an ISO date or date-time option's value (None when not given); fail in words."""
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} must be an ISO date or date-time, not {value!r}")
+    return None
 
 
 def print_metrics(metrics: dict[str, float], baseline: dict[str, float]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from typing import Annotated, Any
@@ -10,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from haste.cli.common import console, fail
+from haste.cli.common import console, fail, iso_datetime_option
 from haste.settings import get_settings
 
 app = typer.Typer(
@@ -59,12 +58,7 @@ def scan_command(
     from monitoring.gaming import scan_contacts
     from monitoring.gaming_log import default_crm_dir
 
-    moment = None
-    if until is not None:
-        try:
-            moment = dt.datetime.fromisoformat(until)
-        except ValueError:
-            fail(f"--until must be an ISO date or date-time, not {until!r}")
+    moment = iso_datetime_option(until, "--until")
     settings = get_settings()
     upgrade_database(settings.database_url)
     with console.status("scanning contacts for inflated engagement..."):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from haste.cli.common import console, fail
+from haste.cli.common import console, iso_datetime_option
 from haste.settings import get_settings
 
 app = typer.Typer(
@@ -67,12 +66,7 @@ def resolve_command(
     from monitoring.ledger import ledger_report, resolve_ledger
     from monitoring.ledger_actuals import default_actuals
 
-    moment = None
-    if as_of is not None:
-        try:
-            moment = dt.datetime.fromisoformat(as_of)
-        except ValueError:
-            fail(f"--as-of must be an ISO date or date-time, not {as_of!r}")
+    moment = iso_datetime_option(as_of, "--as-of")
     settings = get_settings()
     upgrade_database(settings.database_url)
     source = default_actuals(settings.database_url, settings.datasets_dir)
