@@ -21,9 +21,10 @@ _HELP = """Score every contact with the lead model's champion (and its challenge
 
 Reads the scoring snapshot (each contact's latest offline features, one row per contact;
 built from the offline feature store unless --input is given), scores it with Ray Data
-(map_batches over parquet blocks, XGBoost booster fast path; the GradientBoosting baseline
-family through its generic path) and writes the predictions in one transaction: COPY on
-PostgreSQL, batched inserts on SQLite. A failed run writes nothing; --run-id makes a re-run
+(map_batches over ~100k-row pieces of the parquet files, read in --batch-size chunks; XGBoost
+booster fast path, the GradientBoosting baseline family through its generic path) and writes
+the predictions as they arrive, in one transaction: COPY on PostgreSQL, batched inserts on
+SQLite. A failed run writes nothing; --run-id makes a re-run
 replace its earlier rows.
 
 Rows go to `predictions` (prediction_type = model name, model_version, confidence_score,

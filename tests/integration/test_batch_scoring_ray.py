@@ -93,7 +93,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         update={
             "tune": config.tune.model_copy(update={"enabled": False}),
             "train": config.train.model_copy(
-                update={"xgboost": {**config.train.xgboost, "n_estimators": 60}}
+                update={
+                    "xgboost": {**config.train.xgboost, "n_estimators": 60},
+                    "baseline": {**config.train.baseline, "n_estimators": 40},
+                }
             ),
         }
     )

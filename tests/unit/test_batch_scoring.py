@@ -43,7 +43,7 @@ from training.batch_predict import (
     score_table,
 )
 from training.batch_run import DatasetError, check_dataset, dataset_files, score_locally
-from training.batch_sink import BatchRun, ScoreSink, new_run, uuid_hex
+from training.batch_sink import BatchRun, ScoreSink, new_run, time_ordered_uuid_hex, uuid_hex
 from training.config import load_training_config
 from training.scoring import SCORE_BANDS, LeadScorer
 from training.train import calibrate_candidate, fit_models
@@ -62,10 +62,11 @@ def models() -> Models:
     table = build_lead_table(generate_crm(600, seed=3))
     config = load_training_config("lead_scoring_crm")
     xgboost = {**config.train.xgboost, "n_estimators": 60}
+    baseline = {**config.train.baseline, "n_estimators": 40}
     config = config.model_copy(
         update={
             "tune": config.tune.model_copy(update={"enabled": False}),
-            "train": config.train.model_copy(update={"xgboost": xgboost}),
+            "train": config.train.model_copy(update={"xgboost": xgboost, "baseline": baseline}),
         }
     )
     fitted = fit_models(table, config)
@@ -184,6 +185,15 @@ def test_remote_entry_point_chunks_and_caches(models: Models) -> None:
 
 
 # --- ids ---------------------------------------------------------------------------------------
+
+
+def test_row_ids_are_unique_increasing_version_7_uuids() -> None:
+    first = time_ordered_uuid_hex(70_000).to_pylist()
+    second = time_ordered_uuid_hex(10).to_pylist()
+    ids = [uuid.UUID(value) for value in first + second]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
+    assert len(set(first + second)) == len(ids)
+    assert first == sorted(first) and second[0] > first[-1]
 
 
 def test_uuid_hex_keeps_uuids_and_hashes_other_ids() -> None:
