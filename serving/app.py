@@ -25,7 +25,14 @@ from training.registry import CHALLENGER, CHAMPION
 CONVERSATION_DEPLOYMENT = "ConversationAI"
 
 
-@serve.deployment(name="AIGateway", ray_actor_options={"num_cpus": 0.5})
+#: The gateway logs one JSON access line per request itself (``serving.middleware.AccessLog``,
+#: with the caller), so Serve's own access line, the same facts written again, is off here.
+GATEWAY_LOGGING = {"encoding": "JSON", "log_level": "INFO", "enable_access_log": False}
+
+
+@serve.deployment(
+    name="AIGateway", ray_actor_options={"num_cpus": 0.5}, logging_config=GATEWAY_LOGGING
+)
 @serve.ingress()
 class AIGateway:
     """HTTP ingress of the AI endpoints (one :class:`~serving.core.GatewayCore` a replica)."""

@@ -132,6 +132,13 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
+    def is_cached(self, key: str | None) -> bool:
+        """Return whether :meth:`authenticate` would answer ``key`` from the cache (no query)."""
+        digest = hash_api_key((key or "").strip())
+        with self._lock:
+            hit = self._cache.get(digest)
+        return hit is not None and time.monotonic() - hit[0] < self.ttl_s
+
     def authenticate(self, key: str | None) -> Principal:
         """Return the principal of a key.
 

@@ -68,6 +68,8 @@ class ServeConfig:
     top_k: int = 5
     churn_features_path: str = ""
     limits: RequestLimits = field(default_factory=RequestLimits)
+    #: Score champion leads in the gateway replica (no hop to ``ChampionModels``).
+    gateway_champion: bool = True
 
 
 def serve_config_from_settings(

@@ -28,12 +28,12 @@ from haste.settings import Settings
 from serving.auth import Authenticator
 from serving.config import ServeConfig
 from serving.errors import RETRY_AFTER_S, ApiError
-from serving.gateway import CallContext, GatewayError, admit_call
-from serving.lookup import ContactFeatureLookup
+from serving.gateway import CallContext, GatewayError, admit_call, read_api_key
+from serving.lookup import ContactFeatureLookup, ServedModel
 from serving.metrics import count_budget_refusal
-from serving.model_server import ModelUnavailableError, served_model_names
+from serving.model_server import ModelUnavailableError, load_lead_models, served_model_names
 from serving.proxy_middleware import proxy_marks_client_ids
-from serving.rate_limit import build_rate_limiter
+from serving.rate_limit import MemoryRateLimiter, build_rate_limiter
 from serving.score_cache import build_score_cache
 from serving.text_app import TextAIError
 from training.ab_routing import choose_variant, parse_rollouts, store_rollouts
@@ -74,6 +74,8 @@ class GatewayCore:
         self.settings = Settings(**config.settings)
         self.rollouts: dict[str, int] = {}
         self.generation: object = None
+        #: Champion lead models this replica scores itself (``gateway_champion``).
+        self.local_leads: dict[str, ServedModel] = {}
         self.authenticator = (
             Authenticator(config.database_url) if self.settings.auth_required else None
         )
@@ -105,6 +107,9 @@ class GatewayCore:
         self.challengers = alias_versions(names, CHALLENGER)
         if self.variants["champion"] is None or not self.champions:
             raise NoChampionError("no champion model to serve; train one first")
+        if config.gateway_champion:  # the same models ChampionModels loads, for the fast path
+            self.local_leads = load_lead_models(config, CHAMPION)
+            self.champions.update({name: m.version for name, m in self.local_leads.items()})
         profile_model = config.model_name if config.model_name in self.champions else None
         crm_model = config.crm_model_name if config.crm_model_name in self.champions else None
         profile = pd.DataFrame()
@@ -146,6 +151,15 @@ class GatewayCore:
             return "champion"
         return choose_variant(subject, model_name, self.rollouts.get(model_name, 0))
 
+    def local_model(self, model_name: str, variant: str) -> ServedModel | None:
+        """Return the lead model this replica scores ``variant`` with itself, or None.
+
+        The champion's lead models are loaded in the gateway replica (``gateway_champion``),
+        so a champion lead score costs no call to ``ChampionModels``; challenger scores keep
+        that hop (the ``ChallengerModels`` deployment).
+        """
+        return self.local_leads.get(model_name) if variant == "champion" else None
+
     def version(self, model_name: str, variant: str) -> str:
         """Return the registry version holding the variant's alias."""
         versions = self.challengers if variant == "challenger" else self.champions
@@ -167,6 +181,17 @@ class GatewayCore:
             )
         except GatewayError as error:
             raise ApiError(error.status_code, error.message, error.headers) from error
+
+    def admits_inline(self, headers: Mapping[str, str]) -> bool:
+        """Return whether :meth:`admit` needs no I/O for these headers (run it on the loop).
+
+        True when the key's principal is in the authenticator's cache and the rate limit is
+        counted in memory: admission is then a dictionary look-up and a counter, cheaper than
+        the hop to a worker thread and back.
+        """
+        if not isinstance(self.limiter, MemoryRateLimiter):
+            return False
+        return self.authenticator is None or self.authenticator.is_cached(read_api_key(headers))
 
     def admit_dashboard(
         self, headers: Mapping[str, str], query_key: str | None, cookie_key: str | None

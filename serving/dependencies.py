@@ -19,8 +19,12 @@ from serving.gateway import CallContext
 from serving.idempotency import claim_request
 
 
-def get_core(request: Request) -> GatewayCore:
-    """Return the replica's :class:`~serving.core.GatewayCore` (set by the app factory)."""
+async def get_core(request: Request) -> GatewayCore:
+    """Return the replica's :class:`~serving.core.GatewayCore` (set by the app factory).
+
+    ``async`` so FastAPI calls it on the loop: a plain ``def`` dependency runs in its thread
+    pool, a hop to a worker thread and back for a dictionary read.
+    """
     return request.app.state.core
 
 
@@ -34,7 +38,12 @@ def admitted(permission: str) -> Callable[..., CallContext]:
     async def admit(
         request: Request, core: Annotated[GatewayCore, Depends(get_core)]
     ) -> CallContext:
-        context = await run_in_threadpool(core.admit, request.headers, permission)
+        # A cached key and an in-memory limit: admit on the loop (stand-in cores: the pool).
+        inline = getattr(core, "admits_inline", None)
+        if inline is not None and inline(request.headers):
+            context = core.admit(request.headers, permission)
+        else:
+            context = await run_in_threadpool(core.admit, request.headers, permission)
         request.state.call = context
         await claim_request(request, core.database_url, context)
         return context

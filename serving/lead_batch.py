@@ -1,8 +1,12 @@
 """Lead scores in dynamic batches: one lookup, one model call per variant, one transaction.
 
 The gateway's :class:`serving.batching.GreedyBatcher` hands :meth:`LeadScoreBatch.score` every
-lead-score request that queued while the previous batch ran; ``@serve.batch`` in the model
-deployments merges the calls of several gateway replicas.
+lead-score request that queued while the previous batch ran. Champion scores are computed in
+the gateway replica itself (:meth:`serving.core.GatewayCore.local_model`: the champion lead
+models are loaded there too), so a champion-only batch is one worker-thread call: look-ups,
+scoring and the batch's single write transaction (:func:`haste.bulk_records.insert_scoring_batch`).
+Challenger scores go to the ``ChallengerModels`` deployment, where ``@serve.batch`` merges the
+calls of several gateway replicas.
 """
 
 from __future__ import annotations
@@ -12,18 +16,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from haste.records import (
-    InteractionRecord,
-    contact_consents,
-    record_scoring_batch,
-    recorded_outputs,
-)
+from haste.bulk_records import insert_scoring_batch
+from haste.records import InteractionRecord, contact_consents, recorded_outputs
 from serving.core import GatewayCore
 from serving.errors import ApiError
 from serving.gateway import CallContext
 from serving.lookup import FoundContact
 from serving.metrics import count_cache
-from serving.model_server import ModelUnavailableError
+from serving.model_server import ModelUnavailableError, score_lead_rows
 from serving.score_cache import score_key
 
 
@@ -122,6 +122,32 @@ class LeadScoreBatch:
             pending.setdefault((name, variant), []).append(job)
         return pending
 
+    def score_local(
+        self, pending: dict[tuple[str, str], list[ScoreJob]]
+    ) -> dict[tuple[str, str], list[ScoreJob]]:
+        """Score the groups this replica holds the model of; return the others."""
+        remote = {}
+        for (name, variant), group in pending.items():
+            model = self.core.local_model(name, variant)
+            if model is None:
+                remote[(name, variant)] = group
+                continue
+            rows = [job.found.row for job in group]
+            payloads = score_lead_rows(model, rows, [str(job.contact_id) for job in group])
+            self.accept(variant, group, payloads)
+        return remote
+
+    def prepare_local(self, jobs: list[ScoreJob]) -> dict[tuple[str, str], list[ScoreJob]]:
+        """Prepare the batch and score what this replica can; finish it when nothing is left.
+
+        Returns:
+            The groups still to be scored by a model deployment (then call :meth:`finish`).
+        """
+        remote = self.score_local(self.prepare(jobs))
+        if not remote:
+            self.finish(jobs)
+        return remote
+
     async def score_group(self, name: str, variant: str, jobs: list[ScoreJob]) -> None:
         """Score one model variant's jobs in one call to its model deployment."""
         handle = self.core.variants[variant]
@@ -133,6 +159,10 @@ class LeadScoreBatch:
             for job in jobs:
                 job.result = refuse_job(job, 503, str(error))
             return
+        self.accept(variant, jobs, payloads)
+
+    def accept(self, variant: str, jobs: list[ScoreJob], payloads: list[dict[str, Any]]) -> None:
+        """Attach each job's scored payload and the audit inputs it is recorded with."""
         for job, payload in zip(jobs, payloads, strict=True):
             features = payload.pop("features")
             payload["variant"] = variant
@@ -166,18 +196,22 @@ class LeadScoreBatch:
                     provider="xgboost",
                 )
             )
-        record_scoring_batch(self.core.database_url, fresh, interactions)
+        insert_scoring_batch(self.core.database_url, fresh, interactions)
 
     async def score(self, jobs: list[ScoreJob]) -> list[dict[str, Any] | ApiError]:
         """Score a batch of lead-score requests.
 
-        One replay query, one consent query and one feature lookup for the batch; one call per
-        model variant to its model deployment (concurrently); one database transaction for
-        every record.
+        One replay query, one consent query and one feature lookup for the batch; champion
+        scores computed here, one call per other variant to its model deployment
+        (concurrently); one database transaction for every record. A batch this replica
+        scores entirely is one worker-thread call (a batch of one, an idle replica's, runs on
+        the event loop: at concurrency 1 the hop to a thread and back cost more than the work).
         """
-        pending = await asyncio.to_thread(self.prepare, jobs)
-        await asyncio.gather(
-            *(self.score_group(name, variant, group) for (name, variant), group in pending.items())
-        )
-        await asyncio.to_thread(self.finish, jobs)
+        if len(jobs) == 1:  # idle replica: the loop has nothing else to do, skip the thread hop
+            remote = self.prepare_local(jobs)
+        else:
+            remote = await asyncio.to_thread(self.prepare_local, jobs)
+        if remote:
+            await asyncio.gather(*(self.score_group(*key, group) for key, group in remote.items()))
+            await asyncio.to_thread(self.finish, jobs)
         return [job.result for job in jobs]

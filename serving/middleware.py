@@ -47,8 +47,9 @@ async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 class BodySizeLimit:
     """Answer 413 to a request whose body is larger than ``max_bytes``.
 
-    A declared ``Content-Length`` over the limit is refused before any byte is read; a
-    chunked body is counted as it arrives and refused once it passes the limit.
+    A declared ``Content-Length`` over the limit is refused before any byte is read (one
+    within it is passed through: the server delivers no more than it declares); a chunked
+    body is counted as it arrives and refused once it passes the limit.
 
     Args:
         app: The wrapped app.
@@ -70,10 +71,16 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await send_json(send, 413, self.message())
-            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await send_json(send, 413, self.message())
+                return
+            if b"transfer-encoding" not in headers:
+                # The server delivers exactly the declared bytes: nothing left to count.
+                await self.app(scope, receive, send)
+                return
         received = 0
         started = False
 

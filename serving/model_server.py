@@ -41,6 +41,49 @@ class ModelUnavailableError(LookupError):
     """Raised when the deployment does not serve the requested model at its alias."""
 
 
+def load_lead_models(config: ServeConfig, alias: str) -> dict[str, ServedModel]:
+    """Load the lead models holding ``alias`` (profile and CRM); missing ones are skipped.
+
+    Args:
+        config: The application config (model names, ``top_k``).
+        alias: ``champion`` or ``challenger``.
+
+    Returns:
+        Model name -> loaded model.
+    """
+    leads = {}
+    for name in (config.model_name, config.crm_model_name):
+        model = load_served_model(name, alias, config.top_k) if name else None
+        if model is not None:
+            leads[name] = model
+    return leads
+
+
+def score_lead_rows(
+    model: ServedModel, rows: list[dict[str, Any]], contact_ids: list[str]
+) -> list[dict[str, Any]]:
+    """Score and explain stored rows with one lead model (one vectorised call).
+
+    The one scoring step of both lead-score paths: the model deployments' and the gateway's
+    own champion (:mod:`serving.lead_batch`), so both answer the same.
+
+    Args:
+        model: The lead model.
+        rows: One stored row per contact.
+        contact_ids: The contacts, in the same order.
+
+    Returns:
+        One payload per contact: the score with its explanation, ``model_name``,
+        ``model_version`` and the model inputs under ``features``.
+    """
+    payloads = []
+    for features, score in model.score_rows(rows, contact_ids):
+        payload = score.to_dict(include_explanation=True)
+        payload.update(model_name=model.name, model_version=model.version, features=features)
+        payloads.append(payload)
+    return payloads
+
+
 @dataclass
 class AliasModels:
     """Every served model holding one alias (framework-free: usable without Ray).
@@ -68,11 +111,7 @@ class AliasModels:
         Returns:
             The loaded models.
         """
-        leads = {}
-        for name in (config.model_name, config.crm_model_name):
-            model = load_served_model(name, alias, config.top_k) if name else None
-            if model is not None:
-                leads[name] = model
+        leads = load_lead_models(config, alias)
         churn = None
         if config.churn_features_path:
             churn = AccountChurnPredictor.load(Path(config.churn_features_path), alias)
@@ -112,12 +151,7 @@ class AliasModels:
         model = self.leads.get(model_name)
         if model is None:
             raise ModelUnavailableError(f"no {self.alias} version of {model_name} is served")
-        payloads = []
-        for features, score in model.score_rows(rows, contact_ids):
-            payload = score.to_dict(include_explanation=True)
-            payload.update(model_name=model.name, model_version=model.version, features=features)
-            payloads.append(payload)
-        return payloads
+        return score_lead_rows(model, rows, contact_ids)
 
     def score_calls(
         self, calls: list[tuple[str, list[dict[str, Any]], list[str]]]

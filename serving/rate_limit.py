@@ -1,4 +1,4 @@
-"""Per-key rate limits counted by the ``limits`` library, in memory or shared through Redis.
+"""Per-key rate limits counted in memory, or shared through Redis with the ``limits`` library.
 
 With several gateway replicas the Redis limiter must be used (``HASTE_RATE_LIMIT_BACKEND=redis``),
 otherwise each replica counts on its own. A refused request carries the number of seconds until
@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from serving.score_cache import REDIS_BACKOFF_S, RedisGuard, redis_client_options
@@ -97,13 +98,20 @@ class _WindowCounter:
 class MemoryRateLimiter:
     """Fixed-window counter in this process (one replica, tests, local runs, Redis fallback).
 
+    The same windows and counting as the ``limits`` strategy (every hit counts, refused ones
+    too; a key's count restarts with each clock minute), held as one ``(window, count)`` pair
+    per key under a lock. ``limits``' ``MemoryStorage`` was not used here: it starts a timer
+    thread to expire its counters whenever the previous one has finished, about one thread per
+    request at the gateway's rates.
+
     Args:
         clock: Wall clock in seconds (injectable for tests).
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._counter = _WindowCounter(MemoryStorage(), clock)
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
 
     def hit(self, key: str, limit: int) -> RateDecision:
         """Count one request of ``key`` against ``limit`` per minute.
@@ -115,7 +123,18 @@ class MemoryRateLimiter:
         Returns:
             The decision.
         """
-        return self._counter.hit(key, limit)
+        now = self.clock()
+        window = int(now // WINDOW_S)
+        with self._lock:
+            seen, count = self._counts.get(key, (window, 0))
+            count = count + 1 if seen == window else 1
+            self._counts[key] = (window, count)
+        return RateDecision(
+            allowed=count <= limit,
+            limit=limit,
+            remaining=max(limit - count, 0),
+            retry_after_s=max(1, math.ceil(WINDOW_S - now % WINDOW_S)),
+        )
 
 
 class RedisRateLimiter:

@@ -9,6 +9,8 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from ray.serve.schema import LoggingConfig
 from haste.settings import CONFIG_DIR, Settings
 from serving.app import CONVERSATION_DEPLOYMENT, build_app
 from serving.config import ServeConfig, serve_config_from_settings
+from serving.ingress import ingress_environment, with_gateway_env
 from serving.model_server import CHALLENGER_DEPLOYMENT, CHAMPION_DEPLOYMENT
 from serving.proxy_middleware import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 from serving.stream_consumer import CONSUMER_DEPLOYMENT
@@ -93,6 +96,18 @@ def metrics_port(wanted: int) -> int | None:
     return wanted
 
 
+@contextmanager
+def environment_defaults(values: dict[str, str]) -> Iterator[None]:
+    """Set the variables not already set, for the block only (processes started inherit them)."""
+    added = {name: value for name, value in values.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 def start_serving(
     settings: Settings,
     model_name: str = "lead_scoring",
@@ -120,14 +135,17 @@ def start_serving(
         if settings.ray_address:
             ray.init(address=settings.ray_address, log_to_driver=False, logging_level=log_level)
         else:
-            ray.init(
-                num_cpus=2,
-                include_dashboard=False,
-                _metrics_export_port=metrics_port(settings.metrics_port),  # Prometheus
-                log_to_driver=False,
-                logging_level=log_level,
-                object_store_memory=200 * 1024 * 1024,
-            )
+            # HAProxy ingress and replica flags (serving.ingress), for the processes of this
+            # Ray only: a later local Ray (another port) gets its own.
+            with environment_defaults(ingress_environment(settings.serve_port)):
+                ray.init(
+                    num_cpus=2,
+                    include_dashboard=False,
+                    _metrics_export_port=metrics_port(settings.metrics_port),  # Prometheus
+                    log_to_driver=False,
+                    logging_level=log_level,
+                    object_store_memory=200 * 1024 * 1024,
+                )
     logging.getLogger("ray.serve").setLevel(log_level)
     serve.start(
         http_options={"host": settings.serve_host, "port": settings.serve_port},
@@ -174,6 +192,7 @@ def deploy_app(
         if "num_replicas" in overrides:
             options.pop("autoscaling_config", None)
         options.update(overrides)
+    options = with_gateway_env(options)
     config = serve_config_from_settings(settings, model_name)
     text_options = load_deployment_options(deployment=TEXT_DEPLOYMENT)
     for deployment_options in (options, text_options, *model_options.values()):

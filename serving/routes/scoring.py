@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 
 from haste.records import record_interactions
@@ -31,8 +31,8 @@ WHAT_IF = "lead_what_if"
 ContactId = Annotated[uuid.UUID, PathParam(description="The contact (a CRM contact id).")]
 
 
-def get_score_batcher(request: Request) -> GreedyBatcher:
-    """Return the replica's lead-score batcher (set by the app factory)."""
+async def get_score_batcher(request: Request) -> GreedyBatcher:
+    """Return the replica's lead-score batcher (set by the app factory; async: no thread hop)."""
     return request.app.state.score_batcher
 
 
@@ -51,7 +51,7 @@ async def lead_score(
     context: Predict,
     request: LeadScoreRequest,
     batcher: Annotated[GreedyBatcher, Depends(get_score_batcher)],
-) -> LeadScoreResponse:
+) -> Response:
     """Score a contact from its stored features, explain it and record it."""
     result = await batcher.submit(
         ScoreJob(request.contact_id, request.include_explanation, context)
@@ -64,7 +64,9 @@ async def lead_score(
         payload.pop("explanation", None)
     payload.pop("cached", None)
     payload.pop("replayed", None)
-    return LeadScoreResponse(**payload, latency_ms=context.elapsed_ms())
+    answer = LeadScoreResponse(**payload, latency_ms=context.elapsed_ms())
+    # Validated once, serialised by pydantic-core: FastAPI would validate the answer again.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post(
