@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from training.dataset import LabelledData
+
 #: The model inputs of :func:`synthetic_leads`.
 FEATURES = ["Total Time Spent on Website", "TotalVisits", "Lead Origin", "Do Not Email"]
 
@@ -41,3 +43,13 @@ def synthetic_leads(rows: int = 300, seed: int = 7) -> tuple[pd.DataFrame, pd.Se
         }
     )
     return frame, pd.Series(labels, name="Converted")
+
+
+def labelled_leads(frame: pd.DataFrame, labels: pd.Series) -> LabelledData:
+    """Wrap a lead frame and its labels as training data (ids ``c-<i>``, one fairness group)."""
+    return LabelledData(
+        features=frame,
+        labels=labels,
+        ids=pd.Series([f"c-{i}" for i in range(len(frame))], index=frame.index),
+        groups=pd.DataFrame({"g": ["a"] * len(frame)}, index=frame.index),
+    )

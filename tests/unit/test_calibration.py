@@ -7,7 +7,6 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from pydantic import ValidationError
 from sklearn.base import clone
@@ -15,7 +14,7 @@ from sklearn.base import clone
 from insights.calibration_overview import calibration_overview
 from serving.schemas import ChurnRiskResponse, LeadScoreResponse
 from streaming.rescoring import VariantModel
-from tests.support.leads import FEATURES, synthetic_leads
+from tests.support.leads import FEATURES, labelled_leads, synthetic_leads
 from training.booster import BoosterScorer
 from training.calibration import (
     CalibratedPipeline,
@@ -28,7 +27,6 @@ from training.calibration import (
     reliability_bins,
 )
 from training.conformal import fit_conformal, mapie_prediction_sets, measure_coverage
-from training.dataset import LabelledData
 from training.estimators import build_xgboost_pipeline
 from training.scoring import LeadScorer, confidence_of
 
@@ -241,20 +239,11 @@ def test_confidence_of_uses_the_calibration_when_there_is_one(
 # --- the calibrated pipeline and the scorer ----------------------------------------------------
 
 
-def _labelled(frame: pd.DataFrame, labels: pd.Series) -> LabelledData:
-    return LabelledData(
-        features=frame,
-        labels=labels,
-        ids=pd.Series([f"c-{i}" for i in range(len(frame))], index=frame.index),
-        groups=pd.DataFrame({"g": ["a"] * len(frame)}, index=frame.index),
-    )
-
-
 def _calibrated_synthetic(rows: int = 900):
     frame, labels = synthetic_leads(rows=rows, seed=11)
     train, test = (
-        _labelled(frame.iloc[:600], labels.iloc[:600]),
-        _labelled(frame.iloc[600:], labels.iloc[600:]),
+        labelled_leads(frame.iloc[:600], labels.iloc[:600]),
+        labelled_leads(frame.iloc[600:], labels.iloc[600:]),
     )
     pipeline = build_xgboost_pipeline(
         FEATURES, {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.2, "random_state": 0}

@@ -29,9 +29,8 @@ from serving.lead_batch import LeadScoreBatch, ScoreJob
 from serving.lookup import ContactFeatureLookup, ServedModel
 from serving.model_server import AliasModels
 from serving.score_cache import NullCache
-from tests.support.leads import FEATURES, synthetic_leads
+from tests.support.leads import FEATURES, labelled_leads, synthetic_leads
 from training.calibration import CalibratedPipeline, CalibrationConfig, calibrate_model
-from training.dataset import LabelledData
 from training.estimators import build_baseline_pipeline, build_xgboost_pipeline
 from training.scoring import LeadScorer
 
@@ -42,21 +41,12 @@ CALLER = Principal(
 )
 
 
-def _labelled(frame: pd.DataFrame, labels: pd.Series) -> LabelledData:
-    return LabelledData(
-        features=frame,
-        labels=labels,
-        ids=pd.Series([f"c-{i}" for i in range(len(frame))], index=frame.index),
-        groups=pd.DataFrame({"g": ["a"] * len(frame)}, index=frame.index),
-    )
-
-
 @pytest.fixture(scope="module")
 def calibrated() -> CalibratedPipeline:
     """The production model's shape: encode -> XGBoost, calibrated, with conformal sets."""
     frame, labels = synthetic_leads(rows=600, seed=11)
-    train = _labelled(frame.iloc[:400], labels.iloc[:400])
-    test = _labelled(frame.iloc[400:], labels.iloc[400:])
+    train = labelled_leads(frame.iloc[:400], labels.iloc[:400])
+    test = labelled_leads(frame.iloc[400:], labels.iloc[400:])
     pipeline = build_xgboost_pipeline(FEATURES, PARAMS).fit(train.features, train.labels)
     return calibrate_model(pipeline, train, test, CalibrationConfig(folds=3), MODEL).pipeline
 
