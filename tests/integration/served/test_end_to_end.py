@@ -724,3 +724,34 @@ def test_a_replica_killed_mid_load_loses_no_interaction_record(api, platform) ->
     counts = dict(recorded)
     assert set(counts) == set(request_ids)  # nothing lost
     assert set(counts.values()) == {1}  # nothing recorded twice
+    _wait_until_recovered(api, replicas=2)
+
+
+def _wait_until_recovered(api: httpx.Client, replicas: int, timeout_s: float = 120.0) -> None:
+    """Wait until the killed gateway replica is replaced and the ingress routes to live ones.
+
+    Until the controller's health check notices the kill, HAProxy still lists the dead replica
+    and a request sent to it is dropped (clients retry, as above). The modules after this one
+    send each request once, so the platform must be whole again before this test returns.
+    """
+    import time
+
+    from ray import serve
+
+    from serving.runner import APP_NAME
+
+    deadline = time.monotonic() + timeout_s
+    healthy_in_a_row = 0
+    while healthy_in_a_row < 10:
+        assert time.monotonic() < deadline, "the gateway did not recover from the kill"
+        status = serve.status().applications[APP_NAME].deployments["AIGateway"]
+        running = status.replica_states.get("RUNNING", 0)
+        if status.status == "HEALTHY" and running == replicas:
+            try:
+                ok = api.get("/api/ai/health").status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            healthy_in_a_row = healthy_in_a_row + 1 if ok else 0
+        else:
+            healthy_in_a_row = 0
+        time.sleep(0.2)
