@@ -25,7 +25,7 @@ from pipelines.stages import PipelinePaths
 #: run: the stateful phase (following the links of the schema) runs in what is left of it,
 #: then schemathesis stops and reports.
 MAX_EXAMPLES = 8
-MAX_TIME_S = 180
+MAX_TIME_S = 150
 
 
 def write_config(path: Path, settings: Settings, api_key: str) -> None:
