@@ -38,7 +38,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -74,12 +73,6 @@ BARE_APP = textwrap.dedent(
         return scored.to_dict(include_explanation=True)
     """
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(url: str, timeout_s: float = 180.0) -> None:
@@ -202,6 +195,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     from haste.runtime import configure_runtime_env
     from haste.settings import get_settings
     from pipelines.stages import PipelinePaths
+    from serving.ingress import free_port
     from serving.lookup import load_served_model
     from serving.model_server import score_lead_rows
     from serving.runner import start_serving, stop_serving
@@ -239,7 +233,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
     }
-    bare_port, mlflow_port = _free_port(), _free_port()
+    bare_port, mlflow_port = free_port(), free_port()
     uvicorn = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port)]
     mlflow_serve = [
         *(sys.executable, "-m", "mlflow", "models", "serve"),

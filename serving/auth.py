@@ -132,12 +132,15 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
-    def is_cached(self, key: str | None) -> bool:
-        """Return whether :meth:`authenticate` would answer ``key`` from the cache (no query)."""
-        digest = hash_api_key((key or "").strip())
+    def _cached(self, digest: str, now: float) -> Principal | None:
+        """Return the principal cached for a key digest, or None when absent or expired."""
         with self._lock:
             hit = self._cache.get(digest)
-        return hit is not None and time.monotonic() - hit[0] < self.ttl_s
+        return hit[1] if hit is not None and now - hit[0] < self.ttl_s else None
+
+    def is_cached(self, key: str | None) -> bool:
+        """Return whether :meth:`authenticate` would answer ``key`` from the cache (no query)."""
+        return self._cached(hash_api_key((key or "").strip()), time.monotonic()) is not None
 
     def authenticate(self, key: str | None) -> Principal:
         """Return the principal of a key.
@@ -154,10 +157,9 @@ class Authenticator:
         key = (key or "").strip()
         digest = hash_api_key(key)
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and now - hit[0] < self.ttl_s:
-            return hit[1]
+        cached = self._cached(digest, now)
+        if cached is not None:
+            return cached
         principal = lookup_principal(self.url, key)
         with self._lock:
             self._cache[digest] = (now, principal)

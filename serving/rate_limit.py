@@ -60,6 +60,11 @@ class RateLimiter(Protocol):
         ...
 
 
+def seconds_left_in_window(now: float) -> int:
+    """Return the whole seconds until the current one-minute window ends (at least 1)."""
+    return max(1, math.ceil(WINDOW_S - now % WINDOW_S))
+
+
 class _WindowCounter:
     """Fixed one-minute windows on a ``limits`` storage, aligned on the clock's minutes.
 
@@ -91,7 +96,7 @@ class _WindowCounter:
             allowed=allowed,
             limit=limit,
             remaining=max(int(stats.remaining), 0),
-            retry_after_s=max(1, math.ceil(WINDOW_S - now % WINDOW_S)),
+            retry_after_s=seconds_left_in_window(now),
         )
 
 
@@ -133,7 +138,7 @@ class MemoryRateLimiter:
             allowed=count <= limit,
             limit=limit,
             remaining=max(limit - count, 0),
-            retry_after_s=max(1, math.ceil(WINDOW_S - now % WINDOW_S)),
+            retry_after_s=seconds_left_in_window(now),
         )
 
 
