@@ -209,15 +209,22 @@ def test_logs_are_json_lines_carrying_the_request_id(api: httpx.Client) -> None:
     logs = Path(ray._private.worker._global_node.get_logs_dir_path()) / "serve"
     deadline = time.monotonic() + 30
     found: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and not found:
-        for path in logs.glob("replica_*.log"):
-            for line in path.read_text(errors="replace").splitlines():
-                if request_id in line and line.startswith("{"):
-                    found.append(json.loads(line))
+    deployments = ""
+    # Each replica flushes its own log file: wait until both the ingress and the text
+    # replica have written their line (either may land first).
+    while time.monotonic() < deadline:
+        found = [
+            json.loads(line)
+            for path in logs.glob("replica_*.log")
+            for line in path.read_text(errors="replace").splitlines()
+            if request_id in line and line.startswith("{")
+        ]
+        deployments = " ".join(str(entry.get("deployment")) for entry in found)
+        if "AIGateway" in deployments and "TextAI" in deployments:
+            break
         time.sleep(1)
     assert found, "no log line carries the request id"
     assert {entry["request_id"] for entry in found} == {request_id}
-    deployments = " ".join(str(entry.get("deployment")) for entry in found)
     assert "AIGateway" in deployments and "TextAI" in deployments  # ingress -> text replica
 
 
