@@ -1,16 +1,18 @@
 """Right to erasure: remove one contact from every store the platform writes.
 
 Covered: the CRM database (contact, its activities, lead scores, predictions, the AI calls
-about it and its rows of the real-time engine: events, state, score changes, webhook
-deliveries), every parquet file under the data folder that holds the contact (raw, features,
-the synthetic CRM tables and event streams, the Feast offline store), the Feast online store
-(SQLite or Redis) and the Redis score cache; the model versions trained on data that held the
-contact are tagged ``needs_retraining`` in MLflow. Each step reports what it removed, so a test
-(and an operator) can check that nothing remains.
+about it, its rows of the real-time engine: events, state, score changes, webhook deliveries,
+and the conversational-search sessions whose turns name it by id, email or full name), every
+parquet file under the data folder that holds the contact (raw, features, the synthetic CRM
+tables and event streams, the Feast offline store), the Feast online store (SQLite or Redis) and
+the Redis score cache; the model versions trained on data that held the contact are tagged
+``needs_retraining`` in MLflow. Each step reports what it removed, so a test (and an operator)
+can check that nothing remains.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import uuid
@@ -25,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import ColumnElement, delete, select
 
-from haste.db.content_tables import ContentSend
+from haste.db.content_tables import ContentSend, SearchConversation
 from haste.db.models import Activity, AIInteraction, Contact, LeadScore, Prediction
 from haste.db.session import session_scope
 from haste.db.stream_tables import ContactStreamState, ScoreChange, StreamEvent, WebhookDelivery
@@ -85,10 +87,42 @@ def _deliveries_about(contact_id: uuid.UUID) -> ColumnElement[bool]:
     return WebhookDelivery.payload["contact_id"].as_string() == str(contact_id)
 
 
+def contact_terms(contact: Contact | None, contact_id: uuid.UUID) -> list[str]:
+    """Return the lower-cased strings that name the contact: its id, email and full name."""
+    terms = [str(contact_id)]
+    if contact is not None:
+        full_name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
+        terms += [t for t in (contact.email, full_name if " " in full_name else None) if t]
+    return [term.strip().lower() for term in terms if term.strip()]
+
+
+def conversations_naming(session: Any, terms: list[str]) -> list[uuid.UUID]:
+    """Return the conversational-search sessions whose turns contain one of the terms.
+
+    The turns (questions, answers, cited and shown record ids) are encrypted, so each session is
+    decrypted and searched here; a session that names the contact anywhere is erased whole.
+    """
+    found = []
+    for conversation_id, turns in session.execute(
+        select(SearchConversation.id, SearchConversation.turns)
+    ):
+        text = json.dumps(turns or [], ensure_ascii=False).lower()
+        if any(term in text for term in terms):
+            found.append(conversation_id)
+    return found
+
+
 def forget_in_database(url: str, contact_id: uuid.UUID) -> dict[str, int]:
     """Delete the contact and everything about it from the CRM database (one transaction)."""
     with session_scope(url) as session:
+        terms = contact_terms(session.get(Contact, contact_id), contact_id)
+        conversations = conversations_naming(session, terms)
         counts = {
+            "search_conversations": session.execute(
+                delete(SearchConversation).where(SearchConversation.id.in_(conversations))
+            ).rowcount
+            if conversations
+            else 0,
             "ai_interactions": session.execute(
                 delete(AIInteraction).where(_calls_about(contact_id))
             ).rowcount,
@@ -128,7 +162,9 @@ def remaining_in_database(url: str, contact_id: uuid.UUID) -> dict[str, int]:
         "webhook_deliveries": select(WebhookDelivery.id).where(_deliveries_about(contact_id)),
     }
     with session_scope(url) as session:
-        return {table: len(session.scalars(query).all()) for table, query in queries.items()}
+        counts = {table: len(session.scalars(query).all()) for table, query in queries.items()}
+        counts["search_conversations"] = len(conversations_naming(session, [str(contact_id)]))
+        return counts
 
 
 def _matches(column: pd.Series, contact_id: uuid.UUID) -> pd.Series:
