@@ -16,6 +16,7 @@ from serving.dependencies import Core, Predict, Usage
 from serving.errors import ERROR_RESPONSES, ApiError
 from serving.idempotency import IdempotentRoute
 from serving.schemas import FeedbackRequest
+from textai.email.models import require_iso_datetime
 from textai.llm.usage import RollupKey, usage_rollup
 
 router = APIRouter(route_class=IdempotentRoute, tags=["admin"], responses=ERROR_RESPONSES)
@@ -34,20 +35,6 @@ def usage(
     return {"by": by, "days": days, "rows": jsonable_encoder(rows)}
 
 
-def parse_iso_datetime(value: Any) -> Any:
-    """Return an ISO 8601 query value as a datetime; refuse anything else (``0.5`` is no time).
-
-    Pydantic would read a number-like string as a Unix time, which the schema's ``date-time``
-    does not promise.
-    """
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    try:
-        return dt.datetime.fromisoformat(str(value))
-    except ValueError as error:
-        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-12-01T09:30:00Z") from error
-
-
 @router.get("/api/ai/ab/report")
 def ab_report(
     core: Core,
@@ -62,7 +49,7 @@ def ab_report(
     since: Annotated[
         dt.datetime | None,
         Query(description="Only exposures at or after this time (ISO 8601)."),
-        BeforeValidator(parse_iso_datetime),
+        BeforeValidator(require_iso_datetime),
     ] = None,
 ) -> dict[str, Any]:
     """Champion vs challenger judged on conversions within N days of the decision.

@@ -34,18 +34,32 @@ OPEN_DEAL_STAGES: frozenset[str] = frozenset(
 )
 
 
+#: What a refused date-time says (the API's 422 message).
+ISO_DATETIME_HINT = "must be an ISO 8601 date-time string, e.g. 2026-12-01T09:30:00Z"
+
+
 def require_iso_datetime(value: Any) -> Any:
-    """Refuse numbers where an ISO 8601 date-time is expected (``0`` is not a date).
+    """Return an ISO 8601 date-time string as a datetime; refuse numbers and number-like strings.
 
-    Pydantic reads numbers as Unix times; the API's schema promises a ``date-time`` string,
-    so only strings (and ``datetime`` objects from Python callers) get through.
+    Pydantic reads numbers, and strings such as ``"1700000000"`` or ``"0.5"``, as Unix times;
+    the API's schema promises a ``date-time`` string, so only ISO 8601 strings (and ``datetime``
+    objects from Python callers) get through. ``None`` is passed on for optional fields.
+
+    Raises:
+        ValueError: When the value is not an ISO 8601 date-time.
+
     """
-    if isinstance(value, bool | int | float):
-        raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-12-01T09:30:00Z")
-    return value
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError as error:
+            raise ValueError(ISO_DATETIME_HINT) from error
+    raise ValueError(ISO_DATETIME_HINT)
 
 
-#: A date-time given as an ISO 8601 string (numbers are refused, see above).
+#: A date-time given as an ISO 8601 string (numbers and number-like strings are refused).
 IsoDateTime = Annotated[dt.datetime, BeforeValidator(require_iso_datetime)]
 
 
