@@ -92,8 +92,8 @@ def contact_terms(contact: Contact | None, contact_id: uuid.UUID) -> list[str]:
     terms = [str(contact_id)]
     if contact is not None:
         full_name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
-        terms += [t for t in (contact.email, full_name if " " in full_name else None) if t]
-    return [term.strip().lower() for term in terms if term.strip()]
+        terms += [contact.email or "", full_name if " " in full_name else ""]
+    return [term.lower() for term in (t.strip() for t in terms) if term]
 
 
 def conversations_naming(session: Any, terms: list[str]) -> list[uuid.UUID]:
@@ -120,9 +120,7 @@ def forget_in_database(url: str, contact_id: uuid.UUID) -> dict[str, int]:
         counts = {
             "search_conversations": session.execute(
                 delete(SearchConversation).where(SearchConversation.id.in_(conversations))
-            ).rowcount
-            if conversations
-            else 0,
+            ).rowcount,
             "ai_interactions": session.execute(
                 delete(AIInteraction).where(_calls_about(contact_id))
             ).rowcount,
